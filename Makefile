@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install system-deps demo test test-fast lint clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/install.sh
+	bash scripts/install.sh
+	touch $@
+
+install: $(VENV)/.installed
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: install
+	$(VENV)/bin/scanflow demo
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e and not slow and not ray"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache
