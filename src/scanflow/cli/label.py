@@ -1,0 +1,358 @@
+"""``scanflow label``: label samples in the terminal or the browser, fill the queue, see progress.
+
+    scanflow label add data.npy --batch b1            queue samples (.npy/.npz/CSV/IDX)
+    scanflow label add --mnist test --limit 20        queue MNIST test images (a demo)
+    scanflow label --labeler ana                      label in the terminal (keys 0-9 s u q)
+    scanflow label serve                              the web UI on http://127.0.0.1:8765
+    scanflow label status                             progress per batch
+    scanflow label export labeled.npz                 the labeled samples as X, y, ids
+
+Every command takes ``--db`` (a file path or a SQLAlchemy URL; default
+``$SCANFLOW_HOME/labels.db`` or ``.scanflow/labels.db``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..improve.labels import Item, LabelError, LabelStore, default_store_path
+
+app = typer.Typer(
+    help="Label samples in the terminal or the browser; fill the queue; see progress.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+_DB_HELP = "Label store: a SQLite file or a SQLAlchemy URL [default: $SCANFLOW_HOME/labels.db]"
+
+
+def _store(db: str | None, n_classes: int = 10) -> LabelStore:
+    try:
+        return LabelStore(db or default_store_path(), n_classes=n_classes)
+    except LabelError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _default_labeler() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "human"
+
+
+# ----------------------------------------------------------------------------- rendering
+def block_art(image: np.ndarray, zoom: int = 2) -> Text:
+    """A (H, W) or (H, W, 3) image as Unicode half blocks: two pixel rows per text line.
+
+    >>> block_art(np.array([[0, 255], [255, 0]], np.uint8), zoom=1).plain
+    '▀▀'
+    """
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.dtype != np.uint8:
+        f = a.astype(np.float64)
+        lo, hi = float(f.min()), float(f.max())
+        a = (
+            np.zeros(f.shape, np.uint8)
+            if hi <= lo
+            else ((f - lo) / (hi - lo) * 255).astype(np.uint8)
+        )
+    if zoom > 1:
+        a = np.repeat(np.repeat(a, zoom, axis=0), zoom, axis=1)
+    if a.shape[0] % 2:
+        a = np.concatenate([a, np.zeros_like(a[:1])], axis=0)
+
+    def rgb(px) -> str:
+        r, g, b = (int(px), int(px), int(px)) if np.ndim(px) == 0 else (int(v) for v in px[:3])
+        return f"rgb({r},{g},{b})"
+
+    text = Text()
+    for r in range(0, a.shape[0], 2):
+        for c in range(a.shape[1]):
+            text.append("▀", style=f"{rgb(a[r, c])} on {rgb(a[r + 1, c])}")
+        if r + 2 < a.shape[0]:
+            text.append("\n")
+    return text
+
+
+def _render(
+    item: Item,
+    store: LabelStore,
+    labeler: str,
+    batch: str | None,
+    zoom: int,
+    note: str,
+    width: int = 120,
+) -> Group:
+    if item.is_image:
+        sample = block_art(item.x, zoom)
+    else:
+        sample = Table(show_header=False, box=None, padding=(0, 2))
+        for col, v in zip(item.columns, np.asarray(item.x).ravel(), strict=True):
+            sample.add_row(Text(col, style="dim"), f"{float(v):.4g}")
+    info = Table.grid(padding=(0, 1))
+    guess = "-" if item.model_guess is None else str(item.model_guess)
+    info.add_row("model's guess", Text(guess, style="bold cyan"))
+    info.add_row("sample", f"#{item.id} · {item.batch}")
+    if item.score is not None:
+        info.add_row("score", f"{item.score:.4g}")
+    for k, v in item.meta.items():
+        if k != "columns":
+            info.add_row(k, str(v))
+    p = store.progress(batch)
+    done = p["labeled"] + p["skipped"]
+    width = 30
+    filled = int(width * done / p["total"]) if p["total"] else 0
+    bar = Text("█" * filled, style="green") + Text("░" * (width - filled), style="dim")
+    keys = Text(f"0-{min(store.n_classes, 10) - 1} label · s skip · u undo · q quit", style="dim")
+    art_width = item.shape[1] * zoom if item.is_image else 40
+    if width >= art_width + 40:  # side by side when the terminal is wide enough
+        grid = Table.grid(padding=(0, 3))
+        grid.add_column(no_wrap=True, min_width=art_width)
+        grid.add_column()
+        grid.add_row(sample, info)
+    else:
+        grid = Group(sample, Text(""), info)
+    return Group(
+        Panel(grid, title=f"[b]labeling as {labeler}[/b]", subtitle=keys, expand=False),
+        Text.assemble(bar, f"  {p['labeled']}/{p['total']} labeled, {p['skipped']} skipped"),
+        Text(note, style="yellow") if note else Text(""),
+    )
+
+
+def _read_key() -> str:
+    """One key press from a terminal (no Enter needed); one line otherwise (scripts, tests)."""
+    if sys.stdin.isatty():
+        import termios
+        import tty
+
+        fd = sys.stdin.fileno()
+        old = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd)
+            ch = sys.stdin.read(1)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        return "u" if ch in ("\x7f", "\b") else ch
+    line = sys.stdin.readline()
+    return line.strip()[:1] if line else "q"
+
+
+# ----------------------------------------------------------------------------- commands
+@app.callback()
+def label(
+    ctx: typer.Context,
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    labeler: str = typer.Option(None, "--labeler", "-l", help="Your name [default: login name]"),
+    batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
+    n_classes: int = typer.Option(10, "--classes", help="Labels are 0..classes-1"),
+    zoom: int = typer.Option(2, "--zoom", min=1, max=4, help="Pixel size of the block art"),
+) -> None:
+    """Label samples in the terminal: keys 0-9 label, s skips, u undoes, q quits."""
+    if ctx.invoked_subcommand is not None:
+        return
+    store = _store(db, n_classes)
+    labeler = labeler or _default_labeler()
+    console = Console()
+    note = ""
+    try:
+        while True:
+            items = store.claim(labeler, 1, batch=batch)
+            if not items:
+                console.print("[green]Nothing left to label.[/green]")
+                break
+            item = items[0]
+            if console.is_terminal:
+                console.clear()
+            console.print(_render(item, store, labeler, batch, zoom, note, console.width))
+            key = _read_key().lower()
+            note = ""
+            try:
+                if key == "q":
+                    break
+                if key.isdigit() and int(key) < store.n_classes:
+                    store.submit(item.id, int(key), labeler)
+                    note = f"labeled #{item.id} as {key}"
+                elif key == "s":
+                    store.skip(item.id, labeler)
+                    note = f"skipped #{item.id}"
+                elif key == "u":
+                    back = store.undo(labeler)
+                    note = f"took back #{back.id}" if back else "nothing to undo"
+                else:
+                    note = f"unknown key {key!r}"
+            except LabelError as exc:
+                note = str(exc)
+    finally:
+        store.release(labeler)  # what this labeler held goes back to the queue
+        p = store.progress(batch)
+        console.print(
+            f"{p['labeled']}/{p['total']} labeled, {p['skipped']} skipped, {p['pending']} pending."
+        )
+        store.close()
+
+
+@app.command("add")
+def add(
+    path: Path = typer.Argument(None, help="Samples: .npy, .npz (X), CSV/Parquet, IDX"),
+    batch: str = typer.Option("default", "--batch", "-b", help="Batch name"),
+    mnist: str = typer.Option(None, "--mnist", help="Queue MNIST images instead: train or test"),
+    limit: int = typer.Option(None, "--limit", help="Only the first N samples"),
+    guesses: Path = typer.Option(None, "--guesses", help=".npy of the model's predicted classes"),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Add samples to the labeling queue."""
+    from ..datasets.loaders import load_any, load_mnist
+
+    if (path is None) == (mnist is None):
+        raise typer.BadParameter("give a data file or --mnist SPLIT (not both)", param_hint="PATH")
+    meta = None
+    if mnist:
+        X, _ = load_mnist(mnist, limit=limit)
+        meta = [{"index": i, "source": f"mnist-{mnist}"} for i in range(len(X))]
+    else:
+        X, _ = load_any(path)
+        if hasattr(X, "columns"):  # a table: numeric columns only, names kept for the UI
+            num = X.select_dtypes("number")
+            cols = [str(c) for c in num.columns]
+            X = num.to_numpy(dtype=np.float64)
+            meta = [{"index": i, "columns": cols} for i in range(len(X))]
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[:, None]
+        if limit is not None:
+            X = X[:limit]
+            meta = meta[:limit] if meta else None
+    guess = None
+    if guesses is not None:
+        guess = np.load(guesses, allow_pickle=False)[: len(X)].astype(int).tolist()
+    with _store(db) as store:
+        try:
+            ids = store.enqueue(X, batch=batch, meta=meta, model_guess=guess)
+        except LabelError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        p = store.progress(batch)
+    Console().print(
+        f"queued {len(ids)} samples in batch [b]{batch}[/b] "
+        f"({p['pending']} pending, {p['labeled']} labeled)"
+    )
+
+
+@app.command("status")
+def status(
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
+) -> None:
+    """Progress of the queue, per batch: labeled (by humans / by the oracle), skipped, pending."""
+    with _store(db) as store:
+        names = [batch] if batch else store.batches()
+        table = Table(caption=f"store: {store.url}")
+        for col in (
+            "batch",
+            "total",
+            "labeled",
+            "human",
+            "oracle",
+            "skipped",
+            "pending",
+            "held",
+            "labelers",
+        ):
+            table.add_column(col, justify="left" if col in ("batch", "labelers") else "right")
+        for name in names:
+            p = store.progress(name)
+            table.add_row(
+                name,
+                *(
+                    str(p[k])
+                    for k in (
+                        "total",
+                        "labeled",
+                        "human",
+                        "oracle",
+                        "skipped",
+                        "pending",
+                        "in_progress",
+                    )
+                ),
+                ", ".join(f"{k}:{v}" for k, v in p["by_labeler"].items()),
+            )
+        if len(names) > 1:
+            p = store.progress()
+            table.add_row(
+                "[b]all[/b]",
+                *(
+                    f"[b]{p[k]}[/b]"
+                    for k in (
+                        "total",
+                        "labeled",
+                        "human",
+                        "oracle",
+                        "skipped",
+                        "pending",
+                        "in_progress",
+                    )
+                ),
+                "",
+            )
+    console = Console()
+    if not names:
+        console.print("The queue is empty: add samples with `scanflow label add`.")
+    else:
+        console.print(table)
+
+
+@app.command("export")
+def export(
+    out: Path = typer.Argument(..., help="Output .npz with X, y, ids"),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
+    kind: str = typer.Option(None, "--kind", help="Only labels by 'human' or 'oracle'"),
+) -> None:
+    """Write the labeled samples to an .npz file (X, y, ids; no pickle)."""
+    with _store(db) as store:
+        try:
+            ids, X, y = store.labeled(batch, kind=kind)
+        except LabelError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, X=X, y=y, ids=ids)
+    Console().print(f"wrote {len(ids)} labeled samples to {out}")
+
+
+@app.command("serve")
+def serve(
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (others need a token)"),
+    port: int = typer.Option(8765, "--port"),
+    token: str = typer.Option(
+        None, "--token", envvar="SCANFLOW_TOKEN", help="Access token (required off 127.0.0.1)"
+    ),
+    title: str = typer.Option("Scanflow labeling", "--title"),
+    n_classes: int = typer.Option(10, "--classes", help="Labels are 0..classes-1"),
+) -> None:
+    """Serve the labeling web UI (open the printed address in a browser)."""
+    from ..serve.labeling import create_labeling_app
+    from ..serve.security import InsecureBindError, check_bind
+    from ..serve.security import serve as run_server
+
+    try:
+        token = check_bind(host, token)
+    except InsecureBindError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--host") from exc
+    store = _store(db, n_classes)
+    web = create_labeling_app(store, title=title, token=token)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}/" + ("?token=<token>" if token else "")
+    Console().print(f"labeling UI on [link={url}]{url}[/link]  (store: {store.url}; Ctrl+C stops)")
+    run_server(web, host=host, port=port, token=token, log_level="warning")
