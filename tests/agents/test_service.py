@@ -1,0 +1,56 @@
+"""One agent served as a FastAPI app: messages in, control, decisions out."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+from test_runtime import spec_app
+
+from scanflow.agents.service import create_agent_app
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_posted_message_is_stored_once_and_handled_by_the_served_agent(tmp_path):
+    api = create_agent_app(spec_app(tmp_path), "worker", poll_interval=0.05)
+    with TestClient(api) as client:
+        body = {"key": "ext-1", "kind": "work", "payload": {"n": 1}}
+        first = client.post("/messages", json=body)
+        again = client.post("/messages", json=body)
+        assert first.status_code == again.status_code == 202
+        assert first.json()["created"] and not again.json()["created"]
+        assert wait_until(lambda: client.get("/decisions").json())
+        [decision] = client.get("/decisions").json()
+        assert decision["reason"] == "n=1 == 1 -> work"
+        assert decision["actions"][0]["status"] == "done"
+        info = client.get("/agent").json()
+        assert info["name"] == "worker" and info["inbox"] == 0 and not info["paused"]
+
+
+def test_pause_resume_and_trigger_over_http(tmp_path):
+    api = create_agent_app(spec_app(tmp_path), "watcher", run_agent=False)
+    with TestClient(api) as client:
+        assert client.post("/pause").json() == {"agent": "watcher", "paused": True}
+        assert client.get("/agent").json()["paused"] is True
+        assert client.post("/resume").json()["paused"] is False
+        out = client.post("/trigger", json={"sensor": "predictions"})
+        assert out.status_code == 202 and out.json()["sensor"] == "predictions"
+        missing = client.post("/trigger", json={"sensor": "nope"})
+        assert missing.status_code == 404 and "sensors: predictions" in missing.json()["detail"]
+        info = client.get("/agent").json()
+        assert info["sensors"][0]["schedule"].startswith("every 10 new predictions")
+
+
+def test_an_invalid_typed_payload_is_refused_with_the_field(tmp_path):
+    api = create_agent_app(spec_app(tmp_path), "worker", run_agent=False)
+    with TestClient(api) as client:
+        r = client.post("/messages", json={"key": "k", "kind": "labels.ready", "payload": {"n_labeled": "x"}})
+        assert r.status_code == 422 and "n_labeled" in r.json()["detail"]
