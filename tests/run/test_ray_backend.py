@@ -1,0 +1,291 @@
+"""The ray backend on a real local Ray instance (2 CPUs, loopback, no dashboard)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import psutil
+import pytest
+
+from scanflow.run.backend import NodeTask
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture
+def backend(ray_cluster):
+    from scanflow.run.ray_backend import RayBackend
+
+    b = RayBackend(poll_interval=0.05, kill_grace=2.0)
+    yield b
+    b.close()  # leaves the session's Ray running: this backend did not start it
+
+
+def make_task(tmp_path, code, name="n", **kw):
+    d = tmp_path / name
+    return NodeTask(run_id="r", node_id=f"wf/{name}", command=[sys.executable, "-c", textwrap.dedent(code)],
+                    workdir=d / "work", env={**os.environ, "GREETING": "hello"},
+                    stdout_path=d / "stdout.log", stderr_path=d / "stderr.log", **kw)
+
+
+pytestmark = pytest.mark.ray
+
+
+def test_a_node_runs_with_its_env_workdir_and_logs(backend, tmp_path):
+    task = make_task(tmp_path, """
+        import os, sys
+        print(os.environ["GREETING"], os.getcwd())
+        print("oops", file=sys.stderr)
+    """)
+    result = backend.run_node(task)
+    assert result.status == "succeeded" and result.returncode == 0
+    assert task.stdout_path.read_text().split() == ["hello", str(task.workdir)]
+    assert task.stderr_path.read_text() == "oops\n"
+    assert result.finished_at >= result.started_at > 0
+
+
+def test_a_failing_node_reports_its_exit_code(backend, tmp_path):
+    result = backend.run_node(make_task(tmp_path, "raise SystemExit(3)", attempt=2))
+    assert result.status == "failed" and result.returncode == 3
+    assert "exited with code 3" in result.error
+
+
+def test_a_timeout_kills_the_whole_process_tree(backend, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    task = make_task(tmp_path, f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(pid_file)!r}, "w").write(str(child.pid))
+        time.sleep(60)
+    """, timeout=2)
+    result = backend.run_node(task)
+    assert result.status == "timeout" and "timed out after 2 s" in result.error
+    child = int(pid_file.read_text())
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_cancel_request_stops_the_node(backend, tmp_path):
+    started = tmp_path / "started"
+    task = make_task(tmp_path, f"""
+        import os, time
+        open({str(started)!r}, "w").write(str(os.getpid()))
+        time.sleep(60)
+    """)
+    threading.Thread(target=lambda: (_wait_for(started), task.cancel.set()), daemon=True).start()
+    result = backend.run_node(task)
+    assert result.status == "cancelled"
+    pid = int(started.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def _wait_for(path, timeout=60):
+    deadline = time.time() + timeout
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def test_resources_become_ray_task_options(backend, tmp_path):
+    task = make_task(tmp_path, "pass", resources={"cpu": 0.5, "memory": 2**30, "gpu": 1},
+                     requirements=["numpy"])
+    options = backend.task_options(task)
+    assert options["num_cpus"] == 0.5 and options["memory"] == 2**30 and options["num_gpus"] == 1.0
+    assert "runtime_env" not in options  # on this machine the scheduler's venv is used
+    assert backend.task_options(make_task(tmp_path, "pass"))["num_cpus"] == 1.0
+
+
+def test_a_remote_cluster_gets_the_working_dir_and_pip_requirements(tmp_path):
+    from scanflow.app import Executor
+    from scanflow.run.ray_backend import RayBackend
+
+    remote = RayBackend(address="ray://head:10001", working_dir=tmp_path, runtime_env={"env_vars": {"A": "1"}})
+    task = make_task(tmp_path, "pass", requirements=["numpy==2.0.0"],
+                     node=Executor(name="n", module="m", isolated=True))
+    env = remote.task_options(task)["runtime_env"]
+    assert env == {"env_vars": {"A": "1"}, "working_dir": str(tmp_path.resolve()), "pip": ["numpy==2.0.0"]}
+
+
+def test_a_node_no_ray_node_can_hold_fails_at_once_with_what_it_asked(backend, tmp_path):
+    result = backend.run_node(make_task(tmp_path, "pass", resources={"cpu": 8}))
+    assert result.status == "failed"
+    assert "asks for CPU=8" in result.error and "largest node has CPU=2" in result.error
+
+
+def test_two_one_cpu_nodes_run_at_the_same_time(backend, tmp_path):
+    # Each node waits until the other one has started: this only finishes if both run at once.
+    code = """
+        import os, time
+        me, other = {me!r}, {other!r}
+        open(me, "w").close()
+        deadline = time.time() + 60
+        while not os.path.exists(other):
+            if time.time() > deadline:
+                raise SystemExit("the other node never started")
+            time.sleep(0.05)
+    """
+    a, b = tmp_path / "a.started", tmp_path / "b.started"
+    tasks = [make_task(tmp_path, code.format(me=str(a), other=str(b)), "a"),
+             make_task(tmp_path, code.format(me=str(b), other=str(a)), "b")]
+    results = [None, None]
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, backend.run_node(tasks[i]))) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == ["succeeded", "succeeded"]
+
+
+def test_a_two_cpu_node_has_the_cluster_to_itself(backend, tmp_path):
+    # With 2 CPUs in the cluster, two nodes asking for 2 CPUs each cannot overlap.
+    code = """
+        import os, time
+        open({me!r}, "w").close()
+        time.sleep(1)
+        print("other running:", os.path.exists({other!r}) and not os.path.exists({other_done!r}))
+        open({me_done!r}, "w").close()
+    """
+    paths = {k: str(tmp_path / f"{k}.marker") for k in ("a", "b", "a.done", "b.done")}
+    tasks = [make_task(tmp_path, code.format(me=paths["a"], other=paths["b"], other_done=paths["b.done"], me_done=paths["a.done"]),
+                       "a", resources={"cpu": 2}),
+             make_task(tmp_path, code.format(me=paths["b"], other=paths["a"], other_done=paths["a.done"], me_done=paths["b.done"]),
+                       "b", resources={"cpu": 2})]
+    threads = [threading.Thread(target=backend.run_node, args=(t,)) for t in tasks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [t.stdout_path.read_text().strip() for t in tasks] == ["other running: False"] * 2
+
+
+def test_without_ray_the_error_says_how_to_install_it():
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from scanflow.run import get_backend\n"
+            "try:\n    get_backend('ray')\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "pip install 'scanflow[ray]'" in out
+
+
+# -- the scheduler on both backends: same outputs, retries, cache, resume and tracked runs ---------
+
+DEMO = """
+name: demo
+workflows:
+  - name: main
+    nodes:
+      - {name: prepare, script: step.py, parameters: {tag: prepare}, outputs: [prepare.txt]}
+      - {name: left, script: step.py, parameters: {tag: left}, depends_on: prepare, resources: {cpu: 1}}
+      - {name: right, script: flaky.py, depends_on: prepare, retries: 1, retry_backoff: 0}
+      - {name: report, workflow: report, depends_on: [left, right]}
+  - name: report
+    nodes:
+      - {name: summarize, script: summarize.py, outputs: [summary.txt]}
+"""
+DEMO_FILES = {
+    "step.py": """
+        import os, sys
+        tag = sys.argv[sys.argv.index("--tag") + 1]
+        open(os.path.join(os.environ["SCANFLOW_OUTPUT_DIR"], tag + ".txt"), "w").write(tag)
+        print("wrote", tag)
+    """,
+    "flaky.py": """
+        import os, sys
+        if os.environ["SCANFLOW_ATTEMPT"] == "1":
+            sys.exit("first attempts fail")
+        open(os.path.join(os.environ["SCANFLOW_OUTPUT_DIR"], "right.txt"), "w").write("right")
+    """,
+    "summarize.py": """
+        import os, pathlib, sys
+        if not pathlib.Path(os.environ["SCANFLOW_APP_DIR"], "FIXED").exists():
+            sys.exit("not fixed yet")
+        out = pathlib.Path(os.environ["SCANFLOW_OUTPUT_DIR"])
+        parts = sorted(p.read_text() for p in out.glob("*.txt") if p.name != "summary.txt")
+        (out / "summary.txt").write_text(",".join(parts))
+    """,
+}
+
+
+def _story(make_app, backend_name, folder):
+    """fail -> fix -> resume -> run again from the cache; returns what a user would see."""
+    from scanflow.run import get_backend, run_workflow
+
+    app = make_app(DEMO, DEMO_FILES, folder=folder)
+    backend = get_backend(backend_name, **({"poll_interval": 0.05} if backend_name == "ray" else {}))
+    first = run_workflow(app, backend=backend, handle_signals=False)
+    (app.root / "FIXED").touch()
+    resumed = run_workflow(app, backend=backend, resume=first.run_id, handle_signals=False)
+    again = run_workflow(app, backend=backend, handle_signals=False)
+    outputs = {p.name: p.read_text() for p in resumed.output_dir.iterdir()}
+    return first, resumed, again, outputs
+
+
+def _tracked(result):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(result.tracking_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return sorted(
+        (r.info.run_name, r.info.status, r.data.tags.get("scanflow.kind"), r.data.tags.get("scanflow.node"),
+         tuple(sorted((k, v) for k, v in r.data.params.items() if k != "backend")))
+        for r in runs)
+
+
+def test_the_same_application_gives_the_same_results_on_local_and_ray(make_app, ray_cluster):
+    local = _story(make_app, "local", "local")
+    on_ray = _story(make_app, "ray", "ray")
+    for lo, ra in zip(local[:3], on_ray[:3], strict=True):
+        assert ra.statuses == lo.statuses
+        assert {k: n.attempts for k, n in ra.nodes.items()} == {k: n.attempts for k, n in lo.nodes.items()}
+    first, resumed, again, outputs = on_ray
+    assert first.statuses["main/report/summarize"] == "failed", {k: (n.status, n.error) for k, n in first.nodes.items()}
+    assert first.nodes["main/right"].attempts == 2  # the retry happened on Ray
+    assert resumed.statuses == {"main/prepare": "reused", "main/left": "reused", "main/right": "reused",
+                                "main/report/summarize": "succeeded"}
+    assert set(again.statuses.values()) == {"cached"}
+    assert outputs == local[3] == {"prepare.txt": "prepare", "left.txt": "left", "right.txt": "right",
+                                   "summary.txt": "left,prepare,right"}
+    assert "wrote left" in on_ray[1].nodes["main/left"].stdout.read_text()
+    assert _tracked(on_ray[2]) == _tracked(local[2])
+
+
+@pytest.mark.slow
+def test_the_mnist_example_gives_the_same_results_on_local_and_ray(tmp_path, ray_cluster):
+    """examples/mnist (1,000 digits, one epoch) on both backends: same statuses, outputs and runs."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from scanflow.app import load_app
+    from scanflow.run import get_backend, run_workflow
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "mnist"
+    if not (example / "scanflow.yaml").is_file():
+        pytest.skip("examples/mnist is not there")
+    results = {}
+    for name in ("local", "ray"):
+        root = tmp_path / name
+        shutil.copytree(example, root, ignore=shutil.ignore_patterns(".scanflow", "__pycache__"))
+        app = load_app(root)
+        training = app.workflow("training")
+        training.node("load").parameters = {**training.node("load").parameters, "limit": 1000}
+        training.node("train").parameters = {**training.node("train").parameters, "epochs": 1}
+        results[name] = run_workflow(app, backend=get_backend(name), handle_signals=False)
+    local, on_ray = results["local"], results["ray"]
+    assert local.ok and on_ray.statuses == local.statuses
+    files = {p.relative_to(local.output_dir) for p in local.output_dir.rglob("*")}
+    assert {p.relative_to(on_ray.output_dir) for p in on_ray.output_dir.rglob("*")} == files
+    for name in ("stats.json", "normalization.json"):  # deterministic outputs: equal
+        assert json.loads((on_ray.output_dir / name).read_text()) == json.loads((local.output_dir / name).read_text())
+    assert [t[:4] for t in _tracked(on_ray)] == [t[:4] for t in _tracked(local)]
