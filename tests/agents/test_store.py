@@ -5,10 +5,13 @@ import pytest
 
 from scanflow.agents.store import OutgoingMessage, StateStore, default_state_url
 
+# `store_url`: every store test runs on a SQLite file and on PostgreSQL (see tests/_postgres.py).
+pytest_plugins = ["_postgres"]
+
 
 @pytest.fixture
-def store(tmp_path):
-    return StateStore(default_state_url(tmp_path / "state"))
+def store(store_url):
+    return StateStore(store_url)
 
 
 def test_default_state_url_is_scanflow_db_in_the_state_directory(tmp_path):

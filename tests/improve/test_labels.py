@@ -15,6 +15,9 @@ from scanflow.improve.labels import (
     UnknownItemError,
 )
 
+# `store_url`: every store test runs on a SQLite file and on PostgreSQL (see tests/_postgres.py).
+pytest_plugins = ["_postgres"]
+
 
 class FakeClock:
     def __init__(self, t: float = 1_700_000_000.0):
@@ -31,8 +34,8 @@ def images():
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = LabelStore(tmp_path / "labels.db")
+def store(store_url):
+    s = LabelStore(store_url)
     yield s
     s.close()
 
@@ -115,9 +118,9 @@ def test_two_threads_claiming_never_get_the_same_sample(store):
     assert p["labeled"] == 60 and p["by_labeler"]["t1"] + p["by_labeler"]["t2"] == 60
 
 
-def test_expired_lease_returns_the_sample_to_the_queue(tmp_path):
+def test_expired_lease_returns_the_sample_to_the_queue(store_url):
     clock = FakeClock()
-    s = LabelStore(tmp_path / "l.db", lease_seconds=60, clock=clock)
+    s = LabelStore(store_url, lease_seconds=60, clock=clock)
     [iid] = s.enqueue(np.zeros((1, 2)))
     assert s.claim("ana")[0].id == iid
     assert s.claim("bob") == []
@@ -130,8 +133,9 @@ def test_expired_lease_returns_the_sample_to_the_queue(tmp_path):
     assert s.get(iid).labeler == "bob"
 
 
-def test_submit_is_durable_across_a_restart(tmp_path, images):
-    path = tmp_path / "state" / "labels.db"
+def test_submit_is_durable_across_a_restart(tmp_path, store_url, images):
+    # On SQLite, a plain file path in a folder that does not exist yet.
+    path = tmp_path / "state" / "labels.db" if store_url.startswith("sqlite") else store_url
     s1 = LabelStore(path)
     ids = s1.enqueue(images[:3], batch="b")
     s1.submit(ids[0], 7, "ana")

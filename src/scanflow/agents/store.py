@@ -5,7 +5,10 @@ One SQLAlchemy 2.x store, portable SQL only: a SQLite file by default
 in production. Every table name starts with ``scanflow_`` so the database can be shared with
 the label store and other rooms.
 
-What makes agents crash-safe lives here, as transactions:
+What makes agents crash-safe lives here, as transactions. Every read-modify-write locks the
+row it reads (``SELECT ... FOR UPDATE``; SQLite, whose writers take the whole database with
+``BEGIN IMMEDIATE``, ignores the clause), so concurrent writers on PostgreSQL never lose an
+update:
 
 * **messages** carry a unique idempotency ``key``; sending the same key twice stores one
   message. Status goes ``pending -> delivered -> handled`` (or ``failed`` after too many tries).
@@ -452,7 +455,10 @@ class StateStore:
         def fn(conn):
             _, created = self._insert_message(conn, key, agent, agent, kind, payload)
             self._ensure_agent(conn, agent)
-            row = conn.execute(select(agent_state.c.cursors).where(agent_state.c.agent == agent)).one()
+            # FOR UPDATE: on PostgreSQL two sensors of one agent firing at once would otherwise
+            # both read the old cursors and the later commit would drop the other's cursor.
+            row = conn.execute(select(agent_state.c.cursors).where(agent_state.c.agent == agent)
+                               .with_for_update()).one()
             cursors = dict(row.cursors or {})
             cursors[sensor] = cursor
             conn.execute(update(agent_state).where(agent_state.c.agent == agent).values(
@@ -561,7 +567,7 @@ class StateStore:
                      params: dict[str, Any]) -> ActionRecord:
         """Commit ``started`` before the actuator runs (a retry bumps ``attempts``)."""
         def fn(conn):
-            row = conn.execute(select(actions).where(actions.c.key == key)).first()
+            row = conn.execute(select(actions).where(actions.c.key == key).with_for_update()).first()
             if row is None:
                 conn.execute(insert(actions).values(
                     key=key, agent=agent, decision_key=decision_key, actuator=actuator,
@@ -577,7 +583,8 @@ class StateStore:
                       outgoing: Sequence[OutgoingMessage] = ()) -> bool:
         """Commit ``done`` and the messages the action sends, together. False if already done."""
         def fn(conn):
-            row = conn.execute(select(actions.c.status).where(actions.c.key == key)).one()
+            # FOR UPDATE: a second finisher waits for the first commit and then sees "done".
+            row = conn.execute(select(actions.c.status).where(actions.c.key == key).with_for_update()).one()
             if row.status == "done":
                 return False
             for i, msg in enumerate(outgoing):
@@ -592,7 +599,8 @@ class StateStore:
     def note_action(self, key: str, note: dict[str, Any]) -> None:
         """Commit what a running action learned (e.g. its run id) so a restart can find it."""
         def fn(conn):
-            row = conn.execute(select(actions.c.result, actions.c.status).where(actions.c.key == key)).one()
+            row = conn.execute(select(actions.c.result, actions.c.status).where(actions.c.key == key)
+                               .with_for_update()).one()
             if row.status == "started":
                 conn.execute(update(actions).where(actions.c.key == key).values(
                     result=_jsonable({**(row.result or {}), **note}, "action note")))
@@ -640,7 +648,8 @@ class StateStore:
                         note: str = "") -> ApprovalRecord:
         """Record a person's answer and tell the asking agent, in one commit (before replying)."""
         def fn(conn):
-            row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).first()
+            row = conn.execute(select(approvals).where(approvals.c.id == approval_id)
+                               .with_for_update()).first()
             if row is None:
                 raise KeyError(f"no approval request #{approval_id}: list them with "
                                "`scanflow agents approvals APP`")
