@@ -1,0 +1,88 @@
+"""Latency of /predict with inline checking vs the same model served without it.
+
+Two servers with the same settings (real Uvicorn on 127.0.0.1, same model, same client): one
+flags every input with the autoencoder detector (and runs windowed drift in the background),
+the other serves the model alone. Single requests and batches of 64, p50 and p99, and the ratio.
+
+    .venv/bin/python benchmarks/serve_latency.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import time
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import httpx
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from scanflow.check import AutoencoderDetector
+from scanflow.datasets import load_mnist
+from scanflow.improve.classifier import MnistCNN
+from scanflow.serve.model_slot import ModelSlot, StaticModelSource
+from scanflow.serve.predict import PredictionService, create_prediction_app
+from scanflow.serve.server import ServerThread
+
+
+def measure(url: str, X: np.ndarray, n_single: int, n_batch: int, batch: int) -> dict[str, np.ndarray]:
+    singles, batches = [], []
+    rng = np.random.default_rng(0)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for _ in range(5):  # warm-up
+            http.post("/predict", json={"image_b64": base64.b64encode(X[0].tobytes()).decode()})
+        for _ in range(n_single):
+            x = X[rng.integers(len(X))]
+            t0 = time.perf_counter()
+            r = http.post("/predict", json={"image_b64": base64.b64encode(x.tobytes()).decode()})
+            singles.append(time.perf_counter() - t0)
+            r.raise_for_status()
+        for _ in range(n_batch):
+            idx = rng.integers(len(X), size=batch)
+            body = {"images_b64": [base64.b64encode(x.tobytes()).decode() for x in X[idx]]}
+            t0 = time.perf_counter()
+            r = http.post("/predict/batch", json=body)
+            batches.append(time.perf_counter() - t0)
+            r.raise_for_status()
+    return {"single": np.array(singles) * 1000, "batch": np.array(batches) * 1000}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer requests, smaller detector training")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    n_single, n_batch = (100, 20) if args.quick else (500, 100)
+    X, y = load_mnist("train", limit=500 if args.quick else 2000)
+    torch.manual_seed(0)
+    net = MnistCNN().eval()  # the demo's architecture; its weights do not change the latency
+    det = AutoencoderDetector(epochs=1 if args.quick else 4, random_state=0).fit(X)
+    results = {}
+    for name, detector in (("without checking", None), ("with inline checking", det)):
+        service = PredictionService(ModelSlot(StaticModelSource(net, name="digits"), poll_interval=0),
+                                    detector=detector, drift_window=200)
+        with ServerThread(create_prediction_app(service)) as server:
+            results[name] = measure(server.url, X, n_single, n_batch, 64)
+    table = Table(title=f"/predict latency (ms), {n_single} single requests, {n_batch} batches of 64, "
+                        f"torch threads={args.threads}")
+    for col in ("request", "server", "p50", "p99", "mean"):
+        table.add_column(col, justify="right" if col in ("p50", "p99", "mean") else "left")
+    for kind in ("single", "batch"):
+        for name, r in results.items():
+            v = r[kind]
+            table.add_row("single" if kind == "single" else "batch of 64", name,
+                          f"{np.percentile(v, 50):.2f}", f"{np.percentile(v, 99):.2f}", f"{v.mean():.2f}")
+        a, b = results["with inline checking"][kind], results["without checking"][kind]
+        table.add_row("", "[bold]ratio checked / plain[/]", f"{np.percentile(a, 50) / np.percentile(b, 50):.2f}x",
+                      f"{np.percentile(a, 99) / np.percentile(b, 99):.2f}x", f"{a.mean() / b.mean():.2f}x")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""``scanflow demo``: the whole loop on the embedded default, in a few minutes on 2 cores.
+
+    scanflow demo [--human] [--output DIR] [--quick] [--state-dir DIR] [--corruption fog]
+                  [--keep-open] [--mlflow-ui] [--port 0]
+
+Trains the MNIST classifier (cached after the first run), serves it, starts the agents, streams
+clean then corrupted digits at the API, and lets the agents detect the drift, request labels
+(from the ground-truth oracle, or from you in the browser with ``--human``), improve, gate and
+promote. Ends with a summary table and a report (``--output DIR`` also gets ``summary.json``).
+Register with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+err = Console(stderr=True)
+
+
+def demo(
+    human: Annotated[bool, typer.Option("--human", help="label in the browser yourself instead of the oracle")] = False,
+    output: Annotated[Path | None, typer.Option(help="folder for summary.json, report.md and plots")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="smaller model and stream (CI: ~1-2 minutes)")] = False,
+    state_dir: Annotated[Path | None, typer.Option(help="state folder (default: $SCANFLOW_HOME or the demo app's .scanflow)")] = None,
+    corruption: Annotated[str, typer.Option(help="MNIST-C corruption of the drifted stream")] = "fog",
+    seed: Annotated[int, typer.Option(help="seed of the stream")] = 0,
+    port: Annotated[int, typer.Option(help="port of the API and dashboard (0: a free one)")] = 0,
+    keep_open: Annotated[bool, typer.Option("--keep-open", help="keep serving after the summary, until Ctrl+C")] = False,
+    mlflow_ui: Annotated[bool, typer.Option("--mlflow-ui", help="also start the MLflow UI for the run")] = False,
+) -> None:
+    """Train, serve, stream drifting digits and let the agents close the loop."""
+    from scanflow.datasets import CORRUPTIONS
+
+    if corruption not in CORRUPTIONS:
+        err.print(f"[red]error:[/] --corruption {corruption!r} is not one of: {', '.join(CORRUPTIONS)}")
+        raise typer.Exit(2)
+    for name in ("mlflow", "alembic", "scanflow.agents", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from scanflow.demo import DemoError, DemoSettings, run_demo
+    from scanflow.demo.ui import RichUI
+
+    settings = DemoSettings.preset(quick=quick, human=human, output=output, state_dir=state_dir,
+                                   corruption=corruption, seed=seed, port=port,
+                                   keep_open=keep_open or None, mlflow_ui=mlflow_ui or None)
+    ui = RichUI(console)
+    if human:
+        console.print("[bold]--human[/]: open the labeling UI printed below and label the digits "
+                      "the checker files; the improver starts when enough labels are in.")
+    try:
+        summary = run_demo(settings, ui)
+    except DemoError as exc:
+        err.print(f"[red]demo failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+    if not summary["promoted"]:
+        console.print("[yellow]no model was promoted during the stream[/]: see the decisions above "
+                      "and the report for why")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` to the root command."""
+    app.command("demo")(demo)

@@ -1,0 +1,78 @@
+"""``scanflow serve APP``: the prediction API, dashboard, labeling UI and executor endpoint.
+
+    scanflow serve APP [--model NAME] [--alias champion] [--detector FILE] [--host 127.0.0.1]
+                       [--port 8000] [--token TOKEN] [--drift-window 200] [--state-dir DIR]
+
+Serves the champion of the registered model (it follows the alias and hot-swaps a newly
+promoted version), flags each input against the detector, runs windowed drift checks in the
+background and records every prediction for the agents. Binding anything but 127.0.0.1
+requires a token (``--token`` or ``$SCANFLOW_TOKEN``). Register with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+err = Console(stderr=True)
+
+
+def serve(
+    app_path: Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Python file defining `app`, or their folder")],
+    model: Annotated[str | None, typer.Option(help="registered model to serve (default: the app's predict service)")] = None,
+    alias: Annotated[str | None, typer.Option(help="registry alias to follow")] = None,
+    detector: Annotated[Path | None, typer.Option(help="fitted detector file (Detector.save) for inline flags and drift")] = None,
+    host: Annotated[str, typer.Option(help="address to bind; anything but loopback needs --token")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    token: Annotated[str | None, typer.Option(envvar="SCANFLOW_TOKEN", help="access token (required off loopback)")] = None,
+    drift_window: Annotated[int | None, typer.Option(help="inputs per background drift check (0: off)")] = None,
+    poll: Annotated[float, typer.Option(help="seconds between checks for a new champion")] = 2.0,
+    state_dir: Annotated[Path | None, typer.Option(help="state folder (default: the app's .scanflow or $SCANFLOW_HOME)")] = None,
+) -> None:
+    """Serve the champion model with inline checking, the dashboard and the labeling UI."""
+    from scanflow.app import SpecError, load_app
+    from scanflow.serve.security import InsecureBindError, check_bind
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        application = load_app(app_path)
+    except (FileNotFoundError, SpecError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if state_dir is not None:
+        application.state_dir = str(state_dir.resolve())
+    try:
+        token = check_bind(host, token)
+    except InsecureBindError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    from scanflow.serve.stack import ServeStack
+
+    try:
+        stack = ServeStack(application, model_name=model, alias=alias, detector_path=detector,
+                           drift_window=drift_window, poll_interval=poll, token=token)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    import uvicorn
+
+    base = f"http://{host}:{port}"
+    console.print(f"Serving [bold]{stack.model_name}@{stack.alias}[/] of {application.name}")
+    console.print(f"  prediction API  [cyan]{base}/predict[/]   docs [cyan]{base}/docs[/]")
+    console.print(f"  dashboard       [cyan]{base}/dashboard[/]")
+    console.print(f"  labeling        [cyan]{base}/label/[/]")
+    console.print(f"  MLflow UI       [cyan]mlflow ui --backend-store-uri {stack.tracking_uri}[/]")
+    if stack.detector is None:
+        console.print("  [yellow]no detector[/]: answers carry no outlier flag (pass --detector FILE)")
+    uvicorn.run(stack.api, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the root command."""
+    app.command("serve")(serve)

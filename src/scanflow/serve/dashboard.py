@@ -1,0 +1,404 @@
+"""The dashboard: one server-rendered page over an application and its running parts.
+
+Sections (each a Jinja2 fragment in ``templates/dashboard_sections.html``):
+
+* **graph** — the application's multi-graph (workflows and agents) from :mod:`scanflow.graph`,
+  as SVG through Graphviz (Mermaid text when ``dot`` is missing), nodes coloured by live status:
+  executors by their latest run, agents by their heartbeat, the prediction service by its model;
+* **model** — the served model, the registry's versions and which one is champion;
+* **runs** — recent workflow runs from the tracker;
+* **drift** — the background drift windows of the served stream, plotted (inline SVG), and an
+  accuracy plot when one is measured;
+* **labels** — the labeling queue's progress, with a link to the labeling UI;
+* **decisions** — what each agent decided and why.
+
+The page polls ``GET /dashboard/api/status`` every ``poll_seconds``; the JSON carries the data
+and the re-rendered fragments, and the page swaps them in (a few lines of JavaScript in
+``static/dashboard.js``). Every source is optional: a section without one says so.
+
+    >>> from fastapi import FastAPI
+    >>> from fastapi.testclient import TestClient
+    >>> from scanflow.app import Application, Workflow, Executor
+    >>> app = Application(name="demo", workflows=[Workflow(name="w", nodes=[
+    ...     Executor(name="train", script="train.py")])])
+    >>> api = FastAPI(); api.include_router(Dashboard(app).router())
+    >>> TestClient(api).get("/dashboard/api/status").json()["application"]
+    'demo'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, select_autoescape
+
+from .plots import accuracy_plot, drift_plot
+from .security import remember_token, require_token
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Dashboard"]
+
+_PKG = resources.files("scanflow.serve")
+_STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+HEARTBEAT_STALE_SECONDS = 15.0
+
+
+def _env() -> Environment:
+    env = Environment(autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["ago"] = _ago
+    env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)) if t else "—"
+    return env
+
+
+def _ago(t: float | None) -> str:
+    if not t:
+        return "—"
+    s = max(0.0, time.time() - float(t))
+    if s < 60:
+        return f"{s:.0f}s ago"
+    if s < 3600:
+        return f"{s / 60:.0f} min ago"
+    return f"{s / 3600:.1f} h ago"
+
+
+class Dashboard:
+    """The dashboard of ``application`` over the sources given (all optional).
+
+    Parameters
+    ----------
+    application:
+        The :class:`~scanflow.app.Application` whose graph is drawn.
+    state:
+        The agents' :class:`~scanflow.agents.store.StateStore`: decisions and agent heartbeats.
+    labels:
+        The :class:`~scanflow.improve.labels.LabelStore` of the labeling queue.
+    prediction:
+        The :class:`~scanflow.serve.predict.PredictionService`: served model and drift windows.
+    model_name, tracking_uri:
+        The registered model whose versions are listed, and the tracker holding it.
+    node_statuses:
+        ``() -> {node_id: status}`` for workflow nodes (the latest run's statuses).
+    runs:
+        ``() -> list of dicts`` (``run_id``, ``workflow``, ``status``, ``start_time``,
+        ``duration``, ``metrics``); default: the tracker's runs of the application.
+    accuracy:
+        ``() -> list of {"x", "accuracy", "series"}`` points (e.g. the demo's measured
+        accuracy on the stream); plotted under the drift plot when given.
+    label_url, mlflow_url:
+        Links shown on the page (the labeling UI, the MLflow UI).
+    """
+
+    def __init__(
+        self,
+        application: Any = None,
+        *,
+        state: Any = None,
+        labels: Any = None,
+        prediction: Any = None,
+        model_name: str | None = None,
+        tracking_uri: str | None = None,
+        node_statuses: Callable[[], dict[str, str]] | None = None,
+        runs: Callable[[], list[dict[str, Any]]] | None = None,
+        accuracy: Callable[[], list[dict[str, Any]]] | None = None,
+        label_url: str | None = "/label/",
+        mlflow_url: str | None = None,
+        title: str | None = None,
+        poll_seconds: float = 2.0,
+    ):
+        self.application = application
+        self.state = state
+        self.labels = labels
+        self.prediction = prediction
+        self.model_name = model_name
+        self.tracking_uri = tracking_uri
+        self.node_statuses = node_statuses
+        self.runs = runs
+        self.accuracy = accuracy
+        self.label_url = label_url
+        self.mlflow_url = mlflow_url
+        self.title = title or (f"Scanflow — {application.name}" if application is not None else "Scanflow")
+        self.poll_seconds = poll_seconds
+        self._env = _env()
+        self._templates = {
+            name: self._env.from_string((_PKG / "templates" / name).read_text())
+            for name in ("dashboard.html", "dashboard_sections.html")
+        }
+        self._cache: dict[str, tuple[str, str]] = {}
+        self._cache_lock = threading.Lock()
+        self.errors_: dict[str, str] = {}
+
+    # -- data --------------------------------------------------------------------------------
+    def _safe(self, section: str, fn: Callable[[], Any], default: Any) -> Any:
+        """One failing source must not take the page down: show its error in its section."""
+        try:
+            value = fn()
+            self.errors_.pop(section, None)
+            return value
+        except Exception as exc:
+            self.errors_[section] = f"{type(exc).__name__}: {exc}"
+            log.debug("dashboard section %s failed", section, exc_info=True)
+            return default
+
+    def agents(self) -> list[dict[str, Any]]:
+        """The application's agents with their live status (from heartbeats in the state DB)."""
+        rows = self.state.agent_rows() if self.state is not None else {}
+        out = []
+        specs = list(self.application.agents) if self.application is not None else []
+        names = [a.name for a in specs] + [n for n in rows if n not in {a.name for a in specs}]
+        kinds = {a.name: a.kind for a in specs}
+        now = time.time()
+        for name in names:
+            row = rows.get(name) or {}
+            beat = row.get("heartbeat_at")
+            if row.get("paused"):
+                status = "paused"
+            elif beat and now - beat < HEARTBEAT_STALE_SECONDS:
+                status = "running"
+            elif beat:
+                status = "stopped"
+            else:
+                status = "pending"
+            out.append({"name": name, "kind": kinds.get(name, "custom"), "status": status,
+                        "heartbeat_at": beat})
+        return out
+
+    def statuses(self) -> dict[str, str]:
+        """Live status of every node id of the graph (see :mod:`scanflow.graph.model`)."""
+        out: dict[str, str] = {}
+        if self.node_statuses is not None:
+            out.update(self._safe("graph", self.node_statuses, {}) or {})
+        for agent in self._safe("agents", self.agents, []):
+            # paused/stopped are shown with the neutral colours of the palette
+            out[f"agent:{agent['name']}"] = {"paused": "cancelled", "stopped": "skipped"}.get(
+                agent["status"], agent["status"])
+        if self.prediction is not None and self.application is not None:
+            status = "running" if self.prediction.slot.ready else "pending"
+            for svc in self.application.services:
+                out.setdefault(f"service:{svc.name}", status)
+        return out
+
+    def served_model(self) -> dict[str, Any] | None:
+        if self.prediction is None or not self.prediction.slot.ready:
+            return None
+        m = self.prediction.slot.get()
+        return {"name": m.name, "version": m.version, "alias": m.alias, "loaded_at": m.loaded_at,
+                "swaps": list(self.prediction.slot.swaps_),
+                "requests": self.prediction.n_requests_, "samples": self.prediction.n_samples_}
+
+    def model_versions(self) -> list[dict[str, Any]]:
+        """Registered versions of ``model_name``, newest first, with their aliases."""
+        if not self.model_name:
+            return []
+        from scanflow.track.store import get_client
+
+        client = get_client(self.tracking_uri)
+        versions = client.search_model_versions(f"name='{self.model_name}'")
+        if not versions:
+            return []
+        # search results carry no aliases: read them from the registered model
+        by_version: dict[str, list[str]] = {}
+        for alias, version in (client.get_registered_model(self.model_name).aliases or {}).items():
+            by_version.setdefault(str(version), []).append(alias)
+        out = []
+        for v in sorted(versions, key=lambda v: int(v.version), reverse=True)[:20]:
+            out.append({
+                "version": str(v.version),
+                "aliases": sorted(by_version.get(str(v.version), []), key=lambda a: (a != "champion", a)),
+                "created_at": (v.creation_timestamp or 0) / 1000,
+                "run_id": v.run_id,
+                "description": v.description or "",
+                "tags": dict(v.tags or {}),
+            })
+        return out
+
+    def recent_runs(self) -> list[dict[str, Any]]:
+        if self.runs is not None:
+            return list(self.runs())[:15]
+        if self.application is None:
+            return []
+        from scanflow.track import runs_dataframe
+
+        df = runs_dataframe(self.application)
+        if df is None or len(df) == 0:
+            return []
+        rows = []
+        for rec in df.head(15).to_dict("records"):
+            rows.append({k: (None if _isnan(v) else v) for k, v in rec.items()})
+        return rows
+
+    def drift_windows(self) -> list[dict[str, Any]]:
+        if self.prediction is None or self.prediction.drift is None:
+            return []
+        return [w.to_dict() for w in self.prediction.drift.results()]
+
+    def label_progress(self) -> dict[str, Any] | None:
+        if self.labels is None:
+            return None
+        progress = self.labels.progress()
+        progress["batches"] = [
+            {"name": b, **{k: v for k, v in self.labels.progress(b).items() if k != "by_labeler"}}
+            for b in self.labels.batches()[-8:]
+        ]
+        return progress
+
+    def decisions(self, limit: int = 30) -> list[dict[str, Any]]:
+        if self.state is None:
+            return []
+        rows = self.state.decisions(limit=limit)
+        return [
+            {"id": d.id, "agent": d.agent, "rule": d.rule, "decision": d.decision,
+             "reason": d.reason, "created_at": d.created_at, "actions": d.actions}
+            for d in reversed(rows)
+        ]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the page shows, as JSON-able data."""
+        statuses = self.statuses()
+        windows = self._safe("drift", self.drift_windows, [])
+        accuracy = self._safe("accuracy", self.accuracy, []) if self.accuracy else []
+        data = {
+            "application": getattr(self.application, "name", None),
+            "time": time.time(),
+            "statuses": statuses,
+            "graph_key": _key(statuses),
+            "agents": self._safe("agents", self.agents, []),
+            "served_model": self._safe("model", self.served_model, None),
+            "model_name": self.model_name,
+            "models": self._safe("models", self.model_versions, []),
+            "runs": self._safe("runs", self.recent_runs, []),
+            "drift": {
+                "windows": len(windows),
+                "drifted": sum(1 for w in windows if w["is_drift"]),
+                "first_drift_at": next((w["start"] for w in windows if w["is_drift"]), None),
+                "last": windows[-1] if windows else None,
+            },
+            "drift_key": _key([(w["start"], w["is_drift"], w.get("model_version")) for w in windows]),
+            "accuracy_key": _key(accuracy),
+            "labels": self._safe("labels", self.label_progress, None),
+            "decisions": self._safe("decisions", self.decisions, []),
+            "label_url": self.label_url,
+            "mlflow_url": self.mlflow_url,
+        }
+        data["errors"] = dict(self.errors_)
+        return json.loads(json.dumps(data, default=_plain))
+
+    def fragments(self, data: dict[str, Any]) -> dict[str, str]:
+        """The re-rendered HTML of each live section."""
+        module = self._templates["dashboard_sections.html"].make_module({"d": data})
+        return {name: str(getattr(module, name)(data)) for name in
+                ("model", "runs", "labels", "decisions", "drift_summary", "agents")}
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _cached(self, name: str, key: str, build: Callable[[], str]) -> str:
+        with self._cache_lock:
+            hit = self._cache.get(name)
+            if hit and hit[0] == key:
+                return hit[1]
+        value = build()
+        with self._cache_lock:
+            self._cache[name] = (key, value)
+        return value
+
+    def graph_svg(self, statuses: dict[str, str] | None = None) -> str:
+        """The application graph coloured by ``statuses`` (SVG; Mermaid text without Graphviz)."""
+        if self.application is None:
+            return "<p class='muted'>no application</p>"
+        statuses = self.statuses() if statuses is None else statuses
+
+        def build() -> str:
+            from scanflow.graph import GraphvizNotFound, to_mermaid, to_svg
+
+            try:
+                svg = to_svg(self.application, statuses=statuses)
+                return svg[svg.find("<svg"):] if "<svg" in svg else svg
+            except GraphvizNotFound:
+                from html import escape
+
+                return f"<pre class='mermaid'>{escape(to_mermaid(self.application, statuses=statuses))}</pre>"
+
+        return self._cached("graph", _key(statuses), build)
+
+    def drift_svg(self) -> str:
+        windows = self._safe("drift", self.drift_windows, [])
+        key = _key([(w["start"], w["is_drift"], w.get("model_version")) for w in windows])
+        return self._cached("drift", key, lambda: drift_plot(windows))
+
+    def accuracy_svg(self) -> str:
+        points = self._safe("accuracy", self.accuracy, []) if self.accuracy else []
+        return self._cached("accuracy", _key(points),
+                            lambda: accuracy_plot(points, title="Accuracy on the served stream"))
+
+    def page(self, base: str = "/dashboard") -> str:
+        data = self.snapshot()
+        return self._templates["dashboard.html"].render(
+            d=data, title=self.title, base=base, poll_ms=int(self.poll_seconds * 1000),
+            graph=self.graph_svg(data["statuses"]), drift_svg=self.drift_svg(),
+            accuracy_svg=self.accuracy_svg() if self.accuracy else None,
+            fragments=self.fragments(data),
+        )
+
+    def router(self, prefix: str = "/dashboard") -> APIRouter:
+        """``GET {prefix}`` (the page), ``{prefix}/api/status`` (JSON) and the SVG parts."""
+        router = APIRouter(prefix=prefix, tags=["dashboard"], dependencies=[Depends(require_token)])
+        dash = self
+
+        @router.get("", response_class=HTMLResponse, include_in_schema=False)
+        @router.get("/", response_class=HTMLResponse, summary="The dashboard page")
+        def page(request: Request) -> HTMLResponse:
+            response = HTMLResponse(dash.page(base=prefix))
+            remember_token(request, response)
+            return response
+
+        @router.get("/api/status", summary="Live status of every section (polled by the page)")
+        def status() -> dict[str, Any]:
+            data = dash.snapshot()
+            data["html"] = dash.fragments(data)
+            return data
+
+        @router.get("/graph.svg", summary="The application graph, coloured by live status")
+        def graph() -> Response:
+            return Response(dash.graph_svg(), media_type="image/svg+xml")
+
+        @router.get("/plots/drift.svg", summary="Drift over time")
+        def drift() -> Response:
+            return Response(dash.drift_svg(), media_type="image/svg+xml")
+
+        @router.get("/plots/accuracy.svg", summary="Accuracy over time")
+        def accuracy() -> Response:
+            return Response(dash.accuracy_svg(), media_type="image/svg+xml")
+
+        @router.get("/static/{name}", include_in_schema=False)
+        def static(name: str) -> Response:
+            if name not in _STATIC:
+                raise HTTPException(status_code=404, detail=f"no static file {name!r}")
+            return Response((_PKG / "static" / name).read_text(), media_type=_STATIC[name])
+
+        return router
+
+
+def _key(value: Any) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and v != v
+
+
+def _plain(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,105 @@
+"""Inline SVG plots for the dashboard and the demo report (matplotlib, no display needed).
+
+    >>> svg = drift_plot([{"start": 0, "end": 100, "score": 0.1, "p_value": 0.5, "is_drift": False,
+    ...                    "threshold": 0.05, "outlier_share": 0.04}])
+    >>> svg.lstrip().startswith("<svg") or svg.lstrip().startswith("<?xml")
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["accuracy_plot", "drift_plot", "empty_plot"]
+
+# pyplot keeps global state; figures are built with the object API under one lock.
+_LOCK = threading.Lock()
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def _figure(width: float = 7.0, height: float = 2.6):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def empty_plot(message: str) -> str:
+    """A small SVG saying there is nothing to plot yet."""
+    with _LOCK:
+        fig, ax = _figure(height=1.2)
+        ax.axis("off")
+        ax.text(0.5, 0.5, message, ha="center", va="center", color="#868e96", fontsize=11)
+        return _svg(fig)
+
+
+def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over time") -> str:
+    """Share of flagged inputs and the window test's p-value, per window of the stream.
+
+    Windows that drifted are shaded red; a vertical line marks each model swap (the window's
+    ``model_version`` changing).
+    """
+    if not windows:
+        return empty_plot("no drift window checked yet")
+    with _LOCK:
+        fig, ax = _figure()
+        mid = [(w["start"] + w["end"]) / 2 for w in windows]
+        share = [w.get("outlier_share") for w in windows]
+        if any(s is not None for s in share):
+            ax.plot(mid, [float("nan") if s is None else s for s in share], "o-", color="#1c7ed6",
+                    ms=3, lw=1.5, label="share of inputs flagged as outliers")
+        pvals = [w.get("p_value") for w in windows]
+        if any(p is not None for p in pvals):
+            ax.plot(mid, [float("nan") if p is None else p for p in pvals], "s--", color="#495057",
+                    ms=3, lw=1, label="window test p-value")
+            thr = windows[-1].get("threshold")
+            if thr is not None:
+                ax.axhline(thr, color="#e03131", lw=0.8, ls=":", label=f"significance {thr:g}")
+        for w in windows:
+            if w.get("is_drift"):
+                ax.axvspan(w["start"], w["end"], color="#ffc9c9", alpha=0.6, lw=0)
+        prev = windows[0].get("model_version")
+        for w in windows[1:]:
+            if w.get("model_version") != prev:
+                ax.axvline(w["start"], color="#2b8a3e", lw=1.5)
+                ax.text(w["start"], 1.02, f" v{w.get('model_version')}", color="#2b8a3e",
+                        fontsize=8, va="bottom")
+                prev = w.get("model_version")
+        ax.set_ylim(-0.02, 1.08)
+        ax.set_xlabel("sample index in the served stream")
+        ax.set_title(title + " (red: drift detected)", fontsize=10, loc="left")
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.grid(alpha=0.25)
+        return _svg(fig)
+
+
+def accuracy_plot(points: Sequence[dict[str, Any]], *, title: str = "Accuracy") -> str:
+    """Accuracy per segment of the stream (``{"x", "accuracy", "series"}`` points)."""
+    if not points:
+        return empty_plot("no accuracy measured yet")
+    with _LOCK:
+        fig, ax = _figure()
+        series: dict[str, list[tuple[float, float]]] = {}
+        for p in points:
+            series.setdefault(str(p.get("series", "accuracy")), []).append(
+                (float(p["x"]), float(p["accuracy"]))
+            )
+        for name, xy in series.items():
+            xs, ys = zip(*sorted(xy), strict=True)
+            ax.plot(xs, ys, "o-", ms=3, lw=1.5, label=name)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("sample index in the served stream")
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.legend(loc="lower left", fontsize=7, frameon=False)
+        ax.grid(alpha=0.25)
+        return _svg(fig)

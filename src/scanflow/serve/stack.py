@@ -1,0 +1,186 @@
+"""Everything ``scanflow serve APP`` serves, in one FastAPI app on the application's state.
+
+    /predict, /predict/batch, /model, /drift, /health   the prediction API (OpenAPI at /docs)
+    /dashboard                                          the dashboard
+    /label/                                             the labeling UI and its API
+    /executors/...                                      run one executor on demand
+
+Where things live (the embedded default; all under ``application.state_path``):
+
+* the champion model: MLflow registry alias ``champion`` of ``model_name`` (tracking URI of the
+  application, SQLite by default), followed by the :class:`ModelSlot` (hot swap on promotion);
+* the detector for inline flags and background drift: ``detector_path`` (a file saved with
+  ``Detector.save``), default ``<state>/detector.npz`` when that file exists;
+* the prediction log, agent decisions: the state database ``<state>/scanflow.db``;
+* the labeling queue: ``<state>/labels.db`` (the same default the agents use).
+
+The settings can also come from the application, in the parameters of a service::
+
+    services:
+      - name: predict
+        parameters: {model: mnist-cnn, alias: champion, detector: detector.npz, drift_window: 200}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
+
+from .dashboard import Dashboard
+from .model_slot import ModelSlot, RegistryModelSource
+from .predict import PredictionService
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ServeStack", "prediction_settings"]
+
+
+def prediction_settings(application: Any) -> dict[str, Any]:
+    """The prediction service's settings from the application (the first service naming a model)."""
+    for svc in application.services:
+        if "model" in svc.parameters:
+            return {"service": svc.name, **svc.parameters}
+    return {}
+
+
+class ServeStack:
+    """The services of one application, built on its state directory.
+
+    Parameters override the application's service parameters (see the module docstring).
+    ``accuracy`` is an optional callable plotted on the dashboard (the demo measures it).
+    """
+
+    def __init__(
+        self,
+        application: Any,
+        *,
+        model_name: str | None = None,
+        alias: str | None = None,
+        detector: Any = None,
+        detector_path: str | Path | None = None,
+        state_url: str | None = None,
+        label_store_url: str | None = None,
+        drift_window: int | None = None,
+        poll_interval: float = 2.0,
+        service_name: str | None = None,
+        mlflow_url: str | None = None,
+        accuracy: Callable[[], list[dict[str, Any]]] | None = None,
+        token: str | None = None,
+    ):
+        from scanflow.agents.store import StateStore, default_state_url
+        from scanflow.improve.labels import LabelStore
+        from scanflow.track import tracking_uri
+
+        self.application = application
+        conf = prediction_settings(application)
+        self.model_name = model_name or conf.get("model")
+        if not self.model_name:
+            raise ValueError(
+                f"model: application {application.name!r} names no model to serve; pass "
+                "--model NAME or add a service with parameters {model: NAME}"
+            )
+        self.alias = alias or conf.get("alias", "champion")
+        self.service_name = service_name or conf.get("service", "predict")
+        self.token = token
+        state = application.state_path
+        state.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri(application)
+        self.state = StateStore(state_url or default_state_url(application))
+        self.labels = LabelStore(label_store_url or f"sqlite:///{(state / 'labels.db').resolve()}")
+        if detector is None:
+            path = detector_path or conf.get("detector")
+            if path is None and (state / "detector.npz").is_file():
+                path = state / "detector.npz"
+            if path is not None:
+                from scanflow.check import Detector
+
+                path = Path(path)
+                if not path.is_absolute():
+                    path = (application.root / path) if (application.root / path).exists() else state / path
+                detector = Detector.load(path)
+        self.detector = detector
+        window = drift_window if drift_window is not None else int(conf.get("drift_window", 200))
+        source = RegistryModelSource(self.model_name, alias=self.alias, tracking_uri=self.tracking_uri)
+        self.slot = ModelSlot(source, poll_interval=poll_interval)
+        self.prediction = PredictionService(
+            self.slot, detector=detector, drift_window=window, prediction_log=self.state,
+            service_name=self.service_name,
+        )
+        self.dashboard = Dashboard(
+            application, state=self.state, labels=self.labels, prediction=self.prediction,
+            model_name=self.model_name, tracking_uri=self.tracking_uri,
+            node_statuses=self.node_statuses, runs=self.runs, accuracy=accuracy,
+            label_url="/label/", mlflow_url=mlflow_url,
+        )
+        self.api = self._build_api()
+
+    # -- sources for the dashboard ------------------------------------------------------------
+    def node_statuses(self) -> dict[str, str]:
+        """The latest known status of every executor (newest run that ran it wins)."""
+        from scanflow.run import list_runs
+
+        out: dict[str, str] = {}
+        for run in list_runs(self.application.state_path):
+            alive = run.effective_status()
+            for node_id, status in run.statuses().items():
+                if status == "running" and alive == "interrupted":
+                    status = "cancelled"
+                out.setdefault(node_id, status)
+        return out
+
+    def runs(self) -> list[dict[str, Any]]:
+        from scanflow.run import list_runs
+
+        rows = []
+        for run in list_runs(self.application.state_path)[:15]:
+            d = run.data
+            end = d.get("finished_at")
+            rows.append({
+                "run_id": run.run_id, "workflow": d.get("workflow") or "+".join(d.get("workflows") or []),
+                "status": run.effective_status(), "start_time": d.get("created_at"),
+                "duration": (end - d["created_at"]) if end and d.get("created_at") else None,
+                "nodes": run.statuses(),
+            })
+        return rows
+
+    # -- the app ------------------------------------------------------------------------------
+    def _build_api(self) -> FastAPI:
+        from .executors import executor_router
+        from .labeling import create_labeling_router
+        from .security import require_token
+
+        service = self.prediction
+
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI):
+            service.start()
+            try:
+                yield
+            finally:
+                service.stop()
+
+        api = FastAPI(
+            title=f"Scanflow — {self.application.name}",
+            description="Prediction API with inline checking, dashboard, labeling and executors.",
+            lifespan=lifespan,
+            dependencies=[Depends(require_token)],
+        )
+        api.state.scanflow_token = self.token
+        api.state.prediction = service
+        api.state.stack = self
+        api.include_router(service.router())
+        api.include_router(self.dashboard.router())
+        api.include_router(create_labeling_router(self.labels), prefix="/label")
+        api.include_router(executor_router(self.application))
+
+        @api.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/dashboard")
+
+        return api
