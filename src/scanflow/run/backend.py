@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,13 @@ class NodeTask:
     resources: dict[str, Any] = field(default_factory=dict)  # {"cpu": float, "memory": bytes, "gpu": int}
     requirements: list[str] = field(default_factory=list)    # pip requirements (isolated nodes)
     cancel: threading.Event = field(default_factory=threading.Event)  # set to stop the node
+    # Optional extras (backends may ignore them): the node's spec and its parameters (the
+    # in-memory backend calls Python functions with them), and a hook a backend calls with
+    # {"pid": int, "create_time": float} once the process exists, so that the scheduler can
+    # record it and clean up after a crash (``kill -9``) before a resume.
+    node: Any = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    on_start: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass

@@ -1,0 +1,374 @@
+"""``scanflow init | validate | run | runs | wipe``: create, check, run and inspect applications.
+
+    scanflow init DIR                                 scaffold a runnable example application
+    scanflow validate APP                             every problem of the spec, one a line
+    scanflow run APP [--workflow NAME] [--resume RUN_ID] [--no-cache] [--max-parallel N]
+    scanflow runs [APP]                               the runs of an application
+    scanflow runs show RUN_ID [--app APP]             one run, node by node
+    scanflow wipe APP --yes                           delete the state folder (runs, cache, store)
+
+APP is an application file (``scanflow.yaml`` or a Python file defining ``app``) or the folder
+that holds one. Register the commands on the root Typer app with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+console = Console()
+err = Console(stderr=True)
+
+AppArg = Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Python file defining `app`, or their folder")]
+
+STYLES = {
+    "pending": ("·", "dim"), "queued": ("·", "dim"), "running": ("▶", "cyan"), "retrying": ("↻", "yellow"),
+    "succeeded": ("✔", "green"), "cached": ("✔", "blue"), "reused": ("✔", "blue"),
+    "failed": ("✘", "red"), "timeout": ("⏱", "red"), "cancelled": ("■", "yellow"),
+    "skipped": ("–", "yellow"), "interrupted": ("■", "yellow"),
+}
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _load(app_path: str):
+    from ..app import SpecError, load_app
+
+    try:
+        return load_app(app_path)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except SpecError as exc:
+        err.print(f"[red]✘ {len(exc.problems)} problem{'s' * (len(exc.problems) != 1)} in {escape(app_path)}:[/red]")
+        for problem in exc.problems:
+            err.print(f"  {escape(str(problem))}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+# -- init ---------------------------------------------------------------------------------------
+
+def init(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="folder to create (may exist if empty)")],
+    force: Annotated[bool, typer.Option("--force", help="write into a non-empty folder")] = False,
+) -> None:
+    """Scaffold a runnable example application in DIR."""
+    from importlib import resources
+
+    template = resources.files("scanflow") / "templates" / "basic"
+    if directory.exists() and any(directory.iterdir()) and not force:
+        _fail(f"{directory} is not empty: choose a new folder or pass --force")
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    with resources.as_file(template) as src:
+        for file in sorted(Path(src).rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts:
+                target = directory / file.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, target)
+                written.append(target)
+    console.print(f"[green]✔[/green] created {escape(str(directory))} ({len(written)} files)")
+    for path in written:
+        console.print(f"  {escape(str(path))}", highlight=False)
+    console.print(f"\nNext: [bold]scanflow validate {escape(str(directory))}[/bold] then "
+                  f"[bold]scanflow run {escape(str(directory))}[/bold]")
+
+
+# -- validate -----------------------------------------------------------------------------------
+
+def validate(app_path: AppArg = ".") -> None:
+    """Check an application: names, dependencies, cycles, files, resources, unknown keys."""
+    from ..app import Executor, SubWorkflow
+
+    application = _load(app_path)
+    nodes = sum(len(w.nodes) for w in application.workflows)
+    console.print(f"[green]✔[/green] {escape(str(application.source or app_path))}: application "
+                  f"[bold]{escape(application.name)}[/bold] is valid "
+                  f"({len(application.workflows)} workflows, {nodes} nodes, {len(application.agents)} agents)")
+    for wf in application.workflows:
+        parts = []
+        for node in wf.nodes:
+            if isinstance(node, SubWorkflow):
+                parts.append(f"{node.name} (workflow {node.workflow})")
+            elif isinstance(node, Executor):
+                parts.append(node.name)
+        console.print(f"  {escape(wf.name)}: {escape(', '.join(parts))}", highlight=False)
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+class LiveProgress:
+    """A live Rich table of the nodes of a run (or one line per event when not a terminal)."""
+
+    def __init__(self, out: Console):
+        self.out = out
+        self.rows: dict[str, dict] = {}
+        self.lock = threading.Lock()
+        self.live: Live | None = None
+        self.run_id = ""
+
+    def __call__(self, event) -> None:
+        with self.lock:
+            self.run_id = event.run_id or self.run_id
+            if event.kind == "plan":
+                for node in event.nodes:
+                    self.rows.setdefault(node, {"status": "pending", "attempt": 0, "start": None, "duration": None,
+                                                "message": ""})
+            elif event.node is not None:
+                row = self.rows.setdefault(event.node, {"status": "pending", "attempt": 0, "start": None,
+                                                        "duration": None, "message": ""})
+                if event.kind == "start":
+                    row.update(status="running", attempt=1, start=time.time())
+                elif event.kind == "retry":
+                    row.update(status="retrying", attempt=event.attempt, message=event.message or "")
+                elif event.kind == "finish":
+                    row.update(status=event.status, duration=event.duration, message=event.message or "")
+            if self.live is None:
+                self._line(event)
+            else:
+                self.live.update(self.table())
+
+    def _line(self, event) -> None:
+        if event.kind == "start":
+            self.out.print(f"▶ {event.node} started", highlight=False)
+        elif event.kind == "retry":
+            self.out.print(f"↻ {event.node} attempt {event.attempt}: {event.message}", highlight=False)
+        elif event.kind == "finish":
+            icon, style = STYLES.get(event.status, ("?", ""))
+            extra = f" in {event.duration:.1f} s" if event.duration else ""
+            self.out.print(f"[{style}]{icon} {event.node} {event.status}[/{style}]{extra}", highlight=False)
+        elif event.kind == "cancel":
+            self.out.print("[yellow]■ cancelling: stopping the running nodes[/yellow]")
+
+    def table(self) -> Table:
+        table = Table(title=f"run {self.run_id}", title_justify="left", expand=False)
+        for column in ("", "node", "status", "attempt", "time"):
+            table.add_column(column)
+        for node, row in self.rows.items():
+            icon, style = STYLES.get(row["status"], ("?", ""))
+            if row["status"] in ("running", "retrying") and row["start"]:
+                elapsed = f"{time.time() - row['start']:.1f} s"
+            elif row["duration"] is not None and row["status"] not in ("pending", "queued"):
+                elapsed = f"{row['duration']:.1f} s"
+            else:
+                elapsed = ""
+            table.add_row(Text(icon, style=style), node, Text(row["status"], style=style),
+                          str(row["attempt"] or ""), elapsed)
+        return table
+
+    def __enter__(self) -> LiveProgress:
+        if self.out.is_terminal:
+            self.live = Live(self.table(), console=self.out, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.update(self.table())
+            self.live.__exit__(*exc)
+            self.live = None
+
+
+def run(
+    app_path: AppArg = ".",
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="run only this workflow")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", metavar="RUN_ID", help="re-run the failed and unfinished nodes of a run")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="run every node, even when its inputs are unchanged")] = False,
+    max_parallel: Annotated[int | None, typer.Option("--max-parallel", "-j", min=1, help="nodes running at once")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local or ray")] = "local",
+    no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
+) -> None:
+    """Run the workflows of an application (live progress; prints how to resume on failure)."""
+    from ..run import RunError, RunNotFound, Scheduler, get_backend
+
+    _quiet_mlflow()
+    application = _load(app_path)
+    try:
+        scheduler = Scheduler(application, get_backend(backend), use_cache=not no_cache,
+                              max_parallel=max_parallel, track=not no_track, app_arg=app_path)
+        with LiveProgress(console) as progress:
+            scheduler.progress = progress
+            result = scheduler.run(workflow=workflow, resume=resume)
+    except (RunError, RunNotFound, KeyError, ValueError) as exc:
+        _fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc))
+    counts: dict[str, int] = {}
+    for node in result.nodes.values():
+        counts[node.status] = counts.get(node.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    icon, style = STYLES.get(result.status, ("?", ""))
+    console.print(f"[{style}]{icon} run {result.run_id} {result.status}[/{style}] in {result.duration:.1f} s ({summary})")
+    for node in result.nodes.values():
+        if node.status in ("failed", "timeout") and node.error:
+            console.print(f"  [red]{escape(node.id)}[/red]: {escape(node.error)}", highlight=False)
+            tail = _tail(node.stderr, 8)
+            if tail:
+                console.print(Text(tail, style="dim"))
+            if node.stderr:
+                console.print(f"  logs: {escape(str(node.stderr.parent))}", highlight=False)
+    if result.tracking_uri and result.tracking_uri.startswith("sqlite:"):
+        console.print(f"  MLflow UI: mlflow ui --backend-store-uri {result.tracking_uri}", highlight=False,
+                      soft_wrap=True)
+    if not result.ok:
+        console.print(f"Resume with: [bold]{escape(result.resume_command or '')}[/bold]", highlight=False,
+                      soft_wrap=True)
+        raise typer.Exit(130 if result.status == "cancelled" else 1)
+
+
+def _tail(path: Path | None, lines: int) -> str:
+    if path is None or not path.is_file():
+        return ""
+    text = path.read_text(errors="replace").rstrip().splitlines()
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+def runs(
+    target: Annotated[str | None, typer.Argument(metavar="[APP | show]", help="an application, or `show`")] = None,
+    run_id: Annotated[str | None, typer.Argument(metavar="[RUN_ID]", help="with `show`: the run (a unique prefix is enough)")] = None,
+    app_opt: Annotated[str | None, typer.Option("--app", help="the application of `runs show` (default: the current folder)")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="newest runs to list")] = 20,
+) -> None:
+    """List the runs of an application, or `runs show RUN_ID` for one run node by node."""
+    if target == "show":
+        if not run_id:
+            _fail("give the run to show: scanflow runs show RUN_ID [--app APP]")
+        _show(app_opt or ".", run_id)
+        return
+    if run_id:
+        _fail(f"unexpected argument {run_id!r}: use `scanflow runs [APP]` or `scanflow runs show RUN_ID`")
+    _list(target or app_opt or ".", limit)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def _list(app_path: str, limit: int) -> None:
+    from ..run import list_runs
+
+    application = _load(app_path)
+    states = list_runs(application.state_path)
+    if not states:
+        console.print(f"no runs yet for {escape(application.name)} (state: {escape(str(application.state_path))})")
+        return
+    table = Table(title=f"runs of {application.name}", title_justify="left")
+    table.add_column("run id", no_wrap=True, min_width=32)
+    for column in ("workflow", "status", "started", "duration", "nodes"):
+        table.add_column(column)
+    for state in states[:limit]:
+        data = state.data
+        status = state.effective_status()
+        _, style = STYLES.get(status, ("", ""))
+        nodes = [n.get("status", "pending") for n in data.get("nodes", {}).values()]
+        counts = {s: nodes.count(s) for s in dict.fromkeys(nodes)}
+        duration = (data["finished_at"] - data["created_at"]) if data.get("finished_at") else None
+        table.add_row(state.run_id, data.get("workflow") or "+".join(data.get("workflows", [])),
+                      Text(status, style=style), _when(data.get("created_at")),
+                      f"{duration:.1f} s" if duration is not None else "",
+                      ", ".join(f"{n} {s}" for s, n in counts.items()))
+    console.print(table)
+
+
+def _show(app_path: str, run_id: str) -> None:
+    from ..run import RunNotFound, find_run
+
+    application = _load(app_path)
+    try:
+        state = find_run(application.state_path, run_id)
+    except RunNotFound as exc:
+        _fail(str(exc))
+    data = state.data
+    status = state.effective_status()
+    _, style = STYLES.get(status, ("", ""))
+    console.print(f"run [bold]{state.run_id}[/bold] of {escape(data.get('app', ''))} "
+                  f"({escape(data.get('workflow') or '+'.join(data.get('workflows', [])))}): "
+                  f"[{style}]{status}[/{style}], started {_when(data.get('created_at'))}")
+    mlflow_info = data.get("mlflow") or {}
+    if mlflow_info:
+        console.print(f"  MLflow: {escape(mlflow_info.get('tracking_uri', ''))} experiment "
+                      f"{mlflow_info.get('experiment_id')} run {mlflow_info.get('run_id')}", highlight=False)
+    console.print(f"  folder: {escape(str(state.folder))}", highlight=False)
+    table = Table(title_justify="left")
+    for column in ("", "node", "status", "attempts", "duration", "mlflow run", "error"):
+        table.add_column(column)
+    for node_id, node in data.get("nodes", {}).items():
+        st = node.get("status", "pending")
+        if st == "running" and status == "interrupted":
+            st = "interrupted"
+        icon, nstyle = STYLES.get(st, ("?", ""))
+        duration = node.get("duration")
+        table.add_row(Text(icon, style=nstyle), node_id, Text(st, style=nstyle), str(node.get("attempts") or ""),
+                      f"{duration:.1f} s" if duration else "", (node.get("mlflow_run_id") or "")[:12],
+                      Text(node.get("error") or "", style="red"))
+    console.print(table)
+    if status not in ("succeeded", "running"):
+        arg = data.get("app_arg") or app_path
+        wf = f" --workflow {data['workflow']}" if data.get("workflow") else ""
+        console.print(f"Resume with: [bold]scanflow run {escape(arg)}{escape(wf)} --resume {state.run_id}[/bold]",
+                      highlight=False, soft_wrap=True)
+
+
+# -- wipe ---------------------------------------------------------------------------------------
+
+def wipe(
+    app_path: AppArg = ".",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="really delete (required)")] = False,
+) -> None:
+    """Delete the application's state folder: runs, logs, cache, isolated envs, local MLflow store."""
+    from ..run.scheduler import STATE_MARKER
+
+    application = _load(app_path)
+    state = application.state_path
+    if not state.exists():
+        console.print(f"nothing to wipe: {escape(str(state))} does not exist")
+        return
+    known = {"runs", "cache", "envs", "mlflow.db", "mlartifacts", STATE_MARKER}
+    looks_like_state = (state / STATE_MARKER).exists() or any((state / k).exists() for k in known)
+    if state.resolve() in (application.root.resolve(), Path.home().resolve(), Path("/")) or not looks_like_state:
+        _fail(f"{state} does not look like a Scanflow state folder: not deleting it")
+    if not yes:
+        _fail(f"this deletes {state} (runs, logs, cache, isolated environments and the local MLflow "
+              "store): pass --yes to confirm")
+    shutil.rmtree(state)
+    console.print(f"[green]✔[/green] deleted {escape(str(state))}")
+    if application.tracker.uri:
+        console.print(f"  (runs in the remote tracker {escape(application.tracker.uri)} are kept)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``init``, ``validate``, ``run``, ``runs`` and ``wipe`` to the root Typer app."""
+    app.command("init")(init)
+    app.command("validate")(validate)
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("wipe")(wipe)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _root = typer.Typer()
+    register(_root)
+    sys.exit(_root())

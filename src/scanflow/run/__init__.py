@@ -1,0 +1,35 @@
+"""Running workflows: a scheduler shared by every backend, and the backends.
+
+>>> from scanflow.run import run_workflow            # doctest: +SKIP
+>>> result = run_workflow("examples/mnist")          # doctest: +SKIP
+>>> result.status, result.run_id                     # doctest: +SKIP
+
+The scheduler (:class:`Scheduler`, :func:`run_workflow`) owns ordering, parallelism, retries,
+timeouts, caching, resume and tracking; a backend implements one method,
+``run_node(NodeTask) -> NodeResult``. Backends: :class:`LocalBackend` (subprocesses, the
+default), :class:`InMemoryBackend` (Python callables in this process, for tests), ``ray``
+(:func:`get_backend`, in ``scanflow.run.ray_backend``).
+"""
+
+from .backend import Backend, NodeResult, NodeStatus, NodeTask
+from .cache import NodeCache, cache_key
+from .local import LocalBackend, kill_tree
+from .memory import InMemoryBackend
+from .plan import Plan, PlannedNode, build_command, build_plan, top_level_workflows
+from .scheduler import (
+    NodeRun,
+    ProgressEvent,
+    RunError,
+    RunResult,
+    Scheduler,
+    get_backend,
+    run_workflow,
+)
+from .state import RunNotFound, RunState, find_run, list_runs
+
+__all__ = [
+    "Backend", "InMemoryBackend", "LocalBackend", "NodeCache", "NodeResult", "NodeRun", "NodeStatus",
+    "NodeTask", "Plan", "PlannedNode", "ProgressEvent", "RunError", "RunNotFound", "RunResult",
+    "RunState", "Scheduler", "build_command", "build_plan", "cache_key", "find_run", "get_backend",
+    "kill_tree", "list_runs", "run_workflow", "top_level_workflows",
+]

@@ -1,0 +1,61 @@
+"""Runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*``, ``tags.*`` columns,
+plus Scanflow's own ``kind``, ``node``, ``workflow``, ``scanflow_run_id`` and ``parent_run_id``.
+
+>>> df = runs_dataframe(app=load_app("examples/mnist"), kind="node")      # doctest: +SKIP
+>>> df[["node", "status", "metrics.test_accuracy"]]                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .store import experiment_name, fluent_tracking_uri, get_client, registry_uri, tracking_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..app import Application
+
+
+def runs_dataframe(experiment: str | list[str] | None = None, app: Application | None = None,
+                   kind: str | None = None, run_id: str | None = None, filter_string: str = "",
+                   max_results: int = 10_000, order_by: list[str] | None = None) -> pd.DataFrame:
+    """Search runs and return them as a DataFrame (newest first).
+
+    Parameters
+    ----------
+    experiment : name or names; default the application's experiment, else every experiment.
+    app : the application whose tracker (URI, experiment) to query.
+    kind : ``"workflow"`` (parent runs), ``"group"`` or ``"node"``.
+    run_id : only the runs of this Scanflow run (its parent run and every nested run).
+    filter_string : an MLflow search filter, ANDed with the above.
+    """
+    import mlflow
+    import pandas as pd
+
+    uri = tracking_uri(app)
+    client = get_client(uri, registry_uri(app))
+    names = [experiment] if isinstance(experiment, str) else experiment
+    if names is None and app is not None:
+        names = [experiment_name(app)]
+    if names is None:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    else:
+        ids = [e.experiment_id for n in names if (e := client.get_experiment_by_name(n)) is not None]
+    clauses = [filter_string] if filter_string else []
+    if kind:
+        clauses.append(f"tags.`scanflow.kind` = '{kind}'")
+    if run_id:
+        clauses.append(f"tags.`scanflow.run_id` = '{run_id}'")
+    if not ids:
+        return pd.DataFrame(columns=["run_id", "experiment_id", "status", "start_time", "end_time"])
+    with fluent_tracking_uri(uri):
+        df = mlflow.search_runs(experiment_ids=ids, filter_string=" and ".join(clauses),
+                                max_results=max_results, order_by=order_by or ["attributes.start_time DESC"],
+                                output_format="pandas")
+    for column, tag in (("kind", "scanflow.kind"), ("node", "scanflow.node"),
+                        ("workflow", "scanflow.workflow"), ("scanflow_run_id", "scanflow.run_id"),
+                        ("parent_run_id", "mlflow.parentRunId"), ("run_name", "mlflow.runName")):
+        key = f"tags.{tag}"
+        df[column] = df[key] if key in df.columns else None
+    return df

@@ -1,0 +1,117 @@
+"""Model registry helpers with aliases (``champion``, ``challenger``), never the old stages.
+
+``promote(name, version)`` moves the ``champion`` alias to ``version`` and remembers the
+version it replaces: as the alias ``previous-champion``, in the registered model's tag
+``scanflow.previous.champion``, and in a history (tag ``scanflow.history.champion``) so that
+``rollback(name)`` can step back more than once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .store import get_client, registry_uri, tracking_uri
+
+
+def _client(client=None):
+    return client or get_client(tracking_uri(), registry_uri())
+
+
+def _ensure_registered_model(name: str, client) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        try:
+            client.create_registered_model(name)
+        except MlflowException:  # created meanwhile
+            client.get_registered_model(name)
+
+
+def resolve_source(model_uri: str, client=None) -> tuple[str, str | None]:
+    """``runs:/<id>/<path>`` -> (artifact URI, run id); anything else is returned unchanged."""
+    client = _client(client)
+    if model_uri.startswith("runs:/"):
+        run_id, _, path = model_uri[len("runs:/"):].partition("/")
+        base = client.get_run(run_id).info.artifact_uri.rstrip("/")
+        return (f"{base}/{path}" if path else base), run_id
+    return model_uri, None
+
+
+def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None,
+                   description: str | None = None, client=None) -> int:
+    """Register the model at ``model_uri`` (``runs:/RUN/PATH`` or an artifact URI); return its version."""
+    client = _client(client)
+    _ensure_registered_model(name, client)
+    source, run_id = resolve_source(model_uri, client)
+    version = client.create_model_version(name, source, run_id=run_id,
+                                          tags={k: str(v) for k, v in (tags or {}).items()},
+                                          description=description)
+    return int(version.version)
+
+
+def set_alias(name: str, alias: str, version: int | str, client=None) -> None:
+    _client(client).set_registered_model_alias(name, alias, str(version))
+
+
+def get_alias_version(name: str, alias: str, client=None) -> int | None:
+    """The version that ``alias`` points to, or ``None``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(_client(client).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _history(name: str, alias: str, client) -> list[int]:
+    tags = client.get_registered_model(name).tags or {}
+    try:
+        return [int(v) for v in json.loads(tags.get(f"scanflow.history.{alias}", "[]"))]
+    except ValueError:
+        return []
+
+
+def promote(name: str, version: int | str, alias: str = "champion", client=None) -> int | None:
+    """Point ``alias`` at ``version``; return the version it pointed to before (or ``None``)."""
+    client = _client(client)
+    version = int(version)
+    previous = get_alias_version(name, alias, client)
+    if previous == version:
+        return previous
+    client.set_registered_model_alias(name, alias, str(version))
+    client.set_model_version_tag(name, str(version), "scanflow.promoted_to", alias)
+    if previous is not None:
+        history = [*_history(name, alias, client), previous][-20:]
+        client.set_registered_model_alias(name, f"previous-{alias}", str(previous))
+        client.set_registered_model_tag(name, f"scanflow.previous.{alias}", str(previous))
+        client.set_registered_model_tag(name, f"scanflow.history.{alias}", json.dumps(history))
+    return previous
+
+
+def rollback(name: str, alias: str = "champion", client=None) -> int:
+    """Move ``alias`` back to the version it had before the last :func:`promote`; return it."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(client)
+    history = _history(name, alias, client)
+    if not history:
+        raise LookupError(f"model {name!r} has no previous {alias!r} to roll back to")
+    target = history.pop()
+    current = get_alias_version(name, alias, client)
+    client.set_registered_model_alias(name, alias, str(target))
+    client.set_registered_model_tag(name, f"scanflow.history.{alias}", json.dumps(history))
+    if current is not None:
+        client.set_model_version_tag(name, str(current), "scanflow.rolled_back_from", alias)
+    if history:
+        client.set_registered_model_alias(name, f"previous-{alias}", str(history[-1]))
+        client.set_registered_model_tag(name, f"scanflow.previous.{alias}", str(history[-1]))
+    else:
+        try:
+            client.delete_registered_model_alias(name, f"previous-{alias}")
+        except MlflowException:
+            pass
+        client.delete_registered_model_tag(name, f"scanflow.previous.{alias}")
+    return target

@@ -1,0 +1,40 @@
+"""Fixtures for the runner tests: small applications on disk and a ready MLflow SQLite store."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from scanflow.app import load_app
+
+
+@pytest.fixture(scope="session")
+def mlflow_db_template(tmp_path_factory) -> Path:
+    """An empty, fully migrated MLflow SQLite store, copied into each test (migrations take ~2 s)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def make_app(tmp_path, mlflow_db_template):
+    """``make_app(yaml, files={"a.py": "..."})`` -> a loaded Application in its own folder."""
+
+    def make(spec: str, files: dict[str, str] | None = None, folder: str = "app", store: bool = True):
+        root = tmp_path / folder
+        root.mkdir(exist_ok=True)
+        for name, text in (files or {}).items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(textwrap.dedent(text))
+        (root / "scanflow.yaml").write_text(textwrap.dedent(spec))
+        if store:
+            (root / ".scanflow").mkdir(exist_ok=True)
+            shutil.copy(mlflow_db_template, root / ".scanflow" / "mlflow.db")
+        return load_app(root)
+
+    return make
