@@ -199,15 +199,18 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="run every node, even when its inputs are unchanged")] = False,
     max_parallel: Annotated[int | None, typer.Option("--max-parallel", "-j", min=1, help="nodes running at once")] = None,
     backend: Annotated[str, typer.Option("--backend", help="local or ray")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (ray://HOST:10001, or 'auto'); default: start a local Ray")] = None,
     no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
 ) -> None:
     """Run the workflows of an application (live progress; prints how to resume on failure)."""
     from ..run import RunError, RunNotFound, Scheduler, get_backend
 
     _quiet_mlflow()
+    if address and backend != "ray":
+        _fail(f"--address is for the ray backend: add --backend ray (got --backend {backend})")
     application = _load(app_path)
     try:
-        scheduler = Scheduler(application, get_backend(backend), use_cache=not no_cache,
+        scheduler = Scheduler(application, get_backend(backend, **({'address': address} if address else {})), use_cache=not no_cache,
                               max_parallel=max_parallel, track=not no_track, app_arg=app_path)
         with LiveProgress(console) as progress:
             scheduler.progress = progress

@@ -68,6 +68,10 @@ class Backend(ABC):
     def run_node(self, task: NodeTask) -> NodeResult:
         """Run one attempt of one node to completion (or timeout/cancel) and report it."""
 
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect or start what the backend needs; the scheduler calls it once, in the main
+        thread, before any node runs (Ray, for one, must be initialised from the main thread)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the backend holds (connections, pools)."""
 

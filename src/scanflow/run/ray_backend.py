@@ -94,7 +94,7 @@ class RayBackend(Backend):
 
     # -- connection -----------------------------------------------------------------------------
 
-    def connect(self) -> None:
+    def open(self) -> None:
         """Connect to (or start) Ray once; later calls do nothing."""
         with self._lock:
             if self._remote_fn is not None:
@@ -171,7 +171,7 @@ class RayBackend(Backend):
                 "RayBackend(allow_infeasible=True) on an autoscaling cluster")
 
     def run_node(self, task: NodeTask) -> NodeResult:
-        self.connect()
+        self.open()
         options = self.task_options(task)
         started = time.time()
         for path in (task.stdout_path, task.stderr_path):

@@ -305,6 +305,7 @@ class Scheduler:
         slots = self._slots()
         pending = [nid for nid in self.plan.nodes if self.state.node(nid)["status"] == "pending"]
         running: dict[cf.Future, str] = {}
+        self.backend.open()
         with cf.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="scanflow-node") as pool:
             while pending or running:
                 if not self._cancel.is_set():
