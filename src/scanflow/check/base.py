@@ -1,0 +1,384 @@
+"""The small ``Detector`` interface every checker implements.
+
+    fit(X_ref)   learn the reference and calibrate thresholds once (state ends with ``_``)
+    score(X)     one anomaly score per sample (higher = more unusual)
+    predict(X)   the batch decision, a :class:`~scanflow.check.result.CheckResult`
+    save(path) / Detector.load(path)   a single ``.npz`` file: JSON metadata + arrays,
+                 loaded with ``allow_pickle=False`` (no code runs when a file is opened)
+
+Settings are keyword arguments of ``__init__`` stored unchanged (scikit-learn style), so
+``get_params`` / ``set_params`` / :meth:`Detector.clone` work for every detector.
+
+Inputs: images as uint8 ``(n, H, W)`` / ``(n, 1, H, W)`` / ``(n, H, W, C)`` or float in
+[0, 1]; tables as 2-D numeric arrays or pandas DataFrames. Bad input raises
+:class:`DetectorInputError` naming what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .result import CheckResult, to_jsonable
+
+__all__ = [
+    "Detector",
+    "DetectorInputError",
+    "NotFittedError",
+    "PreparedData",
+    "prepare_input",
+]
+
+FORMAT = "scanflow.detector"
+FORMAT_VERSION = 1
+
+
+class DetectorInputError(ValueError):
+    """The data passed to a detector has the wrong shape, dtype or values."""
+
+
+class NotFittedError(RuntimeError):
+    """A detector was used before ``fit``."""
+
+
+class PreparedData:
+    """Validated data: ``values`` float array, ``kind`` 'image' or 'table'.
+
+    Images are float32 ``(n, C, H, W)`` in [0, 1]; tables are float64 ``(n, d)``.
+    """
+
+    __slots__ = ("values", "kind", "columns")
+
+    def __init__(self, values: np.ndarray, kind: str, columns: list[str] | None = None):
+        self.values = values
+        self.kind = kind
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.values.shape[1:])
+
+    def flat(self) -> np.ndarray:
+        """Samples as rows of features (images flattened)."""
+        return self.values.reshape(len(self.values), -1)
+
+
+def _frame_to_array(X) -> tuple[np.ndarray, list[str]]:
+    import pandas as pd
+
+    bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if bad:
+        raise DetectorInputError(
+            f"columns {bad} are not numeric; this detector needs numbers. Encode them, drop "
+            "them, or use the 'chi2' / 'integrity' detectors for categorical columns."
+        )
+    return X.to_numpy(dtype=np.float64, na_value=np.nan), [str(c) for c in X.columns]
+
+
+def prepare_input(X, *, allow_nan: bool = False, kind: str | None = None) -> PreparedData:
+    """Validate and normalise detector input (see the module docstring for the rules)."""
+    columns = None
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas DataFrame
+        if len(X) == 0:
+            raise DetectorInputError("empty batch: X has 0 rows; pass at least one sample")
+        arr, columns = _frame_to_array(X)
+    else:
+        if X is None:
+            raise DetectorInputError("X is None; pass an array or a DataFrame")
+        arr = np.asarray(X)
+    if arr.dtype == object or arr.dtype.kind in "USMmV":
+        raise DetectorInputError(
+            f"X has dtype {arr.dtype}; this detector needs numbers (uint8 images or float "
+            "features). Use the 'chi2' / 'integrity' detectors for categories."
+        )
+    if arr.ndim == 0 or (arr.ndim >= 1 and arr.shape[0] == 0):
+        raise DetectorInputError("empty batch: X has no samples; pass at least one sample")
+    if arr.ndim == 1:
+        raise DetectorInputError(
+            f"X is 1-D with shape {arr.shape}; pass a 2-D table (n_samples, n_features) "
+            "(use X.reshape(-1, 1) for one feature) or images (n, H, W)"
+        )
+    if arr.ndim > 4:
+        raise DetectorInputError(f"X has {arr.ndim} dimensions {arr.shape}; expected 2 to 4")
+    is_image = arr.ndim >= 3 if kind is None else kind == "image"
+    if kind == "table" and arr.ndim != 2:
+        raise DetectorInputError(
+            f"this detector was fitted on a table (n, d) but X has shape {arr.shape}"
+        )
+    if kind == "image" and arr.ndim == 2:
+        raise DetectorInputError(
+            f"this detector was fitted on images but X has shape {arr.shape}; pass "
+            "(n, H, W) or (n, C, H, W) images"
+        )
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind == "c":
+        raise DetectorInputError("X is complex; pass real numbers")
+
+    if not is_image:
+        values = arr.astype(np.float64, copy=False)
+        _check_finite(values, allow_nan)
+        return PreparedData(values, "table", columns)
+
+    # images
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.shape[1] not in (1, 3, 4) and arr.shape[-1] in (1, 3, 4):
+        arr = np.moveaxis(arr, -1, 1)  # channels last -> channels first
+    if arr.dtype == np.uint8:
+        values = arr.astype(np.float32) / np.float32(255.0)
+    elif arr.dtype.kind in "iu":
+        if arr.min() < 0 or arr.max() > 255:
+            raise DetectorInputError(
+                f"integer images must hold 0-255 values, got range [{arr.min()}, {arr.max()}]"
+            )
+        values = arr.astype(np.float32) / np.float32(255.0)
+    else:
+        values = arr.astype(np.float32, copy=False)
+        _check_finite(values, allow_nan)
+        finite = values[np.isfinite(values)]
+        if finite.size and (finite.min() < -1e-6 or finite.max() > 1 + 1e-6):
+            raise DetectorInputError(
+                f"float images must be in [0, 1], got range [{finite.min():.3g}, "
+                f"{finite.max():.3g}]; pass uint8 0-255 images or divide by 255"
+            )
+        values = np.clip(values, 0.0, 1.0) if not allow_nan else values
+    return PreparedData(np.ascontiguousarray(values), "image", None)
+
+
+def _check_finite(values: np.ndarray, allow_nan: bool) -> None:
+    if allow_nan:
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad.reshape(len(values), -1))[0])
+        n_nan = int(np.isnan(values).sum())
+        raise DetectorInputError(
+            f"X contains {n_nan} NaN and {int(bad.sum()) - n_nan} infinite values "
+            f"(rows {rows[:10].tolist()}{' ...' if len(rows) > 10 else ''}); clean or impute "
+            "them first, or run the 'integrity' detector, which reports them"
+        )
+
+
+class Detector:
+    """Base class of every checker (see the module docstring).
+
+    Subclasses implement ``_fit(data)``, ``_score(data)`` and ``_predict(data)`` on
+    :class:`PreparedData`, plus ``_get_state`` / ``_set_state`` for persistence; the base
+    class validates input, enforces ``fit`` before use and handles save / load.
+
+    Tags (class attributes) tell the shared test suite and the CLI what a detector takes:
+    ``input_kinds`` ("image", "table", "categorical"), ``allow_nan``, ``reports_schema``
+    (schema problems are reported as drift instead of raised).
+    """
+
+    name: ClassVar[str] = "detector"
+    input_kinds: ClassVar[tuple[str, ...]] = ("image", "table")
+    allow_nan: ClassVar[bool] = False
+    reports_schema: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The constructor settings (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> Detector:
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {key!r}; valid: {sorted(valid)}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def clone(self) -> Detector:
+        """A new, unfitted detector with the same settings."""
+        return type(self)(**self.get_params())
+
+    @classmethod
+    def _test_params(cls) -> dict[str, Any]:
+        """Small, fast settings for the shared test suite."""
+        return {}
+
+    def __repr__(self) -> str:
+        sig = inspect.signature(type(self).__init__)
+        shown = []
+        for name, value in self.get_params().items():
+            default = sig.parameters[name].default
+            if default is inspect.Parameter.empty or not _same(value, default):
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # ------------------------------------------------------------------ fit / use
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "n_reference_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call .fit(X_reference) "
+                "first (or Detector.load(path) a fitted one)"
+            )
+
+    def _prepare(self, X, *, fitting: bool) -> PreparedData:
+        kind = None if fitting else getattr(self, "input_kind_", None)
+        data = prepare_input(X, allow_nan=self.allow_nan, kind=kind)
+        if data.kind not in self.input_kinds:
+            raise DetectorInputError(
+                f"{type(self).__name__} does not take {data.kind} data; it takes "
+                f"{', '.join(self.input_kinds)}"
+            )
+        if not fitting and data.sample_shape != tuple(self.input_shape_):
+            raise DetectorInputError(
+                f"X has per-sample shape {data.sample_shape} but the detector was fitted on "
+                f"{tuple(self.input_shape_)}; pass data with the reference layout"
+            )
+        return data
+
+    def fit(self, X, y=None) -> Detector:
+        """Learn the reference distribution from ``X`` and calibrate the decision."""
+        data = self._prepare(X, fitting=True)
+        self.input_kind_ = data.kind
+        self.input_shape_ = list(data.sample_shape)
+        self.feature_names_in_ = data.columns
+        self._fit(data)
+        self.n_reference_ = len(data)
+        return self
+
+    def score(self, X) -> np.ndarray:
+        """One anomaly score per sample, higher = more unusual (float64, shape (n,))."""
+        self._check_fitted()
+        return np.asarray(self._score(self._prepare(X, fitting=False)), dtype=np.float64)
+
+    def predict(self, X) -> CheckResult:
+        """Decide whether the batch ``X`` drifted from the reference."""
+        self._check_fitted()
+        return self._predict(self._prepare(X, fitting=False))
+
+    def fit_predict(self, X_ref, X) -> CheckResult:
+        return self.fit(X_ref).predict(X)
+
+    # to implement
+    def _fit(self, data: PreparedData) -> None:
+        raise NotImplementedError
+
+    def _score(self, data: PreparedData) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict(self, data: PreparedData) -> CheckResult:
+        raise NotImplementedError
+
+    def reference_scores(self) -> np.ndarray | None:
+        """Per-sample scores of held-out reference data, for reports (None if not kept)."""
+        return getattr(self, "reference_scores_", None)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Learned state as (JSON-able dict, arrays). Override and call super()."""
+        meta = {
+            "input_kind_": self.input_kind_,
+            "input_shape_": list(self.input_shape_),
+            "feature_names_in_": self.feature_names_in_,
+            "n_reference_": int(self.n_reference_),
+        }
+        return meta, {}
+
+    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.input_kind_ = meta["input_kind_"]
+        self.input_shape_ = list(meta["input_shape_"])
+        self.feature_names_in_ = meta.get("feature_names_in_")
+        self.n_reference_ = int(meta["n_reference_"])
+
+    def _dump(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        state, arrays = self._get_state()
+        meta = {"class": self.name, "params": to_jsonable(self.get_params()), "state": state}
+        return meta, arrays
+
+    @classmethod
+    def _restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Detector:
+        from .registry import get_detector_class
+
+        klass = get_detector_class(meta["class"])
+        obj = klass(**meta["params"])
+        obj._set_state(meta["state"], arrays)
+        return obj
+
+    def save(self, path: str | Path) -> Path:
+        """Save the fitted detector to one ``.npz`` file (JSON metadata + numpy arrays)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(path.suffix + ".npz") if path.suffix else path.with_suffix(".npz")
+        meta, arrays = self._dump()
+        header = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+        for key in arrays:
+            if key.startswith("__"):
+                raise ValueError(f"array name {key!r} is reserved")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path, __scanflow__=np.array(json.dumps(to_jsonable(header))), **arrays
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Detector:
+        """Load a detector saved by :meth:`save` (never unpickles)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"detector file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError) as exc:
+            raise DetectorInputError(f"{path}: not a Scanflow detector file ({exc})") from exc
+        if "__scanflow__" not in arrays:
+            raise DetectorInputError(f"{path}: not a Scanflow detector file (no header)")
+        header = json.loads(str(arrays.pop("__scanflow__")))
+        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+            raise DetectorInputError(
+                f"{path}: unsupported detector format {header.get('format')!r} "
+                f"v{header.get('version')}"
+            )
+        obj = cls._restore(header, arrays)
+        if cls is not Detector and not isinstance(obj, cls):
+            raise DetectorInputError(
+                f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
+                "use Detector.load(path)"
+            )
+        return obj
+
+    # helpers for composite detectors
+    @staticmethod
+    def _nest(prefix: str, child: Detector) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = child._dump()
+        return meta, {f"{prefix}/{k}": v for k, v in arrays.items()}
+
+    @staticmethod
+    def _unnest(prefix: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Detector:
+        sub = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+        return Detector._restore(meta, sub)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - arrays and odd types: treat as different
+        return a is b

@@ -1,0 +1,137 @@
+"""``scanflow check``: compare new data with reference data using a registered checker.
+
+    scanflow check --reference train.npy --data batch.npy [--detector default] \
+        [--report out.html] [--json] [--track]
+
+Prints a Rich table (or, with ``--json``, the :class:`~scanflow.check.CheckResult` as JSON on
+stdout), optionally writes an HTML report and logs to MLflow. The lead registers the function
+on the root app with ``app.command()(check)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+__all__ = ["check"]
+
+
+def _parse_params(items: list[str] | None) -> dict:
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"--param {item!r}: use KEY=VALUE, e.g. --param epochs=5")
+        key, value = item.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _print_table(result, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"scanflow check — {result.detector}")
+    table.add_column("field")
+    table.add_column("value")
+    verdict = "[bold red]DRIFT[/]" if result.is_drift else "[bold green]no drift[/]"
+    table.add_row("verdict", verdict)
+    for key in ("score", "threshold", "p_value", "n_samples"):
+        value = getattr(result, key)
+        table.add_row(key, "—" if value is None else f"{value:.4g}" if isinstance(value, float)
+                      else str(value))
+    if result.is_outlier is not None:
+        table.add_row("flagged samples", f"{result.n_outliers} / {len(result.is_outlier)}")
+    table.add_row("rule", str(result.metadata.get("decision_rule", "")))
+    for name, comp in (result.metadata.get("components") or {}).items():
+        p = comp.get("p_value")
+        table.add_row(f"  {name}", f"drift={comp.get('is_drift')} p={p:.3g}" if p is not None
+                      else f"drift={comp.get('is_drift')}")
+    for issue in (result.metadata.get("issues") or [])[:20]:
+        table.add_row(f"  {issue.get('check')}", str(issue.get("message")))
+    console.print(table)
+
+
+def check(
+    data: Path = typer.Option(..., "--data", "-d", help="New data: .npy, .npz, .csv, "
+                              ".parquet, IDX or a CIFAR-10 batch."),
+    reference: Path | None = typer.Option(None, "--reference", "-r",
+                                          help="Reference data (same formats)."),
+    detector: str = typer.Option("default", "--detector", help="Registered checker: ae, ks, "
+                                 "mmd, chi2, psi, pca, integrity, latent, default or a plugin."),
+    param: list[str] | None = typer.Option(None, "--param", "-p",
+                                           help="Detector setting KEY=VALUE (repeatable)."),
+    load: Path | None = typer.Option(None, "--load", help="Use a fitted detector file "
+                                     "(from --save) instead of fitting on --reference."),
+    save: Path | None = typer.Option(None, "--save", help="Save the fitted detector (.npz)."),
+    report: Path | None = typer.Option(None, "--report", help="Write an HTML report here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON only."),
+    track: bool = typer.Option(False, "--track", help="Log the result to MLflow."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri",
+                                            help="MLflow tracking URI (implies --track)."),
+    fail_on_drift: bool = typer.Option(False, "--fail-on-drift",
+                                       help="Exit with code 1 when drift is found."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads."),
+) -> None:
+    """Check new data against reference data: drift, outliers, integrity."""
+    from rich.console import Console
+
+    from scanflow.check import Detector, available_detectors, get_detector_class
+    from scanflow.check.base import DetectorInputError
+    from scanflow.datasets import DatasetError, load_any
+
+    console = Console(stderr=as_json)
+    err = Console(stderr=True)
+
+    def fail(message: str, code: int = 2):
+        err.print(f"[bold red]error:[/] {message}")
+        raise typer.Exit(code)
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        X_new, _ = load_any(data)
+        if load is not None:
+            det = Detector.load(load)
+        else:
+            if reference is None:
+                fail("give --reference REF (data to fit on) or --load DETECTOR.npz")
+            if detector not in available_detectors():
+                fail(f"unknown detector {detector!r}; available: "
+                     f"{', '.join(available_detectors())}")
+            X_ref, _ = load_any(reference)
+            det = get_detector_class(detector)(**_parse_params(param))
+            with console.status(f"fitting {detector} on {reference.name}"):
+                det.fit(X_ref)
+        if save is not None:
+            det.save(save)
+        result = det.predict(X_new)
+    except (DatasetError, DetectorInputError, FileNotFoundError, ValueError, TypeError) as exc:
+        fail(str(exc))
+    if report is not None:
+        from scanflow.check.report import write_report
+
+        write_report(report, result, det, X_new=X_new if getattr(X_new, "ndim", 0) >= 3
+                     else None, sources={"reference": reference or load, "data": data})
+    run_id = None
+    if track or tracking_uri:
+        from scanflow.check.tracking import log_check
+
+        run_id = log_check(result, params={"detector": det.name, "reference": reference,
+                                           "data": data, **det.get_params()},
+                           report=report, tracking_uri=tracking_uri)
+    if as_json:
+        typer.echo(result.to_json())
+    else:
+        _print_table(result, console)
+        if report is not None:
+            console.print(f"report: {report}")
+        if run_id:
+            console.print(f"MLflow run: {run_id}")
+    if fail_on_drift and result.is_drift:
+        raise typer.Exit(1)

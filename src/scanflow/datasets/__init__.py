@@ -1,0 +1,46 @@
+"""Datasets: loaders (MNIST IDX, CIFAR-10, npy/npz, CSV/Parquet), MNIST-C corruptions, streams.
+
+Lightweight: numpy and scipy only (pandas is imported by the table loader when called).
+
+Example:
+    >>> from scanflow.datasets import load_mnist, corrupt, CORRUPTIONS
+    >>> X, y = load_mnist("train", limit=8)
+    >>> corrupt(X, "rotate", seed=0).shape
+    (8, 28, 28)
+"""
+
+from .corruptions import CORRUPTIONS, CorruptionError, corrupt, corruption_function
+from .loaders import (
+    DatasetError,
+    load_any,
+    load_cifar10_batch,
+    load_mnist,
+    load_npy,
+    load_npz,
+    load_table,
+    mnist_dir,
+    read_idx,
+    save_array,
+    write_idx,
+)
+from .stream import StreamBatch, make_stream
+
+__all__ = [
+    "CORRUPTIONS",
+    "CorruptionError",
+    "DatasetError",
+    "StreamBatch",
+    "corrupt",
+    "corruption_function",
+    "load_any",
+    "load_cifar10_batch",
+    "load_mnist",
+    "load_npy",
+    "load_npz",
+    "load_table",
+    "make_stream",
+    "mnist_dir",
+    "read_idx",
+    "save_array",
+    "write_idx",
+]
