@@ -1,6 +1,6 @@
 """Load the real MNIST digits shipped with Scanflow and write them to the run's output folder.
 
-Convention: train = the 1,000 training-sample images + t10k[:5000]; test = t10k[5000:].
+Split: `scanflow.datasets.load_mnist` (6,000 training digits, 5,000 held-out test digits, no overlap).
 """
 
 import argparse
