@@ -6,7 +6,8 @@ was trained on (replayed so clean accuracy is kept), and held-out evaluation sli
 digits never used for training, and a share of the labeled drifted samples kept aside
 (``holdout``). :func:`scanflow.improve.loop.run_round` improves and evaluates; the candidate is
 logged to MLflow and registered (tagged with the action key, so a restarted improver finds it
-instead of training twice); the planner's gate then decides on the metrics sent along.
+instead of training twice); the planner's default gate (:class:`EvaluationGate`) then decides
+on the metrics sent along.
 """
 
 from __future__ import annotations
@@ -16,17 +17,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HOLDOUT_CLEAN", "gate_candidate", "make_improver"]
+__all__ = ["HOLDOUT_CLEAN", "make_improver"]
 
 HOLDOUT_CLEAN = slice(5000, 6000)  # of load_mnist("train"): the demo never trains on these
-
-
-def gate_candidate(candidate: dict[str, Any]):
-    """The planner's gate: :class:`EvaluationGate` on the champion's and the candidate's metrics
-    (both computed by the improver on the same held-out slices)."""
-    from scanflow.improve.gate import EvaluationGate
-
-    return EvaluationGate().decide(candidate.get("baseline_metrics") or {}, candidate.get("metrics") or {})
 
 
 class _StoredLabels:

@@ -52,21 +52,13 @@ def demo_app(state_dir: str | os.PathLike[str] | None = None):
 
 
 def _state_dir(app, given) -> Path:
-    """``given``, else ``$SCANFLOW_HOME``, else ``.scanflow/`` of the app when writable, else
-    ``./.scanflow-demo`` (an installed package folder is usually read-only)."""
+    """``given``, else ``$SCANFLOW_HOME``, else ``.scanflow/demo`` in the current folder: the demo
+    application ships inside the package, whose folder is no place for run state."""
     if given:
         return Path(given).expanduser().resolve()
     if os.environ.get("SCANFLOW_HOME"):
         return Path(os.environ["SCANFLOW_HOME"]).expanduser().resolve()
-    default = app.root / ".scanflow"
-    try:
-        default.mkdir(parents=True, exist_ok=True)
-        probe = default / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-        return default
-    except OSError:
-        return (Path.cwd() / ".scanflow-demo").resolve()
+    return (Path.cwd() / ".scanflow" / "demo").resolve()
 
 
 class _Oracle(threading.Thread):
@@ -178,7 +170,7 @@ def run_demo(settings: DemoSettings | None = None, ui=None) -> dict[str, Any]:
     from scanflow.serve.stack import ServeStack
     from scanflow.track import tracking_uri
 
-    from .improve import gate_candidate, make_improver
+    from .improve import make_improver
     from .report import build_summary, write_outputs
     from .ui import QuietUI
 
@@ -209,7 +201,6 @@ def run_demo(settings: DemoSettings | None = None, ui=None) -> dict[str, Any]:
                              train_limit=int(settings.train.get("limit", 5000)), seed=settings.seed,
                              session=training["run_id"])
     agent_config.setdefault("improver", {}).setdefault("improve", improver)
-    agent_config["planner"].setdefault("gate", gate_candidate)
     runtime = AgentRuntime(app, config=agent_config, poll_interval=0.5)
 
     mlflow_proc, mlflow_url = (None, None)
