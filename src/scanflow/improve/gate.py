@@ -1,0 +1,200 @@
+"""The evaluation gate: a candidate replaces the champion only if it is better where it matters.
+
+A candidate is evaluated on held-out *slices* (named ``(X, y)`` pairs; at least the drifted
+samples and clean data) and compared with the champion on the same slices. It passes when
+
+* its accuracy on the drifted slice beats the champion's by at least ``min_gain``, and
+* its accuracy on the clean slice is at most ``max_clean_drop`` below the champion's.
+
+Metrics are flat ``{name: float}`` dicts (``<slice>_accuracy``, ``<slice>_n``), the shape
+MLflow logs and the agents' messages carry. Promotion goes through the tracker's registry
+(:func:`scanflow.track.promote` moves the alias ``champion`` and remembers the previous version
+for ``scanflow models rollback``).
+
+Example:
+    >>> gate = EvaluationGate(min_gain=0.02, max_clean_drop=0.01)
+    >>> d = gate.decide({"drifted_accuracy": 0.70, "clean_accuracy": 0.99},
+    ...                 {"drifted_accuracy": 0.85, "clean_accuracy": 0.985})
+    >>> d.promote
+    True
+    >>> gate.decide({"drifted_accuracy": 0.70, "clean_accuracy": 0.99},
+    ...             {"drifted_accuracy": 0.85, "clean_accuracy": 0.95}).reason.split(";")[1].strip()
+    'clean accuracy 0.950 vs champion 0.990 (-0.040 > allowed drop 0.010) -> keep'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._params import ParamsMixin
+
+__all__ = ["EvaluationGate", "GateDecision", "GateError", "evaluate", "register_candidate"]
+
+
+class GateError(ValueError):
+    """Bad gate settings or metrics that lack what the gate compares."""
+
+
+def evaluate(model, slices: dict[str, tuple]) -> dict[str, float]:
+    """Accuracy of ``model`` on each named slice: ``{"<name>_accuracy": ..., "<name>_n": ...}``.
+
+    A slice is ``(X, y)``, or ``(X, y, groups)`` to also get the accuracy of each group
+    (``"<name>:<group>_accuracy"``), e.g. per corruption of a mixed stream, from one pass.
+
+    Example:
+        >>> import numpy as np
+        >>> from scanflow.improve.classifier import MnistCNN
+        >>> X = np.zeros((4, 28, 28), np.uint8)
+        >>> sorted(evaluate(MnistCNN(), {"clean": (X, [0, 1, 2, 3])}))
+        ['clean_accuracy', 'clean_n']
+        >>> sorted(evaluate(MnistCNN(), {"d": (X, [0, 1, 2, 3], ["fog", "fog", "a", "a"])}))
+        ['d:a_accuracy', 'd:fog_accuracy', 'd_accuracy', 'd_n']
+    """
+    from .classifier import predict
+
+    if not isinstance(slices, dict) or not slices:
+        raise GateError("slices must be a non-empty dict {name: (X, y)}")
+    out: dict[str, float] = {}
+    for name, pair in slices.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) not in (2, 3):
+            raise GateError(f"slice {name!r} must be a pair (X, y) or a triple (X, y, groups)")
+        X, y = pair[0], np.asarray(pair[1])
+        if len(X) != len(y):
+            raise GateError(f"slice {name!r} has {len(X)} images but {len(y)} labels")
+        hit = predict(model, X) == y if len(y) else np.zeros(0, bool)
+        out[f"{name}_accuracy"] = float(hit.mean()) if len(y) else float("nan")
+        out[f"{name}_n"] = float(len(y))
+        if len(pair) == 3:
+            groups = np.asarray(pair[2]).astype(str)
+            if len(groups) != len(y):
+                raise GateError(f"slice {name!r} has {len(groups)} groups for {len(y)} labels")
+            for g in np.unique(groups):
+                out[f"{name}:{g}_accuracy"] = float(hit[groups == g].mean())
+    return out
+
+
+@dataclass
+class GateDecision:
+    """What the gate decided and why; ``metrics`` holds both models' numbers and the deltas."""
+
+    promote: bool
+    reason: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class EvaluationGate(ParamsMixin):
+    """Promote a candidate only if it gains on drifted data and keeps clean accuracy.
+
+    Args:
+        min_gain: required accuracy gain on the drifted slice (absolute, e.g. 0.02 = 2 points).
+        max_clean_drop: largest tolerated accuracy loss on the clean slice.
+        drifted_slice / clean_slice: slice names the gate compares.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_gain: float = 0.02,
+        max_clean_drop: float = 0.01,
+        drifted_slice: str = "drifted",
+        clean_slice: str = "clean",
+    ):
+        self.min_gain = min_gain
+        self.max_clean_drop = max_clean_drop
+        self.drifted_slice = drifted_slice
+        self.clean_slice = clean_slice
+
+    def evaluate(self, model, slices: dict[str, tuple]) -> dict[str, float]:
+        """:func:`evaluate` (the slices must include the drifted and clean slices)."""
+        missing = [s for s in (self.drifted_slice, self.clean_slice) if s not in slices]
+        if missing:
+            raise GateError(
+                f"evaluation slices lack {missing}; pass slices={{'{self.drifted_slice}': "
+                f"(X, y), '{self.clean_slice}': (X, y)}} (held-out data, never the training pool)"
+            )
+        return evaluate(model, slices)
+
+    def _get(self, metrics: dict[str, float], which: str, slice_name: str) -> float:
+        key = f"{slice_name}_accuracy"
+        if key not in metrics:
+            raise GateError(
+                f"{which} metrics lack {key!r} (have {sorted(metrics)}); evaluate both models "
+                f"on the same slices with EvaluationGate.evaluate"
+            )
+        return float(metrics[key])
+
+    def decide(
+        self, champion_metrics: dict[str, float], candidate_metrics: dict[str, float]
+    ) -> GateDecision:
+        """Compare the candidate with the champion on the drifted and the clean slice."""
+        if self.min_gain < 0 or self.max_clean_drop < 0:
+            raise GateError("min_gain and max_clean_drop must be >= 0")
+        d0 = self._get(champion_metrics, "champion", self.drifted_slice)
+        d1 = self._get(candidate_metrics, "candidate", self.drifted_slice)
+        c0 = self._get(champion_metrics, "champion", self.clean_slice)
+        c1 = self._get(candidate_metrics, "candidate", self.clean_slice)
+        gain, drop = d1 - d0, c0 - c1
+        ok_gain = gain >= self.min_gain - 1e-12
+        ok_clean = drop <= self.max_clean_drop + 1e-12
+        dname, cname = self.drifted_slice, self.clean_slice
+        parts = [
+            f"{dname} accuracy {d1:.3f} vs champion {d0:.3f} ({gain:+.3f} "
+            f"{'>=' if ok_gain else '<'} required gain {self.min_gain:.3f})",
+            f"{cname} accuracy {c1:.3f} vs champion {c0:.3f} ({-drop:+.3f} "
+            f"{'within' if ok_clean else '>'} allowed drop {self.max_clean_drop:.3f})",
+        ]
+        promote = bool(ok_gain and ok_clean)
+        metrics = {f"champion_{k}": float(v) for k, v in champion_metrics.items()}
+        metrics.update({f"candidate_{k}": float(v) for k, v in candidate_metrics.items()})
+        metrics.update({f"{dname}_gain": gain, f"{cname}_drop": drop})
+        return GateDecision(
+            promote, "; ".join(parts) + (" -> promote" if promote else " -> keep"), metrics
+        )
+
+    def promote(self, decision: GateDecision, name: str, version: int | str, client=None):
+        """If ``decision.promote``, move ``champion`` of registered model ``name`` to ``version``
+        (through :func:`scanflow.track.promote`); return the replaced version, else ``None``.
+
+        The candidate gets the alias ``challenger`` either way, and tags with the decision.
+        """
+        from scanflow.track import promote as track_promote
+        from scanflow.track import set_alias
+        from scanflow.track.registry import _client
+
+        c = _client(client)
+        c.set_model_version_tag(name, str(version), "scanflow.gate.promote", str(decision.promote))
+        c.set_model_version_tag(name, str(version), "scanflow.gate.reason", decision.reason[:4900])
+        set_alias(name, "challenger", version, client=c)
+        if not decision.promote:
+            return None
+        return track_promote(name, version, client=c)
+
+
+def register_candidate(
+    model,
+    name: str,
+    *,
+    run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+) -> int:
+    """Log ``model`` (state_dict + JSON config) to the active run and register it under ``name``.
+
+    Returns the new registry version. The model needs ``init_kwargs`` (every model of
+    :mod:`scanflow.improve` has it).
+    """
+    from scanflow.track import log_torch_model, register_model
+
+    uri = log_torch_model(model, "model", run_id=run_id)
+    return register_model(
+        uri,
+        name,
+        tags={"scanflow.format": "scanflow.torch/1", **(tags or {})},
+        description=description,
+    )
