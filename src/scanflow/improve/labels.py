@@ -491,13 +491,27 @@ class LabelStore:
         return kind
 
     def _submit(self, conn: Connection, item_id: int, label: int, labeler: str, kind: str) -> None:
+        self._answer(conn, item_id, LABELED, label, labeler, kind, action="label")
+
+    def _answer(
+        self,
+        conn: Connection,
+        item_id: int,
+        status: str,
+        label: int | None,
+        labeler: str,
+        kind: str,
+        *,
+        action: str,
+    ) -> None:
+        """Record a label or a skip and its audit event, in the caller's transaction."""
         t = self.items.c
         now = _now_dt(self.clock)
         res = conn.execute(
             sa.update(self.items)
-            .where(t.id == item_id, self._may_answer(labeler, now, allow_relabel=True))
+            .where(t.id == item_id, self._may_answer(labeler, now, allow_relabel=action == "label"))
             .values(
-                status=LABELED,
+                status=status,
                 label=label,
                 labeler=labeler,
                 labeler_kind=kind,
@@ -508,11 +522,11 @@ class LabelStore:
             )
         )
         if res.rowcount != 1:
-            self._explain_refusal(conn, item_id, labeler, now, "label")
+            self._explain_refusal(conn, item_id, labeler, now, action)
         conn.execute(
             sa.insert(self.events).values(
                 item_id=item_id,
-                action="label",
+                action=action,
                 label=label,
                 labeler=labeler,
                 labeler_kind=kind,
@@ -568,36 +582,8 @@ class LabelStore:
         """Mark a sample as skipped (the labeler could not tell); it leaves the queue."""
         labeler = _check_name("labeler", labeler)
         kind = self._check_kind(kind)
-        t = self.items.c
-        now = _now_dt(self.clock)
         with self.engine.begin() as conn:
-            res = conn.execute(
-                sa.update(self.items)
-                .where(t.id == int(item_id), self._may_answer(labeler, now, allow_relabel=False))
-                .values(
-                    status=SKIPPED,
-                    label=None,
-                    labeler=labeler,
-                    labeler_kind=kind,
-                    labeled_at=now,
-                    claimed_by=None,
-                    claimed_at=None,
-                    lease_until=None,
-                )
-            )
-            if res.rowcount != 1:
-                self._explain_refusal(conn, int(item_id), labeler, now, "skip")
-            conn.execute(
-                sa.insert(self.events).values(
-                    item_id=int(item_id),
-                    action="skip",
-                    label=None,
-                    labeler=labeler,
-                    labeler_kind=kind,
-                    undone=False,
-                    at=now,
-                )
-            )
+            self._answer(conn, int(item_id), SKIPPED, None, labeler, kind, action="skip")
         return self.get(item_id)
 
     def undo(self, labeler: str, *, lease_seconds: float | None = None) -> Item | None:
