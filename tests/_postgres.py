@@ -19,6 +19,7 @@ Without that variable the PostgreSQL tests are skipped, unless ``$SCANFLOW_REQUI
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,3 +91,25 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
     return request.getfixturevalue("postgres_url")
+
+
+def run_threads(target, names, timeout=60.0):
+    """Start one thread per name at the same moment; re-raise the first error any of them hit."""
+    barrier = threading.Barrier(len(names))
+    errors: list[BaseException] = []
+
+    def run(name):
+        try:
+            barrier.wait(timeout=timeout)
+            target(name)
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a worker thread hung"
+    if errors:
+        raise errors[0]

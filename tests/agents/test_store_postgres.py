@@ -9,37 +9,14 @@ PostgreSQL cases are skipped without ``$SCANFLOW_TEST_POSTGRES_URL`` (see tests/
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import sqlalchemy as sa
 
+from _postgres import run_threads as _run_threads
 from scanflow.agents.store import OutgoingMessage, StateStore
 from scanflow.improve.labels import LabelStore
 
 pytest_plugins = ["_postgres"]
-
-
-def _run_threads(target, names, timeout=60.0):
-    """Start one thread per name at the same moment; re-raise the first error any of them hit."""
-    barrier = threading.Barrier(len(names))
-    errors: list[BaseException] = []
-
-    def run(name):
-        try:
-            barrier.wait(timeout=timeout)
-            target(name)
-        except BaseException as exc:  # handed to the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=timeout)
-    assert not any(t.is_alive() for t in threads), "a worker thread hung"
-    if errors:
-        raise errors[0]
 
 
 def _fresh_connection_count(url: str, table: str) -> int:
