@@ -54,3 +54,13 @@ def test_an_invalid_typed_payload_is_refused_with_the_field(tmp_path):
     with TestClient(api) as client:
         r = client.post("/messages", json={"key": "k", "kind": "labels.ready", "payload": {"n_labeled": "x"}})
         assert r.status_code == 422 and "n_labeled" in r.json()["detail"]
+
+
+def test_a_served_agent_with_a_token_refuses_requests_without_it(tmp_path):
+    api = create_agent_app(spec_app(tmp_path), "watcher", run_agent=False, token="s3cret")
+    with TestClient(api) as client:
+        refused = client.post("/pause")
+        assert refused.status_code == 401
+        assert refused.json()["detail"]["field"] == "token"
+        assert not client.get("/agent", headers={"Authorization": "Bearer s3cret"}).json()["paused"]
+        assert client.post("/pause", headers={"X-Scanflow-Token": "s3cret"}).status_code == 200

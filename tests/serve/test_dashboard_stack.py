@@ -140,7 +140,7 @@ def test_drift_plot_is_inline_svg(stack):
 
 
 def test_serving_off_loopback_needs_a_token(application):
-    from scanflow.serve.security import InsecureBindError
+    from scanflow.security import InsecureBindError
     from scanflow.serve.server import ServerThread
     from scanflow.serve.stack import ServeStack
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from scanflow.improve.labels import LabelStore
+from scanflow.security import InsecureBindError, check_bind
 from scanflow.serve.labeling import create_labeling_app, create_labeling_router, png_bytes
-from scanflow.serve.security import InsecureBindError, check_bind
 
 
 @pytest.fixture

@@ -27,8 +27,10 @@ import asyncio
 import contextlib
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field
+
+from scanflow.security import token_dependency
 
 from .runtime import AgentRuntime
 
@@ -107,9 +109,12 @@ class DecisionOut(BaseModel):
 
 def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
                      config: dict[str, Any] | None = None, poll_interval: float = 1.0,
-                     run_agent: bool = True) -> FastAPI:
+                     run_agent: bool = True, token: str | None = None) -> FastAPI:
     """A FastAPI app serving ``agent`` of ``app`` (an Application); its runtime runs in the
-    app's event loop for the lifetime of the server (``run_agent=False``: API only)."""
+    app's event loop for the lifetime of the server (``run_agent=False``: API only).
+
+    Every route demands ``token`` (or ``$SCANFLOW_TOKEN``) when one is set, as every Scanflow
+    service does (:mod:`scanflow.security`); bind it beyond loopback only with a token."""
     runtime = AgentRuntime(app, state_url, agents=[agent], config={agent: config or {}},
                            poll_interval=poll_interval)
 
@@ -123,7 +128,8 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
                 runtime._request_stop()
                 await task
 
-    api = FastAPI(title=f"Scanflow agent {agent}", lifespan=lifespan)
+    api = FastAPI(title=f"Scanflow agent {agent}", lifespan=lifespan,
+                  dependencies=[Depends(token_dependency(token))])
     api.state.runtime = runtime
 
     @api.get("/health")

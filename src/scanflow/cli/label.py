@@ -342,9 +342,9 @@ def serve(
     n_classes: int = typer.Option(10, "--classes", help="Labels are 0..classes-1"),
 ) -> None:
     """Serve the labeling web UI (open the printed address in a browser)."""
+    from ..security import InsecureBindError, check_bind
+    from ..security import serve as run_server
     from ..serve.labeling import create_labeling_app
-    from ..serve.security import InsecureBindError, check_bind
-    from ..serve.security import serve as run_server
 
     try:
         token = check_bind(host, token)

@@ -36,7 +36,7 @@ def serve(
 ) -> None:
     """Serve the champion model with inline checking, the dashboard and the labeling UI."""
     from scanflow.app import SpecError, load_app
-    from scanflow.serve.security import InsecureBindError, check_bind
+    from scanflow.security import InsecureBindError, check_bind
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)

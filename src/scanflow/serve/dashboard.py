@@ -41,8 +41,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, select_autoescape
 
+from ..security import remember_token, require_token
 from .plots import accuracy_plot, drift_plot
-from .security import remember_token, require_token
 
 log = logging.getLogger(__name__)
 

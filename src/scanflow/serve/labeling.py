@@ -42,7 +42,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, StrictInt
 
 from ..improve.labels import ORACLE, Item, LabelError, LabelStore
-from .security import remember_token, require_token, token_dependency
+from ..security import remember_token, require_token, token_dependency
 
 __all__ = [
     "ActionResponse",

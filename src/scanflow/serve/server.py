@@ -42,7 +42,7 @@ class ServerThread:
                  token: str | None = None, timeout_keep_alive: int = 30, **config: Any):
         import uvicorn
 
-        from .security import check_bind
+        from ..security import check_bind
 
         # Beyond loopback a token is required; require_token then enforces it on every request.
         app.state.scanflow_token = check_bind(host, token)

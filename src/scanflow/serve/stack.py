@@ -151,9 +151,9 @@ class ServeStack:
 
     # -- the app ------------------------------------------------------------------------------
     def _build_api(self) -> FastAPI:
+        from ..security import require_token
         from .executors import executor_router
         from .labeling import create_labeling_router
-        from .security import require_token
 
         service = self.prediction
 
