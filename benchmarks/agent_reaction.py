@@ -40,7 +40,9 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     for seed in range(args.runs):
-        settings = DemoSettings.preset(quick=args.quick, state_dir=args.state_dir, seed=seed,
+        # One state folder per seed: each run starts from its own registry and databases (a
+        # second run in the same folder would see the first run's champion and decisions).
+        settings = DemoSettings.preset(quick=args.quick, state_dir=args.state_dir / f"seed-{seed}", seed=seed,
                                        corruption=args.corruption)
         if args.quick:
             settings.after_batches = 2
