@@ -21,6 +21,7 @@ scanflow.track and scanflow.improve lazily (:mod:`scanflow.agents.adapters`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,7 @@ class ActionResult:
     messages: list[OutgoingMessage] = field(default_factory=list)
 
 
-class Actuator:
+class Actuator(ABC):
     """Base class. ``defaults`` are parameters merged under each action's own parameters."""
 
     type: str = "actuator"
@@ -65,8 +66,9 @@ class Actuator:
     def params(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**self.defaults, **params}
 
+    @abstractmethod
     def run(self, ctx: AgentContext, params: dict[str, Any], key: str) -> ActionResult:
-        raise NotImplementedError
+        """Implemented by every subclass."""
 
     def recover(self, ctx: AgentContext, params: dict[str, Any], key: str) -> ActionResult | None:
         """Re-check an action interrupted by a crash; ``None`` means "not done: run it again"."""

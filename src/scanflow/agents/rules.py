@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import operator
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,7 @@ class Decision:
     record: bool = True
 
 
-class Rule:
+class Rule(ABC):
     """Base class: ``on`` lists message kinds (``fnmatch`` patterns, e.g. ``sensor.*``)."""
 
     def __init__(self, name: str, on: str | Sequence[str] = "*"):
@@ -84,8 +85,9 @@ class Rule:
     def matches(self, kind: str) -> bool:
         return any(fnmatch.fnmatchcase(kind, pattern) for pattern in self.on)
 
+    @abstractmethod
     def evaluate(self, event: Event, ctx: AgentContext) -> Decision | None:
-        raise NotImplementedError
+        """Implemented by every subclass."""
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "on": list(self.on), "type": type(self).__name__}

@@ -17,6 +17,7 @@ Event sensors: :class:`PredictionsSensor` (N new predictions logged by the servi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ class Observation:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-class Sensor:
+class Sensor(ABC):
     """Base class. ``poll_every`` is how often event sensors look (seconds)."""
 
     type: str = "sensor"
@@ -64,8 +65,9 @@ class Sensor:
     def next_due(self, now: float, last_poll: float | None) -> float:
         return now if last_poll is None else last_poll + self.poll_every
 
+    @abstractmethod
     def poll(self, ctx: AgentContext, cursor: Any, now: float, force: bool) -> Observation | None:
-        raise NotImplementedError
+        """Implemented by every subclass."""
 
     def describe(self) -> str:
         return f"polled every {self.poll_every:g}s"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -167,7 +168,7 @@ def _check_finite(values: np.ndarray, allow_nan: bool) -> None:
         )
 
 
-class Detector:
+class Detector(ABC):
     """Base class of every checker (see the module docstring).
 
     Subclasses implement ``_fit(data)``, ``_score(data)`` and ``_predict(data)`` on
@@ -277,11 +278,13 @@ class Detector:
         return self.fit(X_ref).predict(X)
 
     # to implement
+    @abstractmethod
     def _fit(self, data: PreparedData) -> None:
-        raise NotImplementedError
+        """Implemented by every subclass."""
 
+    @abstractmethod
     def _score(self, data: PreparedData) -> np.ndarray:
-        raise NotImplementedError
+        """Implemented by every subclass."""
 
     def _predict(self, data: PreparedData) -> CheckResult:
         raise NotImplementedError
