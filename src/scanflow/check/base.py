@@ -286,8 +286,9 @@ class Detector(ABC):
     def _score(self, data: PreparedData) -> np.ndarray:
         """Implemented by every subclass."""
 
+    @abstractmethod
     def _predict(self, data: PreparedData) -> CheckResult:
-        raise NotImplementedError
+        """Implemented by every subclass."""
 
     def reference_scores(self) -> np.ndarray | None:
         """Per-sample scores of held-out reference data, for reports (None if not kept)."""

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -97,7 +98,7 @@ def _top(scores: np.ndarray, budget: int, candidates: np.ndarray | None = None) 
     return idx[order].astype(np.int64)
 
 
-class Selector(ParamsMixin):
+class Selector(ParamsMixin, ABC):
     """Base class: settings in ``__init__``; ``select`` returns positions into ``X``.
 
     Subclasses set ``name``, ``needs_model`` / ``needs_detector`` and implement ``_select``.
@@ -136,8 +137,9 @@ class Selector(ParamsMixin):
         assert len(np.unique(out)) == len(out) <= budget, "selector returned duplicates"
         return out
 
-    def _select(self, X, budget, *, model, detector, rng) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _select(self, X, budget, *, model, detector, rng) -> np.ndarray:
+        """The indices of at most ``budget`` distinct samples of ``X`` (every subclass)."""
 
 
 class RandomSelector(Selector):

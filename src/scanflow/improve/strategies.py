@@ -40,6 +40,7 @@ Example:
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -84,13 +85,14 @@ def _split(model) -> tuple[DenoisingAutoencoder | None, MnistCNN]:
     return None, model
 
 
-class Strategy(ParamsMixin):
+class Strategy(ParamsMixin, ABC):
     """Base class: settings in ``__init__`` (``get_params``), work in ``improve``."""
 
     name: ClassVar[str] = ""
 
+    @abstractmethod
     def improve(self, model, X_train, y_train, X_labeled, y_labeled, seed: int = 0):
-        raise NotImplementedError  # pragma: no cover
+        """A candidate model trained from ``model`` and the labeled samples (every subclass)."""
 
 
 class RetrainStrategy(Strategy):
