@@ -114,6 +114,27 @@ def kind_data(mnist_small):
     }
 
 
+# named columns for the table kind, deliberately not in alphabetical order
+TABLE_COLUMNS = ["income", "age", "score", "noise"]
+
+
+@pytest.fixture(scope="session")
+def named_data(kind_data):
+    """Table and categorical data with column names (DataFrames), for name matching."""
+    import pandas as pd
+
+    t = kind_data["table"]
+
+    def frame(x):
+        return pd.DataFrame(x, columns=TABLE_COLUMNS)
+
+    return {
+        "table": KindData("table", frame(t.ref), frame(t.clean), frame(t.shifted),
+                          t.batch_size),
+        "categorical": kind_data["categorical"],
+    }
+
+
 _FITTED: dict = {}
 
 
@@ -126,6 +147,24 @@ def fitted(small_ae):
 
     def get(name, kind, data):
         key = (name, kind)
+        if key not in _FITTED:
+            cls = get_detector_class(name)
+            _FITTED[key] = cls(**cls._test_params()).fit(data.ref)
+        return _FITTED[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def fitted_named(fitted, named_data):
+    """fitted_named(name, kind) -> a detector fitted once per session on named columns."""
+    from scanflow.check import get_detector_class
+
+    def get(name, kind):
+        data = named_data[kind]
+        if kind == "categorical":  # that data already has names
+            return fitted(name, kind, data)
+        key = (name, kind, "named")
         if key not in _FITTED:
             cls = get_detector_class(name)
             _FITTED[key] = cls(**cls._test_params()).fit(data.ref)

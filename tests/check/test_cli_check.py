@@ -84,3 +84,55 @@ def test_track_logs_a_run(files, tmp_path):
                             "--detector", "ks", "--tracking-uri", uri])
     assert r.exit_code == 0, r.output
     assert "MLflow run:" in r.output
+
+
+@pytest.fixture(scope="module")
+def wine_files(tmp_path_factory):
+    from sklearn.datasets import load_wine
+
+    d = tmp_path_factory.mktemp("wine")
+    wine = load_wine(as_frame=True).data
+    perm = np.random.default_rng(1).permutation(len(wine))
+    ref, batch = wine.iloc[perm[:124]], wine.iloc[perm[124:]]
+    ref.to_csv(d / "ref.csv", index=False)
+    batch[list(batch.columns[::-1])].to_csv(d / "reordered.csv", index=False)
+    batch.assign(proline=batch.proline + 2 * ref.proline.std()).to_csv(d / "shifted.csv",
+                                                                        index=False)
+    batch.drop(columns=["hue"]).to_csv(d / "no_hue.csv", index=False)
+    return d
+
+
+@pytest.mark.parametrize(("detector", "column"), [("ks", "KS statistic"), ("psi", "PSI")])
+def test_table_data_prints_the_most_drifted_features(wine_files, detector, column):
+    r = runner.invoke(app, ["check", "-r", str(wine_files / "ref.csv"), "-d",
+                            str(wine_files / "shifted.csv"), "--detector", detector,
+                            "--top-features", "3"])
+    assert r.exit_code == 0, r.output
+    features = r.output[r.output.index("most drifted features"):]
+    assert column in features and "top 3 of 13" in features
+    rows = [line for line in features.splitlines() if "│" in line]
+    assert len(rows) == 3 and "proline" in rows[0]
+    assert ("p-value" in features) == (detector == "ks")
+
+
+def test_reordered_csv_columns_are_no_drift_and_json_keeps_its_shape(wine_files):
+    r = runner.invoke(app, ["check", "-r", str(wine_files / "ref.csv"), "-d",
+                            str(wine_files / "reordered.csv"), "--detector", "ks", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["is_drift"] is False and out["metadata"]["feature_names"][0] == "alcohol"
+    assert set(out) == {"detector", "is_drift", "score", "threshold", "p_value", "n_samples",
+                        "is_outlier", "instance_scores", "instance_threshold", "metadata"}
+
+
+def test_a_missing_csv_column_is_named_and_exits_2(wine_files):
+    r = runner.invoke(app, ["check", "-r", str(wine_files / "ref.csv"), "-d",
+                            str(wine_files / "no_hue.csv"), "--detector", "psi"])
+    assert r.exit_code == 2 and "missing columns ['hue']" in r.output
+
+
+def test_top_features_zero_hides_the_feature_table(wine_files):
+    r = runner.invoke(app, ["check", "-r", str(wine_files / "ref.csv"), "-d",
+                            str(wine_files / "shifted.csv"), "--detector", "ks",
+                            "--top-features", "0"])
+    assert r.exit_code == 0 and "most drifted features" not in r.output

@@ -200,3 +200,94 @@ def test_suite_covers_every_builtin_and_the_plugin():
     names = {c.values[0][0] for c in CASES}
     assert {"ae", "default", "latent", "ks", "mmd", "chi2", "psi", "pca", "integrity",
             "example_mean_shift"} <= names
+
+
+# --------------------------------------------------------- table columns are matched by name
+NAMED_CASES = [c for c in CASES if c.values[0][1] in ("table", "categorical")]
+
+
+@pytest.fixture
+def named_case(request, named_data, fitted_named):
+    name, kind = request.param
+    return name, named_data[kind], fitted_named(name, kind)
+
+
+def _assert_same_result(a: CheckResult, b: CheckResult) -> None:
+    assert a.is_drift == b.is_drift
+    for field in ("score", "p_value", "threshold"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert (x is None) == (y is None)
+        if x is not None:
+            assert x == pytest.approx(y, rel=1e-6, abs=1e-12), field
+    if a.instance_scores is not None:
+        np.testing.assert_allclose(a.instance_scores, b.instance_scores, rtol=1e-6, atol=1e-9)
+
+
+def _schema_issue(result: CheckResult, key: str) -> dict:
+    found = [i for i in result.metadata["issues"] if i["check"] == "schema" and i.get(key)]
+    assert result.is_drift and found, result.metadata["issues"]
+    return found[0]
+
+
+@pytest.mark.parametrize("named_case", NAMED_CASES, indirect=True)
+def test_reordered_columns_give_the_same_result_and_no_drift(named_case):
+    _, data, det = named_case
+    batch = next(data.batches(data.clean, 1, seed=5))
+    shuffled = batch[list(batch.columns[::-1])]
+    original, reordered = det.predict(batch), det.predict(shuffled)
+    assert not reordered.is_drift
+    _assert_same_result(original, reordered)
+    np.testing.assert_allclose(det.score(shuffled), det.score(batch), rtol=1e-6, atol=1e-9)
+    assert not (det.reports_schema and reordered.metadata["issues"])
+
+
+@pytest.mark.parametrize("named_case", NAMED_CASES, indirect=True)
+def test_a_missing_column_is_named(named_case):
+    _, data, det = named_case
+    batch = next(data.batches(data.clean, 1))
+    gone = str(batch.columns[1])
+    if det.reports_schema:
+        issue = _schema_issue(det.predict(batch.drop(columns=[gone])), "missing")
+        assert issue["missing"] == [gone] and repr(gone) in issue["message"]
+    else:
+        with pytest.raises(DetectorInputError, match=rf"missing columns \['{gone}'\].*add them"):
+            det.predict(batch.drop(columns=[gone]))
+
+
+@pytest.mark.parametrize("named_case", NAMED_CASES, indirect=True)
+def test_an_extra_column_is_named(named_case):
+    _, data, det = named_case
+    batch = next(data.batches(data.clean, 1)).assign(surprise=1.0)
+    if det.reports_schema:
+        issue = _schema_issue(det.predict(batch), "extra")
+        assert issue["extra"] == ["surprise"] and "'surprise'" in issue["message"]
+    else:
+        with pytest.raises(DetectorInputError,
+                           match=r"unexpected columns \['surprise'\].*drop them.*refit"):
+            det.predict(batch)
+
+
+@pytest.mark.parametrize("named_case", NAMED_CASES, indirect=True)
+def test_name_matching_survives_save_and_load(named_case, tmp_path):
+    _, data, det = named_case
+    batch = next(data.batches(data.clean, 1, seed=5))
+    loaded = Detector.load(det.save(tmp_path / "named.npz"))
+    assert loaded.feature_names_in_ == [str(c) for c in data.ref.columns]
+    _assert_same_result(det.predict(batch), loaded.predict(batch[list(batch.columns[::-1])]))
+    gone = str(batch.columns[0])
+    if det.reports_schema:
+        assert _schema_issue(loaded.predict(batch.drop(columns=[gone])), "missing")
+    else:
+        with pytest.raises(DetectorInputError, match=gone):
+            loaded.predict(batch.drop(columns=[gone]))
+
+
+@pytest.mark.parametrize("named_case", NAMED_CASES, indirect=True)
+def test_an_array_of_the_reference_width_is_taken_positionally(named_case):
+    _, data, det = named_case
+    batch = next(data.batches(data.clean, 1, seed=5))
+    _assert_same_result(det.predict(batch), det.predict(batch.to_numpy()))
+    if not det.reports_schema:
+        first = str(data.ref.columns[0])
+        with pytest.raises(DetectorInputError, match=rf"fitted on \d+ columns.*{first}"):
+            det.predict(batch.to_numpy()[:, :1])

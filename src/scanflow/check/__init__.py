@@ -17,6 +17,7 @@ name           detector
 ``psi``        :class:`PSIDetector`: population stability index
 ``pca``        :class:`PCADetector`: PCA reconstruction error (tables)
 ``integrity``  :class:`IntegrityDetector`: schema, ranges, NaN/inf, category balance
+``accepting``  :class:`AcceptingDetector`: a base plus the shifts the model was adapted to
 =============  =====================================================================
 
 Example:
@@ -28,9 +29,11 @@ Example:
     False
 """
 
+from .accepted import AcceptingDetector
 from .autoencoder import AutoencoderDetector, TrainingCollapseWarning
 from .base import Detector, DetectorInputError, NotFittedError, prepare_input
 from .categorical import Chi2Detector
+from .features import feature_ranking
 from .integrity import IntegrityDetector
 from .latent import DefaultChecker, LatentDriftDetector, default_checker
 from .pca import PCADetector
@@ -48,6 +51,7 @@ from .streaming import StreamingDetector
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "AcceptingDetector",
     "AutoencoderDetector",
     "CheckResult",
     "Chi2Detector",
@@ -66,6 +70,7 @@ __all__ = [
     "adjust_p_values",
     "available_detectors",
     "default_checker",
+    "feature_ranking",
     "get_detector",
     "get_detector_class",
     "mmd_permutation_test",

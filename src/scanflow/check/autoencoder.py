@@ -11,6 +11,9 @@ How it decides:
    outside the two ``fpr`` thresholds and tests the whole batch's errors against the
    reference errors (two-sample KS by default), so clean batches raise alarms at rate
    ``alpha`` and shifts in either direction are caught.
+3. On tables, ``predict`` also reports ``metadata["feature_error_ratio"]``: per feature, the
+   batch's mean squared reconstruction error divided by the held-out reference's, which
+   names the columns the autoencoder no longer reconstructs (``default`` passes it on).
 
 Training reliability: images are trained with binary cross-entropy on [0, 1] pixels
 (``loss="auto"``); a small conv AE trained with MSE from default initialisation often
@@ -223,6 +226,8 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         self.collapsed_ = bool(collapsed)
         self.calibration_indices_ = cal_idx
         self._calibrate(self._errors(values[cal_idx]))
+        if data.kind == "table":
+            self.reference_feature_errors_ = self._feature_errors(values[cal_idx]).mean(0)
 
     def _baseline_loss(self, x, loss_name: str) -> float:
         """Loss of always predicting the mean training sample (what a collapsed AE does)."""
@@ -288,6 +293,24 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
 
         return self._forward_chunks(values, err).astype(np.float64)
 
+    def _feature_errors(self, values: np.ndarray) -> np.ndarray:
+        """Squared reconstruction error per sample and feature (tables, standardised units)."""
+        net = self._net
+        return self._forward_chunks(
+            values, lambda xb: (net.to_output(net(xb)) - xb) ** 2).astype(np.float64)
+
+    def _feature_report(self, data: PreparedData) -> dict[str, Any]:
+        """Per-feature results for tables: mean squared error of the batch / of the reference.
+
+        A ratio well above 1 names the feature(s) the autoencoder no longer reconstructs.
+        """
+        reference = getattr(self, "reference_feature_errors_", None)
+        if data.kind != "table" or reference is None:
+            return {}
+        batch = self._feature_errors(self._to_model_space(data)).mean(0)
+        return {"feature_error_ratio": batch / np.maximum(reference, 1e-12),
+                "feature_names": self.feature_names_in_}
+
     def _score(self, data: PreparedData) -> np.ndarray:
         return self._errors(self._to_model_space(data))
 
@@ -349,6 +372,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
                 "mean_error": float(errors.mean()),
                 "reference_mean_error": float(self.reference_scores_.mean()),
                 **details,
+                **self._feature_report(data),
             },
         )
 
@@ -369,6 +393,8 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         if self.input_kind_ == "table":
             arrays["mean_"] = self.mean_
             arrays["scale_"] = self.scale_
+            if self.reference_feature_errors_ is not None:  # None in files saved before it
+                arrays["reference_feature_errors_"] = self.reference_feature_errors_
         for key, tensor in self._net.state_dict().items():
             arrays[f"net/{key}"] = tensor.detach().cpu().numpy()
         return meta, arrays
@@ -384,6 +410,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         self.calibration_indices_ = arrays["calibration_indices_"]
         if self.input_kind_ == "table":
             self.mean_, self.scale_ = arrays["mean_"], arrays["scale_"]
+            self.reference_feature_errors_ = arrays.get("reference_feature_errors_")
         self._net = self._build()
         state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
                  if k.startswith("net/")}

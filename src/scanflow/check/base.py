@@ -12,6 +12,12 @@ Settings are keyword arguments of ``__init__`` stored unchanged (scikit-learn st
 Inputs: images as uint8 ``(n, H, W)`` / ``(n, 1, H, W)`` / ``(n, H, W, C)`` or float in
 [0, 1]; tables as 2-D numeric arrays or pandas DataFrames. Bad input raises
 :class:`DetectorInputError` naming what is wrong and how to fix it.
+
+Columns are matched by name. A detector fitted on a DataFrame keeps its column names
+(``feature_names_in_``, also in saved files); a DataFrame given later to ``score`` /
+``predict`` is put back in the reference order, so reordered columns are no drift, and a
+missing or an extra column raises :class:`DetectorInputError` naming it. A plain array is
+taken positionally, and only when its width matches the reference.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "DetectorInputError",
     "NotFittedError",
     "PreparedData",
+    "align_columns",
     "prepare_input",
 ]
 
@@ -69,6 +76,54 @@ class PreparedData:
     def flat(self) -> np.ndarray:
         """Samples as rows of features (images flattened)."""
         return self.values.reshape(len(self.values), -1)
+
+
+def _is_frame(X) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "iloc")
+
+
+def _names_preview(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}]"
+
+
+def align_columns(X, names: list[str]):
+    """The DataFrame ``X`` with its columns in the order of ``names``, matched by name.
+
+    Raises :class:`DetectorInputError` naming the duplicate, missing and extra columns.
+
+    Example:
+        >>> import pandas as pd
+        >>> list(align_columns(pd.DataFrame({"b": [1], "a": [2]}), ["a", "b"]).columns)
+        ['a', 'b']
+    """
+    given = [str(c) for c in X.columns]
+    duplicates = sorted({c for c in given if given.count(c) > 1})
+    if duplicates:
+        raise DetectorInputError(
+            f"X has duplicate columns {duplicates}; give every column once (columns are "
+            "matched by name)"
+        )
+    expected, present = set(names), set(given)
+    missing = [n for n in names if n not in present]
+    extra = [c for c in given if c not in expected]
+    problems = []
+    if missing:
+        problems.append(
+            f"X is missing columns {missing} that the detector was fitted on; add them (same "
+            "name and units as the reference) or refit on a reference without them"
+        )
+    if extra:
+        problems.append(
+            f"X has unexpected columns {extra} that the reference did not have; drop them "
+            f"(X.drop(columns={extra})) or refit on a reference with those columns"
+        )
+    if problems:
+        raise DetectorInputError("; ".join(problems) + " (columns are matched by name)")
+    if given == list(names):
+        return X
+    position = {c: i for i, c in enumerate(given)}
+    return X.iloc[:, [position[n] for n in names]]
 
 
 def _frame_to_array(X) -> tuple[np.ndarray, list[str]]:
@@ -239,8 +294,21 @@ class Detector(ABC):
                 "first (or Detector.load(path) a fitted one)"
             )
 
+    def _align_columns(self, X):
+        """``X`` with its columns matched by name to the reference's, when both have names.
+
+        Composite detectors call this before handing ``X`` to an inner detector that was
+        fitted on plain arrays.
+        """
+        names = getattr(self, "feature_names_in_", None)
+        if names and _is_frame(X):
+            return align_columns(X, list(names))
+        return X
+
     def _prepare(self, X, *, fitting: bool) -> PreparedData:
         kind = None if fitting else getattr(self, "input_kind_", None)
+        if not fitting:
+            X = self._align_columns(X)
         data = prepare_input(X, allow_nan=self.allow_nan, kind=kind)
         if data.kind not in self.input_kinds:
             raise DetectorInputError(
@@ -248,11 +316,24 @@ class Detector(ABC):
                 f"{', '.join(self.input_kinds)}"
             )
         if not fitting and data.sample_shape != tuple(self.input_shape_):
-            raise DetectorInputError(
-                f"X has per-sample shape {data.sample_shape} but the detector was fitted on "
-                f"{tuple(self.input_shape_)}; pass data with the reference layout"
-            )
+            raise DetectorInputError(self._layout_message(data))
         return data
+
+    def _layout_message(self, data: PreparedData) -> str:
+        names = getattr(self, "feature_names_in_", None)
+        if data.kind == "table" and len(self.input_shape_) == 1:
+            fitted = f"{self.input_shape_[0]} columns"
+            if names:
+                fitted += f" {_names_preview(list(names))}"
+            return (
+                f"X has {data.sample_shape[0]} columns but the detector was fitted on "
+                f"{fitted}; pass a DataFrame with those columns (matched by name) or an "
+                "array with the same columns in the reference order"
+            )
+        return (
+            f"X has per-sample shape {data.sample_shape} but the detector was fitted on "
+            f"{tuple(self.input_shape_)}; pass data with the reference layout"
+        )
 
     def fit(self, X, y=None) -> Detector:
         """Learn the reference distribution from ``X`` and calibrate the decision."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .base import Detector, DetectorInputError, PreparedData
+from .base import Detector, DetectorInputError, PreparedData, align_columns
 from .registry import register_detector
 from .result import CheckResult
 from .stats import CORRECTIONS, adjust_p_values
@@ -48,6 +48,23 @@ def to_frame(X):
     )
 
 
+def _match_reference_columns(X, df, expected: list[str]):
+    """``df`` in the reference column order: by name for DataFrames / Series, by position
+    for arrays of the reference width (see :func:`~scanflow.check.base.align_columns`)."""
+    import pandas as pd
+
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        return align_columns(df, expected)
+    if df.shape[1] != len(expected):
+        raise DetectorInputError(
+            f"X has {df.shape[1]} columns but the detector was fitted on {len(expected)} "
+            f"columns {expected}; pass a DataFrame with those columns (matched by name) or "
+            "an array with the same columns in the reference order"
+        )
+    df.columns = expected
+    return df
+
+
 def _categories(series) -> np.ndarray:
     """Values of a column as strings (the category labels stored with the detector)."""
     values = series.to_numpy()
@@ -69,28 +86,20 @@ class CategoricalInputMixin:
     input_kinds = ("categorical",)
 
     def _prepare(self, X, *, fitting: bool) -> PreparedData:
-        import pandas as pd
-
         df = to_frame(X)
         if len(df) == 0:
             raise DetectorInputError("empty batch: X has 0 rows; pass at least one sample")
+        if not fitting:
+            df = _match_reference_columns(X, df, list(self.feature_names_in_ or []))
         if not self.allow_nan and df.isna().to_numpy().any():
             bad = [c for c in df.columns if df[c].isna().any()]
             raise DetectorInputError(
                 f"columns {bad} contain missing values; fill them (e.g. with 'missing') or "
                 "run the 'integrity' detector, which reports them"
             )
-        if not fitting:
-            expected = list(self.feature_names_in_ or [])
-            if list(df.columns) != expected:
-                raise DetectorInputError(
-                    f"X has columns {list(df.columns)} but the detector was fitted on "
-                    f"{expected}; pass the same columns in the same order"
-                )
         values = np.empty(df.shape, dtype=object)
         for j, col in enumerate(df.columns):
             values[:, j] = _categories(df[col])
-        del pd
         return PreparedData(values, "categorical", list(df.columns))
 
 
@@ -169,6 +178,7 @@ class Chi2Detector(CategoricalInputMixin, Detector):
                 "correction": self.correction,
                 "feature_names": list(columns),
                 "feature_p_values": adj,
+                "feature_statistics": stats_,
                 "columns": columns,
                 "unseen_categories": {k: v["unseen_categories"] for k, v in columns.items()
                                       if v["unseen_categories"]},

@@ -104,7 +104,7 @@ class LatentDriftDetector(Detector):
 
     def latent(self, X) -> np.ndarray:
         self._check_fitted()
-        return self.encoder_.latent(X)
+        return self.encoder_.latent(self._align_columns(X))
 
     def _score(self, data: PreparedData) -> np.ndarray:
         return self.test_.score(self.encoder_.latent(data.values))
@@ -176,17 +176,18 @@ class DefaultChecker(Detector):
         self.threshold_ = self.autoencoder_.threshold_
 
     # the AE's per-sample API, for callers that treat the checker as an outlier detector
+    # (the inner AE was fitted on arrays: columns are matched by name here, once)
     def latent(self, X) -> np.ndarray:
         self._check_fitted()
-        return self.autoencoder_.latent(X)
+        return self.autoencoder_.latent(self._align_columns(X))
 
     def reconstruct(self, X) -> np.ndarray:
         self._check_fitted()
-        return self.autoencoder_.reconstruct(X)
+        return self.autoencoder_.reconstruct(self._align_columns(X))
 
     def p_values(self, X) -> np.ndarray:
         self._check_fitted()
-        return self.autoencoder_.p_values(X)
+        return self.autoencoder_.p_values(self._align_columns(X))
 
     def _score(self, data: PreparedData) -> np.ndarray:
         return self.autoencoder_._score(data)
@@ -215,8 +216,16 @@ class DefaultChecker(Detector):
                     "reconstruction_error": _strip(r_err),
                     f"latent_{self.latent_test}": _strip(r_lat),
                 },
+                **self._feature_report(r_err),
             },
         )
+
+    def _feature_report(self, r_err: CheckResult) -> dict[str, Any]:
+        """The AE's per-feature error ratios (tables), under the reference column names."""
+        ratio = r_err.metadata.get("feature_error_ratio")
+        if ratio is None:
+            return {}
+        return {"feature_error_ratio": ratio, "feature_names": self.feature_names_in_}
 
     def _get_state(self):
         meta, arrays = super()._get_state()

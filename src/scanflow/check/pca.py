@@ -4,7 +4,10 @@ Fit standardises the reference, keeps the principal components that explain
 ``n_components`` of the variance (or that many components when an int), and calibrates the
 per-sample reconstruction error on a held-out part of the reference. A batch drifts when its
 errors differ from the reference errors (two-sample KS by default): this catches changes in
-the *correlations* between features that per-feature tests miss.
+the *correlations* between features that per-feature tests miss. On tables the result also
+carries ``metadata["feature_error_ratio"]``: per feature, the batch's mean squared
+reconstruction error over the held-out reference's (a shift in one column can raise the
+ratio of the columns correlated with it too).
 
 Example:
     >>> import numpy as np
@@ -68,11 +71,25 @@ class PCADetector(CalibratedScoresMixin, Detector):
         self.components_ = vt[:k]
         self.explained_variance_ratio_ = float(ratio[k - 1])
         self._calibrate(self._errors(x[cal]))
+        self.reference_feature_errors_ = self._feature_errors(x[cal]).mean(0)
 
-    def _errors(self, x: np.ndarray) -> np.ndarray:
+    def _feature_errors(self, x: np.ndarray) -> np.ndarray:
+        """Squared reconstruction error per sample and feature (standardised units)."""
         z = (x - self.mean_) / self.scale_
         recon = (z @ self.components_.T) @ self.components_
-        return ((z - recon) ** 2).mean(1)
+        return (z - recon) ** 2
+
+    def _errors(self, x: np.ndarray) -> np.ndarray:
+        return self._feature_errors(x).mean(1)
+
+    def _feature_report(self, data: PreparedData) -> dict:
+        """Per-feature results for tables: mean squared error of the batch / of the reference."""
+        reference = getattr(self, "reference_feature_errors_", None)
+        if data.kind != "table" or reference is None:
+            return {}
+        batch = self._feature_errors(data.flat()).mean(0)
+        return {"feature_error_ratio": batch / np.maximum(reference, 1e-12),
+                "feature_names": self.feature_names_in_}
 
     def _score(self, data: PreparedData) -> np.ndarray:
         return self._errors(data.flat())
@@ -99,6 +116,7 @@ class PCADetector(CalibratedScoresMixin, Detector):
                 "lower_instance_threshold": self.lower_threshold_,
                 "share_flagged": float(flags.mean()),
                 **details,
+                **self._feature_report(data),
             },
         )
 
@@ -108,6 +126,8 @@ class PCADetector(CalibratedScoresMixin, Detector):
                     explained_variance_ratio_=self.explained_variance_ratio_)
         arrays.update(mean_=self.mean_, scale_=self.scale_, components_=self.components_,
                       reference_scores_=self.reference_scores_)
+        if self.reference_feature_errors_ is not None:  # None in files saved before it
+            arrays["reference_feature_errors_"] = self.reference_feature_errors_
         return meta, arrays
 
     def _set_state(self, meta, arrays):
@@ -118,3 +138,4 @@ class PCADetector(CalibratedScoresMixin, Detector):
         self.mean_, self.scale_ = arrays["mean_"], arrays["scale_"]
         self.components_ = arrays["components_"]
         self.reference_scores_ = arrays["reference_scores_"]
+        self.reference_feature_errors_ = arrays.get("reference_feature_errors_")

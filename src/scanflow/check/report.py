@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .features import feature_ranking
 from .result import CheckResult
 
 __all__ = ["render_report", "write_report"]
@@ -123,6 +124,24 @@ def _row(key, value) -> str:
     return f"<tr><th>{_html.escape(str(key))}</th><td>{_html.escape(str(value))}</td></tr>"
 
 
+def _features_html(result: CheckResult, detector, top: int = 20) -> str:
+    """The most drifted features of table data (see :func:`feature_ranking`), as a table."""
+    if getattr(detector, "input_kind_", None) == "image":
+        return ""
+    rows = feature_ranking(result, top=top)
+    if not rows:
+        return ""
+    head = (f"<h2>Most drifted features</h2><table><tr><th>feature</th>"
+            f"<th>{_html.escape(rows[0]['statistic_name'])}</th><th>p-value</th></tr>")
+    def number(v, fmt):
+        return "—" if v is None else format(v, fmt)
+
+    body = "".join(
+        f"<tr><td>{_html.escape(r['feature'])}</td><td>{number(r['statistic'], '.4g')}</td>"
+        f"<td>{number(r['p_value'], '.3g')}</td></tr>" for r in rows)
+    return head + body + "</table>"
+
+
 def render_report(result: CheckResult, detector=None, *, X_new=None, reference_scores=None,
                   title: str = "Scanflow check report", sources: dict[str, Any] | None = None
                   ) -> str:
@@ -167,6 +186,7 @@ def render_report(result: CheckResult, detector=None, *, X_new=None, reference_s
             parts.append("</table>")
         else:
             parts.append("<p>None.</p>")
+    parts.append(_features_html(result, detector))
     for label, png in (("Score distributions", _histogram(reference_scores,
                                                            result.instance_scores, result)),
                        ("Per-feature p-values", _feature_pvalues(result)),
@@ -174,7 +194,8 @@ def render_report(result: CheckResult, detector=None, *, X_new=None, reference_s
         if png:
             parts.append(f"<h2>{label}</h2><img alt='{label}' src='data:image/png;base64,{png}'>")
     meta = {k: v for k, v in result.metadata.items()
-            if k not in ("feature_p_values", "feature_statistics", "feature_names")}
+            if k not in ("feature_p_values", "feature_statistics", "feature_names",
+                         "feature_psi", "feature_error_ratio")}
     parts.append("<h2>Details</h2><pre>" + _html.escape(json.dumps(meta, indent=2)[:20000])
                  + "</pre></body></html>")
     return "\n".join(parts)

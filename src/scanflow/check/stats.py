@@ -28,6 +28,7 @@ __all__ = [
     "MMDDetector",
     "PSIDetector",
     "adjust_p_values",
+    "chance_psi",
     "ks_per_feature",
     "mmd_permutation_test",
     "psi",
@@ -109,11 +110,31 @@ def _psi_edges(ref: np.ndarray, n_bins: int) -> np.ndarray:
     return edges
 
 
-def _bin_shares(values: np.ndarray, inner_edges: np.ndarray, eps: float) -> np.ndarray:
+def _bin_counts(values: np.ndarray, inner_edges: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(inner_edges, values, side="right")
-    counts = np.bincount(idx, minlength=len(inner_edges) + 1).astype(np.float64)
-    shares = counts / max(1, len(values))
+    return np.bincount(idx, minlength=len(inner_edges) + 1).astype(np.float64)
+
+
+def _bin_shares(values: np.ndarray, inner_edges: np.ndarray, eps: float) -> np.ndarray:
+    shares = _bin_counts(values, inner_edges) / max(1, len(values))
     return np.maximum(shares, eps)
+
+
+def chance_psi(reference_counts: list[np.ndarray], reference_shares: list[np.ndarray], n: int,
+               *, n_simulations: int = 1000, eps: float = 1e-4, seed: int = 0) -> np.ndarray:
+    """Largest PSI over features of ``n_simulations`` clean batches of ``n`` rows.
+
+    A clean batch's bin counts are multinomial with the bins' true masses, which are only
+    known through the reference counts: they are drawn from Dirichlet(counts + 1/2).
+    """
+    rng = np.random.default_rng(seed)
+    largest = np.zeros(n_simulations)
+    for counts, p in zip(reference_counts, reference_shares, strict=True):
+        mass = rng.dirichlet(np.asarray(counts, dtype=np.float64) + 0.5, size=n_simulations)
+        mass /= mass.sum(1, keepdims=True)
+        q = np.maximum(rng.multinomial(n, mass) / n, eps)
+        largest = np.maximum(largest, ((q - p) * np.log(q / p)).sum(1))
+    return largest
 
 
 def _subsample(x: np.ndarray, max_n: int | None, seed: int) -> np.ndarray:
@@ -282,26 +303,93 @@ class MMDDetector(Detector):
 class PSIDetector(Detector):
     """Population stability index per numeric feature (quantile bins of the reference).
 
-    Drift when the largest PSI exceeds ``threshold`` (0.1 = moderate, 0.2 = significant by
-    the usual rule of thumb). PSI has no p-value and grows on small batches by chance
-    (roughly ``(n_bins - 1) / batch size``): use batches of a few hundred samples.
+    The batch score is the largest PSI over features. PSI grows by chance on small batches
+    (about ``(n_bins - 1) / n`` for ``n`` rows, and much more when a bin of the batch is
+    empty) and on small references, so the decision compares it with an effective threshold
+    for the batch's size::
+
+        is_drift = PSI > max(threshold, chance_threshold(n))
+
+    ``threshold`` is the usual rule of thumb (0.1 moderate, 0.2 significant).
+    ``chance_threshold(n)`` is the PSI that clean batches of ``n`` rows exceed with
+    probability ``alpha``: the ``1 - alpha`` quantile of the largest PSI over features
+    between the reference and ``n_simulations`` simulated clean batches. The reference is a
+    sample too, so each simulation draws the bins' true masses from
+    Dirichlet(reference counts + 1/2), then the batch's counts from a multinomial of ``n``
+    rows (features independently, which errs on the side of fewer alarms for correlated
+    features). It is seeded (``random_state``) and cached per batch size: clean batches raise
+    an alarm with probability at most ``alpha`` whatever their size.
+
+    ``min_batch_size_`` (learned at fit) is the batch size PSI needs: the smallest size at
+    which the chance level falls to ``threshold`` (searched on the grid ``10 * 1.25**k``),
+    from which the decision is the classic ``PSI > threshold``. Smaller batches are still
+    decided, against the raised threshold, and the result says so in
+    ``metadata["below_min_batch_size"]`` and ``metadata["note"]``. ``None`` means even
+    batches of a million rows would not get there: the reference is too small for this
+    ``threshold`` (use more reference rows, fewer ``n_bins`` or a higher ``threshold``).
     Per-sample score: mean ``-log`` reference share of the bins the sample falls in.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> det = PSIDetector().fit(rng.normal(size=(1000, 3)))
+        >>> det.predict(rng.normal(size=(50, 3))).is_drift  # chance PSI of 50 rows is high
+        False
+        >>> det.predict(rng.normal(size=(50, 3)) + [0, 0, 2]).is_drift
+        True
     """
 
     input_kinds = ("table",)
 
-    def __init__(self, *, n_bins: int = 10, threshold: float = 0.2, eps: float = 1e-4):
+    def __init__(self, *, n_bins: int = 10, threshold: float = 0.2, eps: float = 1e-4,
+                 alpha: float = 0.05, n_simulations: int = 1000, random_state: int = 0):
         self.n_bins = n_bins
         self.threshold = threshold
         self.eps = eps
+        self.alpha = alpha
+        self.n_simulations = n_simulations
+        self.random_state = random_state
 
     def _fit(self, data: PreparedData) -> None:
         if self.n_bins < 2:
             raise ValueError(f"n_bins={self.n_bins} must be >= 2")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha={self.alpha} must be in (0, 1)")
+        if self.n_simulations < 100:
+            raise ValueError(f"n_simulations={self.n_simulations} must be >= 100")
         x = data.flat()
         self.edges_ = [_psi_edges(x[:, j], self.n_bins) for j in range(x.shape[1])]
-        self.reference_shares_ = [_bin_shares(x[:, j], e, self.eps)
-                                  for j, e in enumerate(self.edges_)]
+        self.reference_counts_ = [_bin_counts(x[:, j], e) for j, e in enumerate(self.edges_)]
+        self.reference_shares_ = [np.maximum(c / len(x), self.eps)
+                                  for c in self.reference_counts_]
+        self._chance = {}
+        self.min_batch_size_ = self._find_min_batch_size()
+
+    def chance_threshold(self, n: int) -> float:
+        """The largest PSI over features that clean batches of ``n`` rows exceed with
+        probability ``alpha`` (see the class docstring)."""
+        cache = self.__dict__.setdefault("_chance", {})
+        if n not in cache:
+            sims = chance_psi(self.reference_counts_, self.reference_shares_, int(n),
+                              n_simulations=self.n_simulations, eps=self.eps,
+                              seed=self.random_state)
+            cache[n] = float(np.quantile(sims, 1 - self.alpha))
+        return cache[n]
+
+    def _find_min_batch_size(self, largest: int = 1_000_000) -> int | None:
+        """Smallest grid size whose chance level is <= threshold (bisection on the grid)."""
+        grid = np.unique(np.round(10 * 1.25 ** np.arange(0, 60)).astype(int))
+        grid = grid[grid <= largest]
+        if self.chance_threshold(int(grid[-1])) > self.threshold:
+            return None
+        lo, hi = -1, len(grid) - 1  # chance(grid[hi]) <= threshold
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.chance_threshold(int(grid[mid])) <= self.threshold:
+                hi = mid
+            else:
+                lo = mid
+        return int(grid[hi])
 
     def _score(self, data: PreparedData) -> np.ndarray:
         x = data.flat()
@@ -310,39 +398,60 @@ class PSIDetector(Detector):
             total += -np.log(shares[np.searchsorted(edges, x[:, j], side="right")])
         return total / x.shape[1]
 
+    def _feature_psi(self, x: np.ndarray) -> np.ndarray:
+        values = []
+        for j, (edges, p) in enumerate(zip(self.edges_, self.reference_shares_, strict=True)):
+            q = _bin_shares(x[:, j], edges, self.eps)
+            values.append(float(((q - p) * np.log(q / p)).sum()))
+        return np.array(values)
+
     def _predict(self, data: PreparedData) -> CheckResult:
         x = data.flat()
-        values = np.array([
-            float(((q - p) * np.log(q / p)).sum())
-            for p, q in (
-                (shares, _bin_shares(x[:, j], edges, self.eps))
-                for j, (edges, shares) in enumerate(zip(self.edges_, self.reference_shares_,
-                                                        strict=True))
-            )
-        ])
+        values = self._feature_psi(x)
         j = int(np.argmax(values))
         names = self.feature_names_in_
+        chance = self.chance_threshold(len(x))
+        effective = max(self.threshold, chance)
         return CheckResult(
             detector=self.name,
-            is_drift=bool(values[j] > self.threshold),
+            is_drift=bool(values[j] > effective),
             score=float(values[j]),
-            threshold=self.threshold,
+            threshold=effective,
             n_samples=len(x),
             instance_scores=self._score(data),
             metadata={
                 "decision_rule": "score > threshold",
                 "score_name": "largest PSI over features",
+                "psi_threshold": self.threshold,
+                "chance_threshold": chance,
+                **self._batch_size_report(len(x), chance),
                 "feature_psi": values,
                 "feature_names": names,
                 "most_drifted_feature": names[j] if names else j,
             },
         )
 
+    def _batch_size_report(self, n: int, chance: float) -> dict[str, Any]:
+        below = self.min_batch_size_ is None or n < self.min_batch_size_
+        report: dict[str, Any] = {"min_batch_size": self.min_batch_size_,
+                                  "below_min_batch_size": below}
+        if below and chance > self.threshold:
+            needed = (f"min_batch_size {self.min_batch_size_}" if self.min_batch_size_
+                      else "more reference rows than the detector was fitted on")
+            report["note"] = (
+                f"batch of {n} rows is below {needed}: clean batches of this size reach a "
+                f"PSI of {chance:.3g} by chance (alpha={self.alpha}), so the threshold was "
+                f"raised from {self.threshold:g} to {chance:.3g}"
+            )
+        return report
+
     def _get_state(self):
         meta, arrays = super()._get_state()
         for j, (e, s) in enumerate(zip(self.edges_, self.reference_shares_, strict=True)):
             arrays[f"edges/{j}"], arrays[f"shares/{j}"] = e, s
+            arrays[f"counts/{j}"] = self.reference_counts_[j]
         meta["n_features"] = len(self.edges_)
+        meta["min_batch_size_"] = self.min_batch_size_
         return meta, arrays
 
     def _set_state(self, meta, arrays):
@@ -350,3 +459,11 @@ class PSIDetector(Detector):
         n = meta["n_features"]
         self.edges_ = [arrays[f"edges/{j}"] for j in range(n)]
         self.reference_shares_ = [arrays[f"shares/{j}"] for j in range(n)]
+        self.reference_counts_ = [
+            arrays[f"counts/{j}"] if f"counts/{j}" in arrays
+            else np.round(np.where(s > self.eps, s, 0.0) * self.n_reference_)
+            for j, s in enumerate(self.reference_shares_)
+        ]
+        self._chance = {}
+        self.min_batch_size_ = (meta["min_batch_size_"] if "min_batch_size_" in meta
+                                else self._find_min_batch_size())

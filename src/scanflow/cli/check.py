@@ -6,6 +6,11 @@
 Prints a Rich table (or, with ``--json``, the :class:`~scanflow.check.CheckResult` as JSON on
 stdout), optionally writes an HTML report and logs to MLflow. The lead registers the function
 on the root app with ``app.command()(check)``.
+
+On table data, a second table lists the most drifted features (``--top-features``, 10 by
+default, 0 to hide) of every detector that reports per-feature results (see
+:func:`scanflow.check.feature_ranking`): ``ks`` and ``chi2`` (statistic, p-value), ``psi``
+(PSI), ``ae`` / ``default`` / ``pca`` (reconstruction-error ratio vs the reference).
 """
 
 from __future__ import annotations
@@ -52,6 +57,31 @@ def _print_table(result, console) -> None:
                       else f"drift={comp.get('is_drift')}")
     for issue in (result.metadata.get("issues") or [])[:20]:
         table.add_row(f"  {issue.get('check')}", str(issue.get("message")))
+    if result.metadata.get("note"):
+        table.add_row("note", str(result.metadata["note"]))
+    console.print(table)
+
+
+def _print_features(result, console, top: int) -> None:
+    from rich.table import Table
+
+    from scanflow.check import feature_ranking
+
+    rows = feature_ranking(result, top=top)
+    if not rows:
+        return
+    n_all = len(feature_ranking(result, top=None))
+    table = Table(title="most drifted features", caption=f"top {len(rows)} of {n_all}")
+    table.add_column("feature")
+    table.add_column(rows[0]["statistic_name"], justify="right")
+    has_p = any(row["p_value"] is not None for row in rows)
+    if has_p:
+        table.add_column("p-value", justify="right")
+    for row in rows:
+        cells = [row["feature"], "—" if row["statistic"] is None else f"{row['statistic']:.4g}"]
+        if has_p:
+            cells.append("—" if row["p_value"] is None else f"{row['p_value']:.3g}")
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -75,6 +105,9 @@ def check(
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift",
                                        help="Exit with code 1 when drift is found."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads."),
+    top_features: int = typer.Option(10, "--top-features", min=0,
+                                     help="Table data: list this many most drifted features "
+                                     "(0 hides the list)."),
 ) -> None:
     """Check new data against reference data: drift, outliers, integrity."""
     from rich.console import Console
@@ -129,6 +162,8 @@ def check(
         typer.echo(result.to_json())
     else:
         _print_table(result, console)
+        if top_features and getattr(det, "input_kind_", None) != "image":
+            _print_features(result, console, top_features)
         if report is not None:
             console.print(f"report: {report}")
         if run_id:
