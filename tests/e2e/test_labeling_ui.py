@@ -114,3 +114,120 @@ def test_conflict_is_shown_as_an_error_message(page, labeling_server):
     # The page moves on: the sample carl labeled is not left on screen.
     expect(page.locator("#item")).not_to_have_attribute("data-item-id", str(shown))
     assert LabelStore(db).get(shown).label == 2
+
+
+# ----------------------------------------------------------------------------- table rows
+WINE_CLASSES = ["class_0", "class_1", "class_2"]
+WINE_COLUMNS = [
+    "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+    "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+    "od280/od315_of_diluted_wines", "proline",
+]  # fmt: skip
+
+
+@pytest.fixture
+def wine_server(tmp_path, live_server, monkeypatch):
+    """Four wine-like rows (13 numbers and a text column; string classes), then a digit image."""
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame(rng.uniform(0.1, 20, (4, 13)).round(3), columns=WINE_COLUMNS)
+    rows["proline"] = [1065, 1050, 520, 680]
+    rows["cellar"] = ["north", "south", "north", "east"]
+    path = tmp_path / "labels.db"
+    store = LabelStore(path)
+    store.enqueue(
+        rows,
+        batch="wine",
+        classes=WINE_CLASSES,
+        model_guess=["class_2", "class_0", "class_1", "class_0"],
+    )
+    X, _ = load_mnist("test", limit=1)
+    store.enqueue(X, batch="digits")
+    return live_server(create_labeling_app(store)), path
+
+
+def test_labels_wine_rows_by_class_name_button_and_by_keyboard(page, wine_server):
+    from playwright.sync_api import expect
+
+    base, db = wine_server
+    page.goto(base + "/?labeler=ana")
+    expect(page.locator("#sample-row")).to_be_visible()
+    expect(page.locator("#sample-image")).to_be_hidden()
+    # Named fields and their values, text shown as text; the guess by class name.
+    for name in ("alcohol", "od280/od315_of_diluted_wines", "proline", "cellar"):
+        expect(page.locator("#sample-row tbody th", has_text=name)).to_be_visible()
+    expect(page.locator("#sample-row tbody tr", has_text="cellar")).to_contain_text("north")
+    expect(page.locator("#sample-row tbody tr", has_text="proline")).to_contain_text("1065")
+    expect(page.locator("#guess")).to_have_text("class_2")
+    expect(page.locator("button.choice")).to_have_count(3)
+    expect(page.locator("button.choice").nth(0)).to_have_text("class_01")  # name, then key
+    first = _shown_id(page)
+
+    page.locator("button.choice", has_text="class_1").click()  # by clicking its name
+    second = _wait_for_other(page, first)
+    expect(page.locator("#guess")).to_have_text("class_0")
+    expect(page.locator("#sample-row tbody tr", has_text="cellar")).to_contain_text("south")
+    page.keyboard.press("7")  # no class has key 7: nothing happens
+    page.evaluate("() => window.scanflowLabeling.idle()")
+    assert _shown_id(page) == second
+    page.keyboard.press("3")  # by keyboard: the third class
+    third = _wait_for_other(page, second)
+    page.keyboard.press("1")
+    fourth = _wait_for_other(page, third)
+    page.keyboard.press("s")
+    _wait_for_other(page, fourth)
+    expect(page.locator("#progress-text")).to_contain_text("3 / 5 labeled")
+
+    # The next batch has no class names: the buttons become the digits again, keys 0-9.
+    expect(page.locator("#sample-image")).to_be_visible()
+    expect(page.locator("button.choice")).to_have_count(10)
+    page.keyboard.press("7")
+    expect(page.locator("#done")).to_be_visible()
+
+    store = LabelStore(db)  # what a fresh process reads from the file
+    ids, X, y = store.labeled("wine")
+    assert ids.tolist() == [first, second, third] and y.tolist() == [1, 2, 0]
+    assert store.label_of(y, "wine").tolist() == ["class_1", "class_2", "class_0"]
+    assert list(X.columns) == [*WINE_COLUMNS, "cellar"]
+    assert X["cellar"].tolist() == ["north", "south", "north"]
+    assert store.get(fourth).status == "skipped"
+    assert store.labeled("digits")[2].tolist() == [7]
+
+
+def test_an_rgb_image_renders_in_colour_scaled_up(page, tmp_path, live_server, monkeypatch):
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
+    image = np.zeros((1, 32, 32, 3), np.uint8)
+    image[0, :, :16] = (230, 20, 10)  # left half red
+    image[0, :, 16:] = (10, 40, 220)  # right half blue
+    store = LabelStore(tmp_path / "rgb.db")
+    store.enqueue(image, batch="cifar", classes=["airplane", "bird", "cat"], model_guess=[2])
+    base = live_server(create_labeling_app(store))
+    page.goto(base + "/?labeler=ana")
+    expect(page.locator("#guess")).to_have_text("cat")
+    img = page.locator("#sample-image")
+    expect(img).to_be_visible()
+    page.wait_for_function("() => document.getElementById('sample-image').complete")
+    size = img.evaluate("i => [i.naturalWidth, i.naturalHeight, i.width, i.height]")
+    assert size == [32, 32, 320, 320]  # 32 px scaled up 10x
+    # The browser decodes colour: read two pixels back through a canvas.
+    pixels = img.evaluate(
+        """i => { const c = document.createElement('canvas'); c.width = 32; c.height = 32;
+                  const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+                  return [Array.from(g.getImageData(4, 16, 1, 1).data),
+                          Array.from(g.getImageData(28, 16, 1, 1).data)]; }"""
+    )
+    assert pixels == [[230, 20, 10, 255], [10, 40, 220, 255]]
+    png = page.request.get(base + img.get_attribute("src"))
+    assert Image.open(io.BytesIO(png.body())).mode == "RGB"
+    page.keyboard.press("3")  # the third class, "cat"
+    expect(page.locator("#done")).to_be_visible()
+    assert store.label_of(store.labeled("cifar")[2], "cifar").tolist() == ["cat"]

@@ -57,3 +57,50 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path, monkeypatch):
 def test_block_art_uses_two_pixel_rows_per_line():
     art = block_art(np.zeros((28, 28), np.uint8), zoom=1)
     assert art.plain.count("\n") == 13 and len(art.plain.split("\n")[0]) == 28
+
+
+def test_terminal_labeling_shows_a_table_row_as_named_fields_with_class_names(tmp_path):
+    db = str(tmp_path / "labels.db")
+    data = tmp_path / "wine.csv"
+    data.write_text("alcohol,proline,cellar\n13.2,1065,north\n12.37,520,south\n")
+    guesses = tmp_path / "guesses.npy"
+    np.save(guesses, np.array(["class_2", "class_0"]))
+    result = runner.invoke(
+        app,
+        ["add", str(data), "--batch", "wine", "--db", db, "--guesses", str(guesses)]
+        + ["--class-names", "class_0,class_1,class_2"],
+    )
+    assert result.exit_code == 0, result.output
+    # Key 2 is the second class (class_1); 9 is no class's key; 3 is class_2; q quits.
+    result = runner.invoke(app, ["--db", db, "--labeler", "ana"], input="2\n9\n3\nq\n")
+    assert result.exit_code == 0, result.output
+    first_panel = result.output.split("╰")[0]
+    for text in ("field", "value", "alcohol", "13.2", "proline", "1065", "cellar", "north"):
+        assert text in first_panel
+    assert "model's guess class_2" in first_panel and "1=class_0" in first_panel
+    assert "labeled #1 as class_1" in result.output and "unknown key '9'" in result.output
+    store = LabelStore(db)
+    ids, X, y = store.labeled("wine")
+    assert y.tolist() == [1, 2] and X["cellar"].tolist() == ["north", "south"]
+    assert store.label_of(y, "wine").tolist() == ["class_1", "class_2"]
+    out = tmp_path / "labeled.csv"
+    assert runner.invoke(app, ["export", str(out), "--db", db]).exit_code == 0
+    assert out.read_text().splitlines() == [
+        "id,alcohol,proline,cellar,label,class",
+        "1,13.2,1065,north,1,class_1",
+        "2,12.37,520,south,2,class_2",
+    ]
+    result = runner.invoke(app, ["export", str(tmp_path / "x.npz"), "--db", db])
+    assert result.exit_code != 0 and ".csv" in result.output
+
+
+def test_terminal_shows_colour_images_of_any_layout_within_the_terminal(tmp_path):
+    db = str(tmp_path / "labels.db")
+    store = LabelStore(db)
+    store.enqueue(np.zeros((1, 3, 32, 32), np.uint8), batch="chw")  # channels first
+    store.enqueue(np.zeros((1, 60, 300, 3), np.uint8), batch="wide")  # wider than a terminal
+    result = runner.invoke(app, ["--db", db, "--labeler", "ana"], input="1\n2\nq\n")
+    assert result.exit_code == 0, result.output
+    assert "▀" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 100
+    assert [it.label for it in store.items_of()] == [1, 2]

@@ -10,7 +10,10 @@ plain connection). The PostgreSQL cases are skipped without ``$SCANFLOW_TEST_POS
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from _postgres import run_threads as _run_threads
@@ -114,4 +117,31 @@ def test_committed_answers_are_seen_by_a_plain_connection_and_a_new_store(postgr
     assert (item.label, item.model_guess, item.score, item.meta) == (2, 3, 0.25, {"index": 0})
     assert s2.undo("bob").id == ids[1]  # undo works across store objects
     assert s2.progress("tab")["pending"] == 1 and s2.progress("tab")["in_progress"] == 1
+    s2.close()
+
+
+def test_records_and_class_names_are_stored_as_json_a_plain_connection_reads(postgres_url):
+    s1 = LabelStore(postgres_url)
+    rows = pd.DataFrame({"alcohol": [13.2, 12.4], "cellar": ["north", "süd"], "year": [2019, 2020]})
+    classes = ["class_0", "class_1", "class_2"]
+    ids = s1.enqueue(rows, batch="wine", classes=classes, model_guess=["class_1", 2])
+    s1.submit(ids[1], 0, "ana")
+    s1.close()
+    with sa.create_engine(postgres_url, poolclass=sa.pool.NullPool).connect() as conn:
+        dtype, data, meta = conn.execute(
+            sa.text("SELECT dtype, data, meta FROM scanflow_label_items WHERE id = :i"),
+            {"i": ids[0]},
+        ).one()
+    assert dtype == "json"  # JSON text in the bytes column: no pickle, no new column
+    assert json.loads(bytes(data).decode()) == {
+        "columns": ["alcohol", "cellar", "year"],
+        "values": [13.2, "north", 2019],
+    }
+    assert json.loads(meta)["classes"] == classes
+    s2 = LabelStore(postgres_url)
+    assert s2.get(ids[1]).record == {"alcohol": 12.4, "cellar": "süd", "year": 2020}
+    _, X, y = s2.labeled("wine")
+    assert X.to_dict("records") == [{"alcohol": 12.4, "cellar": "süd", "year": 2020}]
+    assert s2.label_of(y, "wine").tolist() == ["class_0"]
+    assert s2.get(ids[0]).class_label(s2.get(ids[0]).model_guess) == "class_1"
     s2.close()

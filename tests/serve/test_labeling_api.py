@@ -185,3 +185,105 @@ def test_public_bind_needs_a_token(monkeypatch):
         check_bind("0.0.0.0")
     monkeypatch.setenv("SCANFLOW_TOKEN", "t")
     assert check_bind("0.0.0.0") == "t"
+
+
+# ----------------------------------------------------------------------------- records, classes
+WINE_CLASSES = ["class_0", "class_1", "class_2"]
+
+
+@pytest.fixture
+def wine_client(tmp_path, monkeypatch):
+    """A store holding two wine-like records (a text column, string classes) and an RGB image."""
+    import pandas as pd
+
+    monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
+    s = LabelStore(tmp_path / "wine.db")
+    rows = pd.DataFrame(
+        {"alcohol": [13.2, 12.37], "proline": [1065, 520], "cellar": ["north", None]}
+    )
+    s.enqueue(rows, batch="wine", classes=WINE_CLASSES, model_guess=["class_2", 1])
+    s.enqueue(np.zeros((1, 2)), batch="digits")
+    yield TestClient(create_labeling_app(s)), s
+    s.close()
+
+
+def test_a_record_comes_with_its_fields_classes_and_the_guess_by_name(wine_client):
+    client, _ = wine_client
+    item = _next(client, batch="wine")["item"]
+    assert item["kind"] == "tabular" and item["is_record"]
+    assert item["record"] == {"alcohol": 13.2, "proline": 1065, "cellar": "north"}
+    assert item["columns"] == ["alcohol", "proline", "cellar"]
+    assert item["values"] == [13.2, 1065, "north"]
+    assert item["classes"] == WINE_CLASSES and item["class_names"] == WINE_CLASSES
+    assert item["keys"] == ["1", "2", "3"]
+    assert item["model_guess"] == 2 and item["model_guess_name"] == "class_2"
+    assert "classes" not in item["meta"]  # shown as buttons, not as metadata
+    r = client.post(f"/api/items/{item['id']}/label", json={"label": 1, "labeler": "ana"})
+    assert r.json()["item"]["label"] == 1 and r.json()["item"]["label_name"] == "class_1"
+
+
+def test_samples_without_classes_keep_the_digits(wine_client):
+    client, _ = wine_client
+    item = _next(client, batch="digits")["item"]
+    assert item["classes"] == list(range(10)) and item["keys"] == [str(i) for i in range(10)]
+    assert item["is_record"] is False and item["record"] is None
+
+
+def test_a_label_outside_the_records_classes_is_422_naming_them(wine_client):
+    client, store = wine_client
+    item = _next(client, batch="wine")["item"]
+    r = client.post(f"/api/items/{item['id']}/label", json={"label": 3, "labeler": "ana"})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail["field"] == "label" and "0=class_0" in detail["fix"] and detail["message"]
+    assert store.get(item["id"]).status == "pending"
+
+
+def test_page_shows_the_record_as_named_fields_and_a_button_per_class_name(wine_client):
+    client, _ = wine_client
+    page = client.get("/", params={"labeler": "ana", "batch": "wine"}).text
+    assert "<th>cellar</th>" in page and "<td>north</td>" in page
+    assert '<tr class="text">' in page and '<tr class="num"><th>proline</th><td>1065</td>' in page
+    assert '<span class="name">class_1</span><kbd>2</kbd>' in page
+    assert 'id="guess" class="guess long">class_2<' in page
+
+
+def test_an_rgb_image_is_served_as_an_rgb_png_and_shown_scaled_up(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
+    rgb = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    s = LabelStore(tmp_path / "rgb.db")
+    s.enqueue(rgb, batch="hwc")
+    s.enqueue(np.moveaxis(rgb, -1, 1).astype(np.float32) / 255, batch="chw")  # (n, C, H, W)
+    client = TestClient(create_labeling_app(s))
+    for batch in ("hwc", "chw"):
+        item = _next(client, batch=batch)["item"]
+        assert item["kind"] == "image" and item["channels"] == 3
+        assert (item["image_width"], item["image_height"]) == (32, 32)
+        png = Image.open(io.BytesIO(client.get(item["image_url"]).content))
+        assert png.mode == "RGB" and png.size == (32, 32)
+        np.testing.assert_array_equal(np.asarray(png), rgb[0])
+    page = client.get("/", params={"labeler": "bob", "batch": "hwc"}).text
+    assert 'width="320" height="320"' in page  # 32 px scaled 10x to about 336 px
+    s.close()
+
+
+def test_png_writer_takes_channels_first_and_keeps_unit_floats_unstretched():
+    rgb = np.random.default_rng(3).integers(0, 256, (3, 5, 7), dtype=np.uint8)
+    got = np.asarray(Image.open(io.BytesIO(png_bytes(rgb))))
+    np.testing.assert_array_equal(got, np.moveaxis(rgb, 0, -1))
+    dim = np.full((2, 2), 0.2)  # a dark float image stays dark (no min-max stretch)
+    assert np.asarray(Image.open(io.BytesIO(png_bytes(dim)))).tolist() == [[51, 51], [51, 51]]
+    with pytest.raises(ValueError, match="image: shape"):
+        png_bytes(np.zeros((5, 5, 2)))
+
+
+def test_a_numeric_row_with_nan_is_served_with_null_for_the_missing_value(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
+    s = LabelStore(tmp_path / "nan.db")
+    s.enqueue(np.array([[1.5, np.nan]]), meta=[{"columns": ["a", "b"]}], scores=[float("nan")])
+    client = TestClient(create_labeling_app(s))
+    item = _next(client)["item"]
+    assert item["values"] == [1.5, None] and item["score"] is None
+    page = client.get("/", params={"labeler": "ana"}).text
+    assert '<tr class="none"><th>b</th><td>—</td></tr>' in page
+    s.close()

@@ -1,11 +1,15 @@
 """``scanflow label``: label samples in the terminal or the browser, fill the queue, see progress.
 
     scanflow label add data.npy --batch b1            queue samples (.npy/.npz/CSV/IDX)
+    scanflow label add wine.csv --class-names a,b,c   queue table rows (every column kept)
     scanflow label add --mnist test --limit 20        queue MNIST test images (a demo)
-    scanflow label --labeler ana                      label in the terminal (keys 0-9 s u q)
+    scanflow label --labeler ana                      label in the terminal (class keys, s u q)
     scanflow label serve                              the web UI on http://127.0.0.1:8765
     scanflow label status                             progress per batch
     scanflow label export labeled.npz                 the labeled samples as X, y, ids
+    scanflow label export labeled.csv                 labeled table rows, with label and class
+
+Class keys: classes named 0..9 keep their digit; other classes get 1-9 then 0, in order.
 
 Every command takes ``--db`` (a file path or a SQLAlchemy URL; default
 ``$SCANFLOW_HOME/labels.db`` or ``.scanflow/labels.db``).
@@ -14,6 +18,7 @@ Every command takes ``--db`` (a file path or a SQLAlchemy URL; default
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from pathlib import Path
 
@@ -24,7 +29,15 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..improve.labels import Item, LabelError, LabelStore, default_store_path
+from ..improve.labels import (
+    Item,
+    LabelError,
+    LabelStore,
+    class_keys,
+    class_names,
+    default_store_path,
+    format_value,
+)
 
 app = typer.Typer(
     help="Label samples in the terminal or the browser; fill the queue; see progress.",
@@ -85,6 +98,45 @@ def block_art(image: np.ndarray, zoom: int = 2) -> Text:
     return text
 
 
+def _names(item: Item, store: LabelStore) -> list[str]:
+    """The class names of a sample: its recorded classes, else the digits."""
+    return class_names(item.classes or range(store.n_classes))
+
+
+def _shrunk(image: np.ndarray, zoom: int, max_columns: int) -> np.ndarray:
+    """Every k-th pixel, so that a large image fits ``max_columns`` of block art."""
+    step = max(1, -(-image.shape[1] * zoom // max_columns))
+    return image[::step, ::step]
+
+
+def _record_table(item: Item) -> Table:
+    """A table row as a Rich table of named fields and their values."""
+    table = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
+    table.add_column("field", style="dim", no_wrap=True)
+    table.add_column("value")
+    for col, v in zip(item.columns, item.values, strict=True):
+        style = "dim" if v is None else "cyan" if isinstance(v, int | float) else "bold"
+        table.add_row(col, Text(format_value(v), style=style))
+    return table
+
+
+def _info(item: Item, names: list[str]) -> Table:
+    info = Table.grid(padding=(0, 1))
+    guess = "-" if item.model_guess is None else names[item.model_guess]
+    info.add_row("model's guess", Text(guess, style="bold cyan"))
+    info.add_row("sample", f"#{item.id} · {item.batch}")
+    if item.score is not None:
+        info.add_row("score", f"{item.score:.4g}")
+    for k, v in item.meta.items():
+        if k not in ("columns", "classes"):
+            info.add_row(k, str(v))
+    keys = class_keys(names)
+    shown = [f"{k}={n}" for k, n in zip(keys, names, strict=True) if k is not None and k != n]
+    if shown:
+        info.add_row("keys", Text(" ".join(shown), style="dim"))
+    return info
+
+
 def _render(
     item: Item,
     store: LabelStore,
@@ -94,31 +146,22 @@ def _render(
     note: str,
     width: int = 120,
 ) -> Group:
+    names = _names(item, store)
     if item.is_image:
-        sample = block_art(item.x, zoom)
+        image = _shrunk(item.image, zoom, max(16, min(96, width - 44)))
+        sample, sample_width = block_art(image, zoom), image.shape[1] * zoom
     else:
-        sample = Table(show_header=False, box=None, padding=(0, 2))
-        for col, v in zip(item.columns, np.asarray(item.x).ravel(), strict=True):
-            sample.add_row(Text(col, style="dim"), f"{float(v):.4g}")
-    info = Table.grid(padding=(0, 1))
-    guess = "-" if item.model_guess is None else str(item.model_guess)
-    info.add_row("model's guess", Text(guess, style="bold cyan"))
-    info.add_row("sample", f"#{item.id} · {item.batch}")
-    if item.score is not None:
-        info.add_row("score", f"{item.score:.4g}")
-    for k, v in item.meta.items():
-        if k != "columns":
-            info.add_row(k, str(v))
+        sample, sample_width = _record_table(item), 40
+    info = _info(item, names)
     p = store.progress(batch)
     done = p["labeled"] + p["skipped"]
-    width = 30
-    filled = int(width * done / p["total"]) if p["total"] else 0
-    bar = Text("█" * filled, style="green") + Text("░" * (width - filled), style="dim")
-    keys = Text(f"0-{min(store.n_classes, 10) - 1} label · s skip · u undo · q quit", style="dim")
-    art_width = item.shape[1] * zoom if item.is_image else 40
-    if width >= art_width + 40:  # side by side when the terminal is wide enough
+    filled = int(30 * done / p["total"]) if p["total"] else 0
+    bar = Text("█" * filled, style="green") + Text("░" * (30 - filled), style="dim")
+    given = [k for k in class_keys(names) if k is not None]
+    keys = Text(f"{given[0]}-{given[-1]} label · s skip · u undo · q quit", style="dim")
+    if width >= sample_width + 40:  # side by side when the terminal is wide enough
         grid = Table.grid(padding=(0, 3))
-        grid.add_column(no_wrap=True, min_width=art_width)
+        grid.add_column(no_wrap=True, min_width=sample_width)
         grid.add_column()
         grid.add_row(sample, info)
     else:
@@ -155,7 +198,9 @@ def label(
     db: str = typer.Option(None, "--db", help=_DB_HELP),
     labeler: str = typer.Option(None, "--labeler", "-l", help="Your name [default: login name]"),
     batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
-    n_classes: int = typer.Option(10, "--classes", help="Labels are 0..classes-1"),
+    n_classes: int = typer.Option(
+        10, "--classes", help="Labels are 0..classes-1 (for samples queued without class names)"
+    ),
     zoom: int = typer.Option(2, "--zoom", min=1, max=4, help="Pixel size of the block art"),
 ) -> None:
     """Label samples in the terminal: keys 0-9 label, s skips, u undoes, q quits."""
@@ -180,9 +225,11 @@ def label(
             try:
                 if key == "q":
                     break
-                if key.isdigit() and int(key) < store.n_classes:
-                    store.submit(item.id, int(key), labeler)
-                    note = f"labeled #{item.id} as {key}"
+                names = _names(item, store)
+                if key.isdigit() and key in class_keys(names):
+                    k = class_keys(names).index(key)
+                    store.submit(item.id, k, labeler)
+                    note = f"labeled #{item.id} as {names[k]}"
                 elif key == "s":
                     store.skip(item.id, labeler)
                     note = f"skipped #{item.id}"
@@ -202,43 +249,65 @@ def label(
         store.close()
 
 
+def _load_samples(path: Path | None, mnist: str | None, limit: int | None):
+    """``(X, meta)`` from a data file (tables stay DataFrames) or the MNIST demo set."""
+    from ..datasets.loaders import load_any, load_mnist
+
+    if mnist:
+        X, _ = load_mnist(mnist, limit=limit)
+        return X, [{"index": i, "source": f"mnist-{mnist}"} for i in range(len(X))]
+    X, _ = load_any(path)
+    if hasattr(X, "columns"):  # a table: every column kept, text and categories too
+        X = X.iloc[:limit].reset_index(drop=True) if limit is not None else X
+        return X, [{"index": i} for i in range(len(X))]
+    X = np.asarray(X)
+    X = X[:, None] if X.ndim == 1 else X
+    return (X[:limit] if limit is not None else X), None
+
+
+def _parse_classes(text: str | None) -> list | None:
+    """``a,b,c`` → ``["a", "b", "c"]``; a value that reads as JSON (``1``, ``2.5``) is that."""
+    if text is None:
+        return None
+    out = []
+    for token in (t.strip() for t in text.split(",")):
+        try:
+            value = json.loads(token)
+        except ValueError:
+            value = token
+        out.append(value if isinstance(value, int | float | str) else token)
+    return out
+
+
 @app.command("add")
 def add(
     path: Path = typer.Argument(None, help="Samples: .npy, .npz (X), CSV/Parquet, IDX"),
     batch: str = typer.Option("default", "--batch", "-b", help="Batch name"),
     mnist: str = typer.Option(None, "--mnist", help="Queue MNIST images instead: train or test"),
     limit: int = typer.Option(None, "--limit", help="Only the first N samples"),
-    guesses: Path = typer.Option(None, "--guesses", help=".npy of the model's predicted classes"),
+    guesses: Path = typer.Option(
+        None, "--guesses", help=".npy of the model's guesses: class positions or class names"
+    ),
+    classes: str = typer.Option(
+        None,
+        "--class-names",
+        help="The model's classes in order, comma-separated (e.g. class_0,class_1,class_2)",
+    ),
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
-    """Add samples to the labeling queue."""
-    from ..datasets.loaders import load_any, load_mnist
-
+    """Add samples to the labeling queue (table rows keep every column, text included)."""
     if (path is None) == (mnist is None):
         raise typer.BadParameter("give a data file or --mnist SPLIT (not both)", param_hint="PATH")
-    meta = None
-    if mnist:
-        X, _ = load_mnist(mnist, limit=limit)
-        meta = [{"index": i, "source": f"mnist-{mnist}"} for i in range(len(X))]
-    else:
-        X, _ = load_any(path)
-        if hasattr(X, "columns"):  # a table: numeric columns only, names kept for the UI
-            num = X.select_dtypes("number")
-            cols = [str(c) for c in num.columns]
-            X = num.to_numpy(dtype=np.float64)
-            meta = [{"index": i, "columns": cols} for i in range(len(X))]
-        X = np.asarray(X)
-        if X.ndim == 1:
-            X = X[:, None]
-        if limit is not None:
-            X = X[:limit]
-            meta = meta[:limit] if meta else None
+    X, meta = _load_samples(path, mnist, limit)
     guess = None
     if guesses is not None:
-        guess = np.load(guesses, allow_pickle=False)[: len(X)].astype(int).tolist()
+        g = np.load(guesses, allow_pickle=False)[: len(X)]
+        guess = (g.astype(int) if g.dtype.kind in "iubf" else g).tolist()
     with _store(db) as store:
         try:
-            ids = store.enqueue(X, batch=batch, meta=meta, model_guess=guess)
+            ids = store.enqueue(
+                X, batch=batch, meta=meta, model_guess=guess, classes=_parse_classes(classes)
+            )
         except LabelError as exc:
             raise typer.BadParameter(str(exc)) from exc
         p = store.progress(batch)
@@ -312,21 +381,57 @@ def status(
         console.print(table)
 
 
+def _write_table(out: Path, ids: np.ndarray, X, y: np.ndarray, labels: np.ndarray | None) -> None:
+    """Labeled records as CSV / Parquet: ``id``, the columns, ``label`` and ``class``."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter(
+            "labeled table rows have named columns (text too), which an .npz cannot hold "
+            "without pickle; name a .csv or .parquet file",
+            param_hint="OUT",
+        )
+    extra = ["id", "label"] + (["class"] if labels is not None else [])
+    clash = [c for c in extra if c in X.columns]
+    if clash:
+        raise typer.BadParameter(f"the rows already have columns {clash}; rename them first")
+    table = X.copy()
+    table.insert(0, "id", ids)
+    table["label"] = y
+    if labels is not None:
+        table["class"] = labels
+    if out.suffix.lower() == ".csv":
+        table.to_csv(out, index=False)
+    else:
+        table.to_parquet(out, index=False)
+
+
+def _class_array(classes: list) -> np.ndarray:
+    """The classes as a plain array (text when their types are mixed): no pickle needed."""
+    uniform = len({type(c) for c in classes}) == 1
+    return np.asarray(classes if uniform else class_names(classes))
+
+
 @app.command("export")
 def export(
-    out: Path = typer.Argument(..., help="Output .npz with X, y, ids"),
+    out: Path = typer.Argument(..., help="Output: .npz (X, y, ids) or, for table rows, .csv"),
     db: str = typer.Option(None, "--db", help=_DB_HELP),
     batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
     kind: str = typer.Option(None, "--kind", help="Only labels by 'human' or 'oracle'"),
 ) -> None:
-    """Write the labeled samples to an .npz file (X, y, ids; no pickle)."""
+    """Write the labeled samples: arrays to .npz (X, y, ids, classes; no pickle), table rows
+    to .csv or .parquet (id, the columns, label, class). ``y``/``label`` are class positions."""
     with _store(db) as store:
         try:
             ids, X, y = store.labeled(batch, kind=kind)
+            classes = store.classes(batch)
+            labels = store.label_of(y, batch) if classes is not None else None
         except LabelError as exc:
             raise typer.BadParameter(str(exc)) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, X=X, y=y, ids=ids)
+    if hasattr(X, "columns"):
+        _write_table(out, ids, X, y, labels)
+    else:
+        extra = {} if classes is None else {"classes": _class_array(classes)}
+        np.savez_compressed(out, X=X, y=y, ids=ids, **extra)
     Console().print(f"wrote {len(ids)} labeled samples to {out}")
 
 
@@ -339,7 +444,9 @@ def serve(
         None, "--token", envvar="SCANFLOW_TOKEN", help="Access token (required off 127.0.0.1)"
     ),
     title: str = typer.Option("Scanflow labeling", "--title"),
-    n_classes: int = typer.Option(10, "--classes", help="Labels are 0..classes-1"),
+    n_classes: int = typer.Option(
+        10, "--classes", help="Labels are 0..classes-1 (for samples queued without class names)"
+    ),
 ) -> None:
     """Serve the labeling web UI (open the printed address in a browser)."""
     from ..security import InsecureBindError, check_bind

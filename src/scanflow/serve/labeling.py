@@ -1,10 +1,18 @@
 """The labeling web UI and its REST API, served by FastAPI over a :class:`LabelStore`.
 
 One page, rendered on the server, with a little vanilla JavaScript (no build step): the sample
-shown large (images as PNG from ``/items/{id}/image.png``, tabular rows as a table named by
-``meta["columns"]``), the model's guess, a button per class, keys ``0``-``9`` to label, ``s`` to
-skip, ``u`` / Backspace to undo, and a progress bar. Labelers say who they are once
-(``?labeler=ana``, remembered in a cookie); every label is committed before it is acknowledged.
+shown large (images of any size, grey or colour, as PNG from ``/items/{id}/image.png``, small
+ones scaled up; table rows as a two-column table of named fields and values), the model's guess
+by class name, a button per class with its name and key, ``s`` to skip, ``u`` / Backspace to
+undo, and a progress bar. Keys: classes named ``0``..``9`` keep their digit; other classes get
+``1``-``9`` then ``0``, in order (:func:`~scanflow.improve.labels.class_keys`). Labelers say who
+they are once (``?labeler=ana``, remembered in a cookie); every label is committed before it is
+acknowledged.
+
+Class names come from the classes recorded with the samples (``enqueue(..., classes=...)``),
+else from ``class_names`` given here, else the digits ``0..n_classes-1``. Labels travel as class
+*positions*; every item carries ``classes`` (the labels, by position), ``class_names`` and
+``keys`` (what the buttons show), ``model_guess_name`` and ``label_name``.
 
 REST API (pydantic models in and out; errors are ``{"detail": {"field", "message", "fix"}}``)::
 
@@ -13,7 +21,7 @@ REST API (pydantic models in and out; errors are ``{"detail": {"field", "message
     POST /api/items/{id}/skip              {"labeler": "ana"}
     POST /api/undo                         {"labeler": "ana"}
     GET  /api/progress[?batch=b]           counts (total, labeled, skipped, pending, ...)
-    GET  /api/items/{id}                   one sample's state
+    GET  /api/items/{id}                   one sample's state (record or image, classes)
     GET  /api/batches                      batch names
 
 Standalone::
@@ -28,6 +36,7 @@ or inside another app (the dashboard)::
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from importlib import resources
@@ -41,7 +50,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, StrictInt
 
-from ..improve.labels import ORACLE, Item, LabelError, LabelStore
+from ..improve.labels import (
+    ORACLE,
+    RESERVED_META,
+    Item,
+    LabelError,
+    LabelStore,
+    class_keys,
+    format_value,
+)
+from ..improve.labels import class_names as names_of  # routers take a class_names argument
 from ..security import remember_token, require_token, token_dependency
 
 __all__ = [
@@ -58,13 +76,17 @@ __all__ = [
 
 LABELER_COOKIE = "scanflow_labeler"
 _PKG = resources.files("scanflow.serve")
+_SHOWN_SIZE = 336  # px: small images are scaled up by a whole factor to about this size
+
+# A value of a record row or a class label, as JSON has it (order matters: bool before int).
+JSONValue = bool | int | float | str | None
 
 
 # ----------------------------------------------------------------------------- models
 class LabelRequest(BaseModel):
     """The answer of a labeler for one sample."""
 
-    label: StrictInt = Field(description="the class, 0..n_classes-1")
+    label: StrictInt = Field(description="the class position, 0..n_classes-1")
     labeler: str = Field(min_length=1, max_length=100, description="who is labeling")
 
 
@@ -84,12 +106,24 @@ class ItemOut(BaseModel):
     kind: str = Field(description="'image' (see image_url) or 'tabular' (see columns/values)")
     shape: list[int]
     image_url: str | None = None
+    image_width: int | None = Field(None, description="pixels, before any scaling")
+    image_height: int | None = None
+    channels: int | None = Field(None, description="1 (grey), 3 (RGB) or 4 (RGBA)")
+    is_record: bool = Field(False, description="a record row: named JSON values (see record)")
+    record: dict[str, JSONValue] | None = Field(None, description="a record row as a dict")
     columns: list[str] | None = None
-    values: list[float] | None = None
-    model_guess: int | None = None
+    values: list[JSONValue] | None = Field(None, description="the row's values, in column order")
+    classes: list[JSONValue] = Field(
+        default_factory=list, description="the class labels, by position"
+    )
+    class_names: list[str] = Field(default_factory=list, description="the labels as shown")
+    keys: list[str | None] = Field(default_factory=list, description="the key of each class")
+    model_guess: int | None = Field(None, description="class position")
+    model_guess_name: str | None = None
     score: float | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
-    label: int | None = None
+    label: int | None = Field(None, description="class position")
+    label_name: str | None = None
     labeler: str | None = None
     labeler_kind: str | None = None
 
@@ -123,24 +157,16 @@ class ActionResponse(BaseModel):
 
 # ----------------------------------------------------------------------------- PNG
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
-    """Encode a (H, W), (H, W, 1|3|4) image as PNG with zlib alone (floats are min-max scaled).
+    """Encode an image as PNG with zlib alone: grey ``(H, W)`` or ``(H, W, 1)``, colour
+    ``(H, W, 3|4)`` or ``(C, H, W)`` with C in 1, 3, 4; ``scale`` repeats each pixel.
+
+    uint8 pixels are kept; floats in [0, 1] are times 255; other values in [0, 255] are kept;
+    anything else is min-max scaled to 0..255.
 
     >>> png_bytes(np.zeros((2, 3), np.uint8))[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
     """
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
-        raise ValueError(f"image: shape {a.shape} is not (H, W) or (H, W, 3|4)")
-    if a.dtype != np.uint8:
-        f = a.astype(np.float64)
-        lo, hi = float(np.nanmin(f)), float(np.nanmax(f))
-        a = (
-            np.zeros(f.shape, np.uint8)
-            if hi <= lo
-            else ((f - lo) / (hi - lo) * 255).round().astype(np.uint8)
-        )
+    a = _to_uint8(_channels_last(np.asarray(image)))
     if scale > 1:
         a = np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
     h, w = a.shape[:2]
@@ -161,6 +187,32 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
         + chunk(b"IDAT", zlib.compress(raw, 6))
         + chunk(b"IEND", b"")
     )
+
+
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 3|4) from any image layout; ValueError naming the shape otherwise."""
+    if a.ndim == 3 and a.shape[-1] not in (1, 3, 4) and a.shape[0] in (1, 3, 4):
+        a = np.moveaxis(a, 0, -1)  # (C, H, W)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise ValueError(f"image: shape {a.shape} is not (H, W), (H, W, 1|3|4) or (1|3|4, H, W)")
+    return a
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    f = a.astype(np.float64)
+    finite = f[np.isfinite(f)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if a.dtype.kind == "f" and lo >= 0 and hi <= 1:
+        f = f * 255
+    elif not (lo >= 0 and hi <= 255):
+        f = np.zeros_like(f) if hi <= lo else (f - lo) / (hi - lo) * 255
+    return np.nan_to_num(f, nan=0.0, posinf=255.0, neginf=0.0).clip(0, 255).round().astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -191,7 +243,10 @@ def _check_human(labeler: str) -> str:
     return labeler
 
 
-def _item_out(item: Item, base: str) -> ItemOut:
+def _item_out(item: Item, base: str, default_classes: list[Any]) -> ItemOut:
+    """The API view of a sample; ``default_classes`` serve samples that recorded none."""
+    classes = item.classes or default_classes
+    names = names_of(classes)
     out = ItemOut(
         id=item.id,
         batch=item.batch,
@@ -199,19 +254,48 @@ def _item_out(item: Item, base: str) -> ItemOut:
         status=item.status,
         kind="image" if item.is_image else "tabular",
         shape=list(item.shape),
+        classes=classes,
+        class_names=names,
+        keys=class_keys(names),
         model_guess=item.model_guess,
-        score=item.score,
-        meta={k: v for k, v in item.meta.items() if k != "columns"},
+        model_guess_name=_name_at(names, item.model_guess),
+        score=_finite(item.score),
+        meta={k: v for k, v in item.meta.items() if k not in RESERVED_META},
         label=item.label,
+        label_name=_name_at(names, item.label),
         labeler=item.labeler,
         labeler_kind=item.labeler_kind,
     )
     if item.is_image:
+        image = item.image
         out.image_url = f"{base}/items/{item.id}/image.png"
+        out.image_height, out.image_width = image.shape[:2]
+        out.channels = 1 if image.ndim == 2 else image.shape[-1]
     else:
-        out.columns = item.columns
-        out.values = [float(v) for v in np.asarray(item.x, dtype=np.float64).ravel()]
+        out.columns, out.values = item.columns, [_finite(v) for v in item.values]
+        if item.is_record:
+            out.is_record, out.record = True, item.record
     return out
+
+
+def _finite(v: Any) -> Any:
+    """NaN and infinities as None: JSON (and the browser) cannot read them."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _name_at(names: list[str], position: int | None) -> str | None:
+    if position is None:
+        return None
+    return names[position] if 0 <= position < len(names) else str(position)
+
+
+def _shown_size(item: dict[str, Any] | None) -> tuple[int, int]:
+    """Display size of an image: scaled up by a whole factor to about 336 px, never down."""
+    if not item or not item.get("image_width"):
+        return _SHOWN_SIZE, _SHOWN_SIZE
+    w, h = item["image_width"], item["image_height"]
+    k = max(1, _SHOWN_SIZE // max(w, h))
+    return w * k, h * k
 
 
 def _base(request: Request) -> str:
@@ -219,8 +303,44 @@ def _base(request: Request) -> str:
     return request.url_for("scanflow_labeling_page").path.rstrip("/")
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+def _value_class(v: Any) -> str:
+    """The CSS class of a table cell: numbers align right, text left, missing is greyed."""
+    if v is None:
+        return "none"
+    return "num" if isinstance(v, int | float) and not isinstance(v, bool) else "text"
+
+
+def _page_context(title: str, state: dict[str, Any], error: Any) -> dict[str, Any]:
+    """What the page template needs: the state, the class buttons, the image size."""
+    item = state["item"]
+    names = item["class_names"] if item else state["class_names"]
+    keys = class_keys(names)
+    width, height = _shown_size(item)
+    return {
+        "title": title,
+        "labeler": state["labeler"],
+        "batch": state["batch"],
+        "base": state["base"],
+        "item": item,
+        "buttons": [{"name": n, "key": k} for n, k in zip(names, keys, strict=True)],
+        "key_hint": _key_hint(keys),
+        "wide": any(len(n) > 2 for n in names),
+        "shown_width": width,
+        "shown_height": height,
+        "progress": state["progress"],
+        "error": error,
+        "state_json": json.dumps(state).replace("<", "\\u003c"),
+    }
+
+
+def _key_hint(keys: list[str | None]) -> str:
+    """``0–9``, ``1–3`` or ``1–9, 0``: the class keys in the order of the classes."""
+    given = [k for k in keys if k is not None]
+    if not given:
+        return ""
+    if len(given) > 2 and given[-1] == "0" and given[0] == "1":
+        return f"1–{given[-2]}, 0"
+    return given[0] if len(given) == 1 else f"{given[0]}–{given[-1]}"
 
 
 # ----------------------------------------------------------------------------- router
@@ -238,16 +358,24 @@ def create_labeling_router(
         title: shown in the page header.
         token: access token; None means ``$SCANFLOW_TOKEN`` or the app's, if any (see
             :mod:`scanflow.serve.security`).
-        class_names: a name per class for the buttons (default: the digits).
+        class_names: a name per class for samples enqueued without ``classes`` (default: the
+            digits ``0..n_classes-1``); samples with classes show their own.
     """
     n = store.n_classes
     if class_names is not None and len(class_names) != n:
-        raise ValueError(f"class_names: has {len(class_names)} names for {n} classes")
-    names = [str(c) for c in class_names] if class_names else [str(i) for i in range(n)]
+        raise ValueError(
+            f"class_names: has {len(class_names)} names for {n} classes "
+            f"(give one name per class, or open the store with n_classes={len(class_names)})"
+        )
+    default_classes: list[Any] = list(class_names) if class_names else list(range(n))
     guard = token_dependency(token) if token else require_token
     router = APIRouter(dependencies=[Depends(guard)])
     templates = Jinja2Templates(directory=str(_PKG / "templates"))
-    templates.env.filters["fmt"] = _fmt
+    templates.env.filters["fmt"] = format_value
+    templates.env.filters["cell"] = _value_class
+
+    def out(item: Item, request: Request) -> ItemOut:
+        return _item_out(item, _base(request), default_classes)
 
     def progress(batch: str | None) -> ProgressOut:
         return ProgressOut(**store.progress(batch))
@@ -268,30 +396,18 @@ def create_labeling_router(
                 claimed = store.claim(labeler, 1, batch=batch)
             except LabelError as exc:
                 raise _http_error(exc) from exc
-            item = _item_out(claimed[0], base) if claimed else None
+            item = out(claimed[0], request) if claimed else None
         state = {
             "base": base,
             "labeler": labeler,
             "batch": batch,
-            "n_classes": n,
-            "class_names": names,
+            "class_names": names_of(default_classes),
+            "keys": class_keys(names_of(default_classes)),
             "item": item.model_dump() if item else None,
             "progress": progress(batch).model_dump(),
         }
         response = templates.TemplateResponse(
-            request,
-            "labeling.html",
-            {
-                "title": title,
-                "labeler": labeler,
-                "batch": batch,
-                "base": base,
-                "item": state["item"],
-                "class_names": names,
-                "progress": state["progress"],
-                "error": error,
-                "state_json": json.dumps(state).replace("<", "\\u003c"),
-            },
+            request, "labeling.html", _page_context(title, state, error)
         )
         if labeler:
             response.set_cookie(LABELER_COOKIE, labeler, samesite="strict")
@@ -341,7 +457,7 @@ def create_labeling_router(
                 },
             )
         return Response(
-            png_bytes(item.x, scale),
+            png_bytes(item.image, scale),
             media_type="image/png",
             headers={"Cache-Control": "max-age=3600"},
         )
@@ -357,7 +473,7 @@ def create_labeling_router(
             claimed = store.claim(labeler, 1, batch=batch)
         except LabelError as exc:
             raise _http_error(exc) from exc
-        item = _item_out(claimed[0], _base(request)) if claimed else None
+        item = out(claimed[0], request) if claimed else None
         return NextResponse(item=item, progress=progress(batch))
 
     @router.post("/api/items/{item_id}/label", response_model=ActionResponse)
@@ -369,7 +485,7 @@ def create_labeling_router(
             item = store.submit(item_id, body.label, labeler)
         except LabelError as exc:
             raise _http_error(exc) from exc
-        return ActionResponse(item=_item_out(item, _base(request)), progress=progress(batch))
+        return ActionResponse(item=out(item, request), progress=progress(batch))
 
     @router.post("/api/items/{item_id}/skip", response_model=ActionResponse)
     def skip(
@@ -380,15 +496,13 @@ def create_labeling_router(
             item = store.skip(item_id, labeler)
         except LabelError as exc:
             raise _http_error(exc) from exc
-        return ActionResponse(item=_item_out(item, _base(request)), progress=progress(batch))
+        return ActionResponse(item=out(item, request), progress=progress(batch))
 
     @router.post("/api/undo", response_model=ActionResponse)
     def undo(request: Request, body: LabelerRequest, batch: str | None = None) -> ActionResponse:
         labeler = _check_human(body.labeler)
         item = store.undo(labeler)
-        return ActionResponse(
-            item=_item_out(item, _base(request)) if item else None, progress=progress(batch)
-        )
+        return ActionResponse(item=out(item, request) if item else None, progress=progress(batch))
 
     @router.get("/api/progress", response_model=ProgressOut)
     def get_progress(batch: str | None = None) -> ProgressOut:
@@ -397,7 +511,7 @@ def create_labeling_router(
     @router.get("/api/items/{item_id}", response_model=ItemOut)
     def get_item(request: Request, item_id: int) -> ItemOut:
         try:
-            return _item_out(store.get(item_id), _base(request))
+            return out(store.get(item_id), request)
         except LabelError as exc:
             raise _http_error(exc) from exc
 

@@ -1,4 +1,5 @@
-// Scanflow labeling page: keys 0-9 label, s skips, u / Backspace undoes.
+// Scanflow labeling page: each class has a button and a key (digits for classes named 0-9,
+// else 1-9 then 0 in order: item.keys), s skips, u / Backspace undoes.
 // Actions run one after another (a queue of promises), so fast typing never loses a key or
 // labels the wrong sample: each key applies to the sample on screen when its turn comes.
 (function () {
@@ -6,7 +7,9 @@
   const state = JSON.parse(document.getElementById("state").textContent);
   const $ = (id) => document.getElementById(id);
   const qs = state.batch ? "?batch=" + encodeURIComponent(state.batch) : "";
+  const SHOWN = 336; // px: small images are scaled up by a whole factor to about this size
   let queue = Promise.resolve();
+  let buttons = { names: null, keys: [] }; // the class buttons on screen
 
   function run(action) {
     queue = queue.then(action).catch(async (err) => {
@@ -50,9 +53,25 @@
 
   function say(text) { $("status").textContent = text; }
 
-  function name(k) { return state.class_names[k] !== undefined ? state.class_names[k] : String(k); }
+  // Like scanflow.improve.labels.format_value: text as is, numbers to 6 significant digits.
+  function fmt(v) {
+    if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return "\u2014";
+    if (typeof v === "boolean") return v ? "true" : "false";
+    if (typeof v !== "number") return String(v);
+    if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+    const text = v.toPrecision(6);
+    const [mant, exp] = text.split("e");
+    const m = mant.includes(".") ? mant.replace(/\.?0+$/, "") : mant;
+    if (exp === undefined) return m;
+    const sign = exp[0] === "-" ? "-" : "+";
+    const digits = exp.replace(/^[+-]/, "");
+    return m + "e" + sign + (digits.length < 2 ? "0" + digits : digits);
+  }
 
-  function fmt(v) { return Number.isInteger(v) ? String(v) : Number(v).toPrecision(4).replace(/\.?0+$/, ""); }
+  function cellClass(v) {
+    if (v === null || v === undefined) return "none";
+    return typeof v === "number" ? "num" : "text";
+  }
 
   function showProgress(p) {
     state.progress = p;
@@ -74,35 +93,73 @@
     dl.append(dt, dd);
   }
 
+  // One button per class, rebuilt only when the classes change (another batch).
+  function showButtons(names, keys) {
+    if (JSON.stringify(names) === JSON.stringify(buttons.names)) return;
+    buttons = { names: names, keys: keys };
+    const box = $("classes");
+    box.replaceChildren();
+    box.classList.toggle("wide", names.some((n) => n.length > 2));
+    names.forEach((n, i) => {
+      const b = document.createElement("button");
+      b.className = "choice";
+      b.dataset.label = String(i);
+      b.title = "label " + n + (keys[i] !== null ? " (key " + keys[i] + ")" : "");
+      const span = document.createElement("span");
+      span.className = "name";
+      span.textContent = n;
+      b.append(span);
+      if (keys[i] !== null && keys[i] !== n) {
+        const kbd = document.createElement("kbd");
+        kbd.textContent = keys[i];
+        b.append(kbd);
+      }
+      b.addEventListener("click", () => label(i));
+      box.append(b);
+    });
+  }
+
+  function showImage(item) {
+    const img = $("sample-image");
+    const k = Math.max(1, Math.floor(SHOWN / Math.max(item.image_width, item.image_height)));
+    img.width = item.image_width * k;
+    img.height = item.image_height * k;
+    img.src = item.image_url;
+  }
+
+  function showRow(item) {
+    const body = $("sample-row").tBodies[0];
+    body.replaceChildren();
+    item.columns.forEach((c, i) => {
+      const v = item.values[i];
+      const tr = body.insertRow();
+      tr.className = cellClass(v);
+      const th = document.createElement("th");
+      th.textContent = c;
+      tr.append(th);
+      tr.insertCell().textContent = fmt(v);
+    });
+    $("sample-row-wrap").scrollTop = 0;
+  }
+
   function showItem(item) {
     state.item = item;
     const box = $("item");
     $("done").hidden = !!item;
     box.hidden = !item;
     box.dataset.itemId = item ? item.id : "";
-    document.querySelectorAll("button.digit").forEach((b) => {
+    if (item) showButtons(item.class_names, item.keys);
+    document.querySelectorAll("#classes button.choice").forEach((b) => {
       b.classList.toggle("suggested", !!item && item.model_guess === Number(b.dataset.label));
     });
     if (!item) return;
-    const img = $("sample-image");
-    const row = $("sample-row");
-    img.hidden = item.kind !== "image";
-    row.hidden = item.kind !== "tabular";
-    if (item.kind === "image") {
-      img.src = item.image_url;
-    } else {
-      const body = row.tBodies[0];
-      body.replaceChildren();
-      item.columns.forEach((c, i) => {
-        const tr = body.insertRow();
-        const th = document.createElement("th");
-        th.textContent = c;
-        tr.append(th);
-        tr.insertCell().textContent = fmt(item.values[i]);
-      });
-    }
-    $("guess").textContent = item.model_guess === null ? "none" : name(item.model_guess);
-    $("guess").classList.toggle("none", item.model_guess === null);
+    $("sample-image").hidden = item.kind !== "image";
+    $("sample-row-wrap").hidden = item.kind !== "tabular";
+    if (item.kind === "image") showImage(item); else showRow(item);
+    const guess = $("guess");
+    guess.textContent = item.model_guess === null ? "none" : item.model_guess_name;
+    guess.classList.toggle("none", item.model_guess === null);
+    guess.classList.toggle("long", item.model_guess !== null && item.model_guess_name.length > 3);
     const dl = $("meta");
     dl.replaceChildren();
     addMeta(dl, "sample", "#" + item.id + " \u00b7 " + item.batch);
@@ -118,15 +175,20 @@
     showProgress(data.progress);
   }
 
-  function label(k) {
-    return run(async () => {
-      const item = state.item;
-      if (!item || k >= state.n_classes) return;
-      clearError();
-      await api("POST", "/api/items/" + item.id + "/label" + qs, { label: k, labeler: state.labeler });
-      say("Labeled #" + item.id + " as " + name(k) + ".");
-      await next();
-    });
+  async function answer(item, k) {
+    if (!item || k < 0 || k >= item.class_names.length) return;
+    clearError();
+    await api("POST", "/api/items/" + item.id + "/label" + qs, { label: k, labeler: state.labeler });
+    say("Labeled #" + item.id + " as " + item.class_names[k] + ".");
+    await next();
+  }
+
+  // By position (a button), or by key: the key is read against the sample on screen when
+  // the action's turn comes, so a queued key never means another batch's class.
+  function label(k) { return run(() => answer(state.item, k)); }
+
+  function labelKey(key) {
+    return run(() => answer(state.item, state.item ? state.item.keys.indexOf(key) : -1));
   }
 
   function skip() {
@@ -154,7 +216,11 @@
     });
   }
 
-  document.querySelectorAll("button.digit").forEach((b) => {
+  // The buttons the server rendered: wire them up as they are.
+  buttons = state.item
+    ? { names: state.item.class_names, keys: state.item.keys }
+    : { names: state.class_names, keys: state.keys };
+  document.querySelectorAll("#classes button.choice").forEach((b) => {
     b.addEventListener("click", () => label(Number(b.dataset.label)));
   });
   $("skip").addEventListener("click", skip);
@@ -166,7 +232,7 @@
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
     if (/^[0-9]$/.test(ev.key)) {
       ev.preventDefault();
-      label(Number(ev.key));
+      labelKey(ev.key);
     } else if (ev.key === "s" || ev.key === "S") {
       ev.preventDefault();
       skip();
@@ -176,5 +242,5 @@
     }
   });
 
-  window.scanflowLabeling = { label: label, skip: skip, undo: undo, next: next, idle: () => queue };
+  window.scanflowLabeling = { label: label, labelKey: labelKey, skip: skip, undo: undo, next: next, idle: () => queue };
 })();
