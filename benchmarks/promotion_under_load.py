@@ -34,7 +34,8 @@ from scanflow.serve.server import ServerThread
 
 
 def register(uri: str, seed: int) -> int:
-    from scanflow.track import get_client, log_torch_model, register_model
+    from scanflow.models import log_torch_model
+    from scanflow.track import get_client, register_model
 
     client = get_client(uri)
     exp = client.get_experiment_by_name("bench") or client.get_experiment(client.create_experiment("bench"))

@@ -4,10 +4,12 @@ import json
 import os
 from pathlib import Path
 
+import mnist_model  # noqa: F401 - registers (trusts) the example's own network class
 import numpy as np
 import torch
 
-from scanflow.track import load_torch_folder, log_dict, log_metrics
+from scanflow.models import load_torch_folder
+from scanflow.track import log_dict, log_metrics
 
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 out = Path(os.environ["SCANFLOW_OUTPUT_DIR"])

@@ -1,11 +1,18 @@
-"""The small CNN the MNIST example trains (importable, so that stored models can be rebuilt)."""
+"""The small CNN the MNIST example trains (importable, so that stored models can be rebuilt).
+
+``@register_architecture`` is this code trusting its own class: a process that imports this
+module may rebuild a saved ``SmallCNN`` (Scanflow builds no class a model file names otherwise).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from scanflow.models import register_architecture
 
+
+@register_architecture
 class SmallCNN(nn.Module):
     """Two conv blocks and a small classifier head: ~100k parameters, ~97 % on this MNIST split."""
 

@@ -10,13 +10,8 @@ import numpy as np
 import torch
 from mnist_model import SmallCNN
 
-from scanflow.track import (
-    current_run_id,
-    log_metric_series,
-    log_metrics,
-    log_torch_model,
-    save_torch_model,
-)
+from scanflow.models import log_torch_model, save_torch_model
+from scanflow.track import current_run_id, log_metric_series, log_metrics
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=2)

@@ -7,21 +7,11 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from scanflow.cli import app as cli
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def mlflow_db_template(tmp_path_factory) -> Path:
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
 
 
 def _with_store(folder: Path, template: Path) -> None:

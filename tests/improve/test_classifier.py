@@ -64,7 +64,7 @@ def test_training_rejects_mismatched_labels():
 
 
 def test_tracker_rebuilds_the_model_from_its_json_config(tmp_path, base_cnn, digits):
-    from scanflow.track import load_torch_folder, save_torch_model
+    from scanflow.models import load_torch_folder, save_torch_model
 
     _, _, Xt, _ = digits
     folder = save_torch_model(base_cnn, tmp_path / "m")  # uses base_cnn.init_kwargs

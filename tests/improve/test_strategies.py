@@ -54,7 +54,7 @@ def test_retrain_does_not_modify_the_champion(base_cnn, digits, brightness):
 def test_denoiser_wraps_the_champion_into_one_servable_module(
     base_cnn, digits, brightness, tmp_path
 ):
-    from scanflow.track import load_torch_folder, save_torch_model
+    from scanflow.models import load_torch_folder, save_torch_model
 
     X, y, Xt, _ = digits
     Xl, yl, Xh, yh = brightness

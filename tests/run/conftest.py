@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from scanflow.app import load_app
-
-
-@pytest.fixture(scope="session")
-def mlflow_db_template(tmp_path_factory) -> Path:
-    """An empty, fully migrated MLflow SQLite store, copied into each test (migrations take ~2 s)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import yaml
 from mlflow import MlflowClient
 
 from scanflow.app import load_app
+from scanflow.models import load_torch_model
 from scanflow.run import run_workflow
-from scanflow.track import get_alias_version, load_torch_model, tracking_uri
+from scanflow.track import get_alias_version, tracking_uri
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mnist"
 
@@ -52,7 +53,8 @@ def test_mnist_example_trains_evaluates_and_registers(tmp_path, mlflow_db_templa
 
     sys.path.insert(0, str(folder))
     try:
-        model = load_torch_model("mnist-cnn", alias="champion")
+        model = load_torch_model("mnist-cnn", alias="champion",
+                                 trusted_architectures=("mnist_model:SmallCNN",))
     finally:
         sys.path.remove(str(folder))
     assert type(model).__name__ == "SmallCNN"

@@ -14,19 +14,16 @@ torch.set_num_threads(1)
 
 
 def _register(app, seed: int) -> int:
-    from scanflow.track import (
-        ensure_experiment,
-        get_client,
-        log_torch_model,
-        register_model,
-        tracking_uri,
-    )
+    from scanflow.improve.classifier import DIGITS
+    from scanflow.models import log_torch_model
+    from scanflow.track import ensure_experiment, get_client, register_model, tracking_uri
 
     client = get_client(tracking_uri(app))
     run = client.create_run(ensure_experiment(app, client))
     torch.manual_seed(seed)
     net = MnistCNN(channels=(4, 8), hidden=16).eval()
-    uri = log_torch_model(net, "model", init_kwargs=net.get_config(), run_id=run.info.run_id)
+    uri = log_torch_model(net, "model", init_kwargs=net.get_config(), run_id=run.info.run_id,
+                          schema=DIGITS)  # the signature the prediction API checks requests against
     client.set_terminated(run.info.run_id)
     return register_model(uri, "digits", client=client)
 

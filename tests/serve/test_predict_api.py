@@ -9,7 +9,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from scanflow.improve.classifier import MnistCNN, predict_proba
+from scanflow.improve.classifier import DIGITS, MnistCNN, predict_proba
 from scanflow.serve.model_slot import ModelSlot, StaticModelSource
 from scanflow.serve.predict import PredictionService, create_prediction_app
 from scanflow.serve.server import ServerThread
@@ -34,7 +34,7 @@ def source():
 
 @pytest.fixture
 def client(source):
-    service = PredictionService(ModelSlot(source, poll_interval=0))
+    service = PredictionService(ModelSlot(source, poll_interval=0), input_schema=DIGITS)
     with TestClient(create_prediction_app(service)) as c:
         yield c
 
@@ -113,7 +113,7 @@ def test_batch_ids_must_match_the_images(client, images):
 
 
 def test_batch_over_the_limit_is_refused(source, images):
-    service = PredictionService(ModelSlot(source, poll_interval=0), max_batch=4)
+    service = PredictionService(ModelSlot(source, poll_interval=0), max_batch=4, input_schema=DIGITS)
     with TestClient(create_prediction_app(service)) as c:
         r = c.post("/predict/batch", json={"images": images.tolist()})
     assert r.status_code == 422 and "limit of 4" in r.json()["detail"][0]["msg"]
@@ -153,7 +153,7 @@ def test_a_model_that_fails_to_load_is_not_swapped_in(client, source, images):
 
 def test_no_request_fails_while_models_are_swapped_under_load(source, images):
     """Real HTTP, four client threads, eight swaps: every request answers 200."""
-    service = PredictionService(ModelSlot(source, poll_interval=0))
+    service = PredictionService(ModelSlot(source, poll_interval=0), input_schema=DIGITS)
     statuses, versions = [], set()
     stop = threading.Event()
 
@@ -183,11 +183,11 @@ def test_no_request_fails_while_models_are_swapped_under_load(source, images):
 
 
 def test_predictions_are_recorded_for_the_agents(source, images, tmp_path):
-    from scanflow.agents.store import StateStore
+    from scanflow.track import PredictionLog
 
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store = PredictionLog(f"sqlite:///{tmp_path / 'state.db'}")
     service = PredictionService(ModelSlot(source, poll_interval=0), prediction_log=store,
-                                service_name="digits-api")
+                                service_name="digits-api", input_schema=DIGITS)
     with TestClient(create_prediction_app(service)) as c:
         body = c.post("/predict/batch", json={"images": images[:5].tolist()}).json()
     ids = [p["prediction_id"] for p in body["predictions"]]

@@ -325,6 +325,7 @@ class Application(_Spec):
     state_dir: str | None = None
     _root: Path | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -339,6 +340,24 @@ class Application(_Spec):
     def source(self) -> Path | None:
         """The file this application was loaded from, if any."""
         return self._source
+
+    def __eq__(self, other: object) -> bool:
+        """Equal specs (where each was read from, line by line, does not count)."""
+        if not isinstance(other, Application):
+            return NotImplemented
+        mine = {k: v for k, v in (self.__pydantic_private__ or {}).items() if k != "_lines"}
+        theirs = {k: v for k, v in (other.__pydantic_private__ or {}).items() if k != "_lines"}
+        return self.__dict__ == other.__dict__ and mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
+    def line_of(self, path: tuple) -> int | None:
+        """The line of the application file where ``path`` (keys and list indices, e.g.
+        ``("agents", 1, "config", "budget")``) is written, or of its nearest written parent."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self._lines:
+                return self._lines[path[:n]]
+        return None
 
     @property
     def state_path(self) -> Path:

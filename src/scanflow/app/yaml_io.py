@@ -81,6 +81,7 @@ def load_yaml(text: str, file: str | None = None, root: str | os.PathLike[str] |
         raise SpecError(_from_pydantic(exc, data, lines, file)) from None
     if root is not None:
         app.root = root
+    app._lines = lines
     return app
 
 

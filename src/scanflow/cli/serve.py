@@ -2,11 +2,18 @@
 
     scanflow serve APP [--model NAME] [--alias champion] [--detector FILE] [--host 127.0.0.1]
                        [--port 8000] [--token TOKEN] [--drift-window 200] [--state-dir DIR]
+                       [--trust-type TYPE ...] [--trust-architecture pkg.mod:Class ...]
+                       [--allow-pickle]
 
-Serves the champion of the registered model (it follows the alias and hot-swaps a newly
-promoted version), flags each input against the detector, runs windowed drift checks in the
-background and records every prediction for the agents. Binding anything but 127.0.0.1
-requires a token (``--token`` or ``$SCANFLOW_TOKEN``). Register with :func:`register`.
+Serves the champion of the registered model, of any flavor (Scanflow's torch models,
+scikit-learn, any MLflow pyfunc): it follows the alias and hot-swaps a newly promoted version,
+checks each request against the model's input schema (table rows or images, see ``GET
+/model``), flags each input against the detector, runs windowed drift checks in the background
+and records every prediction for the agents. Loading runs nothing of the model file's choosing
+unless trusted: ``--trust-type`` (a scikit-learn/skops type), ``--trust-architecture`` (a torch
+class), ``--allow-pickle``, added to the service parameters ``trusted_types``,
+``trusted_architectures``, ``allow_pickle``. Binding anything but 127.0.0.1 requires a token
+(``--token`` or ``$SCANFLOW_TOKEN``). Register with :func:`register`.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ def serve(
     drift_window: Annotated[int | None, typer.Option(help="inputs per background drift check (0: off)")] = None,
     poll: Annotated[float, typer.Option(help="seconds between checks for a new champion")] = 2.0,
     state_dir: Annotated[Path | None, typer.Option(help="state folder (default: the app's .scanflow or $SCANFLOW_HOME)")] = None,
+    trust_type: Annotated[list[str] | None, typer.Option("--trust-type", help="trust this type when loading a scikit-learn (skops) model, e.g. sklearn.tree._tree.Tree; repeatable")] = None,
+    trust_architecture: Annotated[list[str] | None, typer.Option("--trust-architecture", help="trust this torch class (pkg.module:Class) when loading a model; repeatable")] = None,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="load models stored as pickles (runs code of the file's choosing: trusted sources only)")] = False,
 ) -> None:
     """Serve the champion model with inline checking, the dashboard and the labeling UI."""
     from scanflow.app import SpecError, load_app
@@ -52,11 +62,16 @@ def serve(
     except InsecureBindError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    from scanflow.serve.inputs import model_takes
     from scanflow.serve.stack import ServeStack
 
     try:
         stack = ServeStack(application, model_name=model, alias=alias, detector_path=detector,
-                           drift_window=drift_window, poll_interval=poll, token=token)
+                           drift_window=drift_window, poll_interval=poll, token=token,
+                           trusted_types=trust_type or (),
+                           trusted_architectures=trust_architecture or (),
+                           allow_pickle=allow_pickle)
+        stack.prediction.load()  # a detector that cannot check the model stops here
     except (ValueError, FileNotFoundError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -68,6 +83,12 @@ def serve(
     console.print(f"  dashboard       [cyan]{base}/dashboard[/]")
     console.print(f"  labeling        [cyan]{base}/label/[/]")
     console.print(f"  MLflow UI       [cyan]mlflow ui --backend-store-uri {stack.tracking_uri}[/]")
+    if stack.slot.ready:
+        served = stack.slot.get()
+        console.print(f"  serving version {served.version} ({served.model.flavor}): takes "
+                      f"{model_takes(served.model.schema)}; see [cyan]{base}/model[/]")
+    else:
+        err.print(f"[yellow]no model served yet[/]: {stack.slot.last_error_ or 'no version has the alias'}")
     if stack.detector is None:
         console.print("  [yellow]no detector[/]: answers carry no outlier flag (pass --detector FILE)")
     uvicorn.run(stack.api, host=host, port=port, log_level="warning")

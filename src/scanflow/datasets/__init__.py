@@ -1,4 +1,5 @@
-"""Datasets: loaders (MNIST IDX, CIFAR-10, npy/npz, CSV/Parquet), MNIST-C corruptions, streams.
+"""Datasets: loaders (MNIST IDX, CIFAR-10, npy/npz, CSV/Parquet), MNIST-C corruptions, streams,
+and a real table (UCI Image Segmentation) with realistic shifts.
 
 Lightweight: numpy and scipy only (pandas is imported by the table loader when called).
 
@@ -14,6 +15,7 @@ from .loaders import (
     DatasetError,
     load_any,
     load_cifar10_batch,
+    load_labeled,
     load_mnist,
     load_npy,
     load_npz,
@@ -24,23 +26,36 @@ from .loaders import (
     write_idx,
 )
 from .stream import StreamBatch, make_stream
+from .tables import (
+    SEGMENT_CLASSES,
+    change_population,
+    load_segment,
+    recalibrate_camera,
+    split_segment,
+)
 
 __all__ = [
     "CORRUPTIONS",
+    "SEGMENT_CLASSES",
     "CorruptionError",
     "DatasetError",
     "StreamBatch",
     "corrupt",
     "corruption_function",
+    "change_population",
     "load_any",
     "load_cifar10_batch",
+    "load_labeled",
     "load_mnist",
     "load_npy",
     "load_npz",
+    "load_segment",
     "load_table",
     "make_stream",
+    "recalibrate_camera",
     "mnist_dir",
     "read_idx",
     "save_array",
+    "split_segment",
     "write_idx",
 ]

@@ -346,3 +346,30 @@ def save_array(path: str | Path, X: np.ndarray, y: np.ndarray | None = None, **e
         raise DatasetError(f"{path}: choose an output ending in .npy, .npz or -ubyte[.gz]")
     return path
 
+
+
+TARGET_COLUMNS = ("target", "label", "y", "class")
+
+
+def load_labeled(path: str | Path, target: str | None = None):
+    """``(X, y)`` from a labeled data file: a table whose ``target`` column holds the labels
+    (default: the first of ``target``, ``label``, ``y``, ``class`` present), or an ``.npz`` with
+    an ``X`` and a ``y`` array.
+
+    >>> import tempfile, pandas as pd
+    >>> f = tempfile.mkdtemp() + "/d.csv"
+    >>> pd.DataFrame({"a": [1.0, 2.0], "target": [0, 1]}).to_csv(f, index=False)
+    >>> X, y = load_labeled(f)
+    >>> list(X.columns), y.tolist()
+    (['a'], [0, 1])
+    """
+    X, y = load_any(path)
+    if hasattr(X, "columns"):
+        names = [target] if target else [c for c in TARGET_COLUMNS if c in X.columns]
+        if not names or names[0] not in X.columns:
+            raise DatasetError(f"{path}: no label column {target or ' / '.join(TARGET_COLUMNS)!r} "
+                               f"among {list(X.columns)[:8]}; name it with target=")
+        return X.drop(columns=[names[0]]), X[names[0]].to_numpy()
+    if y is None:
+        raise DatasetError(f"{path}: no labels; save the arrays as .npz with X and y")
+    return X, np.asarray(y)

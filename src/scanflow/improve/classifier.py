@@ -1,4 +1,7 @@
-"""The small digit classifier the improvement loop works on, and its training helpers.
+"""The MNIST demo's digit classifier, and helpers that default to it (MNIST only).
+
+Everything general in Scanflow takes any model through :mod:`scanflow.models`; this module is
+the reference demo's network and the shortcuts the MNIST experiment and tests use.
 
 ``MnistCNN`` is a two-block convolutional network (about 0.2 M weights) that takes images in
 ``[0, 1]`` of shape ``(n, 1, 28, 28)`` and returns logits; input normalisation lives inside
@@ -25,16 +28,16 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .augment import random_affine
+from scanflow import models
+from scanflow.models.torch_training import train_module
 
 __all__ = [
+    "DIGITS",
     "MnistCNN",
     "accuracy",
     "as_images",
-    "batched",
     "predict",
     "predict_proba",
     "train_classifier",
@@ -43,6 +46,11 @@ __all__ = [
 _MEAN, _STD = 0.1307, 0.3081
 
 
+#: The input of the digit classifier: one 28x28 grayscale image per sample.
+DIGITS = models.InputSchema.image(28, 28)
+
+
+@models.register_architecture
 class MnistCNN(nn.Module):
     """conv(1→c1) → pool → conv(c1→c2) → pool → dense(hidden) → dense(num_classes).
 
@@ -99,60 +107,42 @@ class MnistCNN(nn.Module):
 
 
 def as_images(X) -> torch.Tensor:
-    """Images as a float tensor ``(n, 1, 28, 28)`` in ``[0, 1]``.
+    """MNIST digits as a float tensor ``(n, 1, 28, 28)`` in ``[0, 1]``.
 
     Integer arrays are divided by 255; float arrays whose maximum exceeds 1.5 are taken to be
-    on the 0-255 scale as well. ``(n, 28, 28)`` and ``(n, 784)`` are reshaped.
+    on the 0-255 scale as well. ``(n, 28, 28)`` and ``(n, 784)`` are reshaped. (For images of
+    any other size use :func:`scanflow.models.as_images` with the model's schema.)
     """
     if isinstance(X, torch.Tensor):
-        t = X
-        integer = not t.is_floating_point()
-    else:
-        arr = np.asarray(X)
-        if arr.dtype == object:
-            raise TypeError("images must be a numeric array, got dtype=object")
-        integer = arr.dtype.kind in "iub"
-        t = torch.from_numpy(np.ascontiguousarray(arr))
-    t = t.float()
-    if integer or (t.numel() and float(t.max()) > 1.5):
-        t = t / 255.0
-    if t.ndim == 2 and t.shape[1] == 784:
-        t = t.reshape(-1, 28, 28)
-    if t.ndim == 3:
-        t = t.unsqueeze(1)
-    if t.ndim != 4 or t.shape[1] != 1:
+        X = X.numpy()
+    arr = np.asarray(X)
+    if arr.dtype == object:
+        raise TypeError("images must be a numeric array, got dtype=object")
+    if arr.ndim == 2 and arr.shape[1] == 784:
+        arr = arr.reshape(-1, 28, 28)
+    try:
+        return torch.from_numpy(models.as_images(arr, DIGITS))
+    except models.SchemaError:
         raise ValueError(
-            f"images must have shape (n, 28, 28), (n, 1, 28, 28) or (n, 784); got {tuple(t.shape)}"
-        )
-    return t
+            f"images must have shape (n, 28, 28), (n, 1, 28, 28) or (n, 784); got {arr.shape}"
+        ) from None
 
 
-def batched(model: nn.Module, X, batch_size: int = 1000) -> torch.Tensor:
-    """Run ``model`` in eval mode over ``X`` in batches and concatenate the outputs."""
-    x = as_images(X)
-    was_training = model.training
-    model.eval()
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            outs.append(model(x[i : i + batch_size]))
-    model.train(was_training)
-    if not outs:
-        return torch.zeros(0, 10)
-    return torch.cat(outs)
+def _adapter(model) -> models.ModelAdapter:
+    return models.as_model(model, schema=None if isinstance(model, models.ModelAdapter) else DIGITS)
 
 
-def predict_proba(model: nn.Module, X, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities ``(n, 10)`` as a float numpy array."""
-    return torch.softmax(batched(model, X, batch_size), dim=1).numpy()
+def predict_proba(model, X, batch_size: int = 1000) -> np.ndarray:
+    """Class probabilities ``(n, 10)`` of any model (a module, an adapter...) on digits."""
+    return _adapter(model).predict_proba(X)
 
 
-def predict(model: nn.Module, X, batch_size: int = 1000) -> np.ndarray:
-    """Predicted class per image, int64 ``(n,)``."""
-    return batched(model, X, batch_size).argmax(dim=1).numpy().astype(np.int64)
+def predict(model, X, batch_size: int = 1000) -> np.ndarray:
+    """Predicted class per digit, int64 ``(n,)``."""
+    return np.asarray(_adapter(model).predict(X)).astype(np.int64)
 
 
-def accuracy(model: nn.Module, X, y) -> float:
+def accuracy(model, X, y) -> float:
     """Share of ``X`` that ``model`` classifies as ``y`` (0.0 for an empty set)."""
     y = np.asarray(y)
     if len(y) == 0:
@@ -173,65 +163,17 @@ def train_classifier(
     sample_weight=None,
     transform: nn.Module | None = None,
 ) -> nn.Module:
-    """Train a classifier on ``(X, y)`` and return it.
+    """Train a digit classifier on ``(X, y)`` and return it.
 
     ``model=None`` trains a fresh :class:`MnistCNN`; otherwise a *copy* of ``model`` is
     fine-tuned (the given model is left untouched, so a champion is never modified in place).
-    ``augment`` applies small random rotations, shifts and scalings: ``True`` to every image,
-    ``False`` to none, or a boolean array (n,) to the marked images only.
-    ``sample_weight`` (n,) weights each sample's loss. ``transform`` is a frozen module applied
-    to the inputs first (e.g. a denoiser the classifier will sit behind). The learning rate
-    follows a one-cycle cosine schedule; everything random draws from ``seed``.
+    ``augment``, ``sample_weight`` and ``transform`` are those of
+    :func:`scanflow.models.torch_training.train_module`.
     """
     x = as_images(X)
     y_t = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    if len(x) != len(y_t):
-        raise ValueError(f"X has {len(x)} images but y has {len(y_t)} labels; pass one label each")
-    if len(x) == 0:
-        raise ValueError("cannot train on an empty set: X has no images")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if isinstance(augment, (bool, np.bool_)):
-        aug = torch.full((len(x),), bool(augment))
-    else:
-        aug = torch.as_tensor(np.asarray(augment, dtype=bool))
-        if len(aug) != len(x):
-            raise ValueError(f"augment mask has {len(aug)} entries for {len(x)} images")
-    w = (
-        torch.ones(len(x))
-        if sample_weight is None
-        else torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32)
-    )
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # a fresh network's initial weights come from the seed too
     net = MnistCNN() if model is None else copy.deepcopy(model)
-    net.train()
-    if transform is not None:
-        transform.eval()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=steps, pct_start=0.2 if model is None else 0.05
-    )
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = order[i : i + batch_size]
-            xb = x[idx]
-            mask = aug[idx]
-            if mask.all():
-                xb = random_affine(xb, g)
-            elif mask.any():
-                xb = xb.clone()
-                xb[mask] = random_affine(xb[mask], g)
-            if transform is not None:
-                with torch.no_grad():
-                    xb = transform(xb)
-            loss = (F.cross_entropy(net(xb), y_t[idx], reduction="none") * w[idx]).sum()
-            loss = loss / w[idx].sum().clamp_min(1e-8)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    net.eval()
-    return net
+    return train_module(net, x, y_t, epochs=epochs, lr=lr, batch_size=batch_size, augment=augment,
+                        sample_weight=sample_weight, transform=transform, seed=seed,
+                        warmup=0.2 if model is None else 0.05)

@@ -44,16 +44,20 @@ def evaluate(model, slices: dict[str, tuple]) -> dict[str, float]:
     A slice is ``(X, y)``, or ``(X, y, groups)`` to also get the accuracy of each group
     (``"<name>:<group>_accuracy"``), e.g. per corruption of a mixed stream, from one pass.
 
+    ``model`` is anything :func:`scanflow.models.as_model` takes (a scikit-learn pipeline, a
+    torch module, an adapter).
+
     Example:
         >>> import numpy as np
-        >>> from scanflow.improve.classifier import MnistCNN
-        >>> X = np.zeros((4, 28, 28), np.uint8)
-        >>> sorted(evaluate(MnistCNN(), {"clean": (X, [0, 1, 2, 3])}))
-        ['clean_accuracy', 'clean_n']
-        >>> sorted(evaluate(MnistCNN(), {"d": (X, [0, 1, 2, 3], ["fog", "fog", "a", "a"])}))
+        >>> from sklearn.dummy import DummyClassifier
+        >>> X, y = np.zeros((4, 3)), np.array([0, 1, 1, 1])
+        >>> model = DummyClassifier().fit(X, y)
+        >>> evaluate(model, {"clean": (X, y)})
+        {'clean_accuracy': 0.75, 'clean_n': 4.0}
+        >>> sorted(evaluate(model, {"d": (X, y, ["fog", "fog", "a", "a"])}))
         ['d:a_accuracy', 'd:fog_accuracy', 'd_accuracy', 'd_n']
     """
-    from .classifier import predict
+    from scanflow.models import as_model
 
     if not isinstance(slices, dict) or not slices:
         raise GateError("slices must be a non-empty dict {name: (X, y)}")
@@ -63,8 +67,8 @@ def evaluate(model, slices: dict[str, tuple]) -> dict[str, float]:
             raise GateError(f"slice {name!r} must be a pair (X, y) or a triple (X, y, groups)")
         X, y = pair[0], np.asarray(pair[1])
         if len(X) != len(y):
-            raise GateError(f"slice {name!r} has {len(X)} images but {len(y)} labels")
-        hit = predict(model, X) == y if len(y) else np.zeros(0, bool)
+            raise GateError(f"slice {name!r} has {len(X)} samples but {len(y)} labels")
+        hit = np.asarray(as_model(model).predict(X)) == y if len(y) else np.zeros(0, bool)
         out[f"{name}_accuracy"] = float(hit.mean()) if len(y) else float("nan")
         out[f"{name}_n"] = float(len(y))
         if len(pair) == 3:
@@ -94,6 +98,9 @@ class EvaluationGate(ParamsMixin):
     Args:
         min_gain: required accuracy gain on the drifted slice (absolute, e.g. 0.02 = 2 points).
         max_clean_drop: largest tolerated accuracy loss on the clean slice.
+        max_guard_drop: largest tolerated loss on each *guard* slice (slices named
+            ``guard:<name>``: e.g. the shifts earlier episodes adapted the model to, which a
+            new candidate must not forget).
         drifted_slice / clean_slice: slice names the gate compares.
     """
 
@@ -102,11 +109,13 @@ class EvaluationGate(ParamsMixin):
         *,
         min_gain: float = 0.02,
         max_clean_drop: float = 0.01,
+        max_guard_drop: float = 0.03,
         drifted_slice: str = "drifted",
         clean_slice: str = "clean",
     ):
         self.min_gain = min_gain
         self.max_clean_drop = max_clean_drop
+        self.max_guard_drop = max_guard_drop
         self.drifted_slice = drifted_slice
         self.clean_slice = clean_slice
 
@@ -149,13 +158,29 @@ class EvaluationGate(ParamsMixin):
             f"{cname} accuracy {c1:.3f} vs champion {c0:.3f} ({-drop:+.3f} "
             f"{'within' if ok_clean else '>'} allowed drop {self.max_clean_drop:.3f})",
         ]
-        promote = bool(ok_gain and ok_clean)
+        guards = self._guards(champion_metrics, candidate_metrics)
+        parts += [text for _, text in guards]
+        promote = bool(ok_gain and ok_clean and all(ok for ok, _ in guards))
         metrics = {f"champion_{k}": float(v) for k, v in champion_metrics.items()}
         metrics.update({f"candidate_{k}": float(v) for k, v in candidate_metrics.items()})
         metrics.update({f"{dname}_gain": gain, f"{cname}_drop": drop})
         return GateDecision(
             promote, "; ".join(parts) + (" -> promote" if promote else " -> keep"), metrics
         )
+
+    def _guards(self, champion: dict[str, float], candidate: dict[str, float]) -> list[tuple[bool, str]]:
+        """``(ok, reason)`` for every guard slice both models were evaluated on."""
+        out = []
+        for key in sorted(k for k in champion if k.startswith("guard:") and k.endswith("_accuracy")):
+            if key not in candidate or not np.isfinite(champion[key]) or not np.isfinite(candidate[key]):
+                continue
+            drop = champion[key] - candidate[key]
+            ok = drop <= self.max_guard_drop + 1e-12
+            name = key[len("guard:"):-len("_accuracy")]
+            out.append((ok, f"{name} accuracy {candidate[key]:.3f} vs champion {champion[key]:.3f} "
+                            f"({-drop:+.3f} {'within' if ok else '>'} allowed drop "
+                            f"{self.max_guard_drop:.3f})"))
+        return out
 
     def promote(self, decision: GateDecision, name: str, version: int | str, client=None):
         """If ``decision.promote``, move ``champion`` of registered model ``name`` to ``version``
@@ -184,17 +209,11 @@ def register_candidate(
     tags: dict[str, Any] | None = None,
     description: str | None = None,
 ) -> int:
-    """Log ``model`` (state_dict + JSON config) to the active run and register it under ``name``.
+    """Log ``model`` to the run as an MLflow model (its flavor + signature) and register it
+    under ``name``; returns the new registry version. ``model``: anything
+    :func:`scanflow.models.as_model` takes (a torch module needs its ``init_kwargs``)."""
+    from scanflow.models import log_model
 
-    Returns the new registry version. The model needs ``init_kwargs`` (every model of
-    :mod:`scanflow.improve` has it).
-    """
-    from scanflow.track import log_torch_model, register_model
-
-    uri = log_torch_model(model, "model", run_id=run_id)
-    return register_model(
-        uri,
-        name,
-        tags={"scanflow.format": "scanflow.torch/1", **(tags or {})},
-        description=description,
-    )
+    info = log_model(model, "model", run_id=run_id, registered_model_name=name,
+                     tags=tags, description=description)
+    return int(info.version)

@@ -13,21 +13,25 @@ the caller has no held-out drifted slice (a deployment that only has what humans
 ``holdout`` sets aside that share of the labeled samples as the drifted slice; they are then
 not used for training.
 
-Example (tiny, with an oracle and the random selector)::
+The champion is any model :func:`scanflow.models.as_model` takes; the pool and the slices are
+arrays or DataFrames. A labeler answers with class labels in the model's label space; a negative
+number (or None) means the sample was skipped.
+
+Example (tiny, a scikit-learn model on a table, an oracle and the random selector)::
 
     >>> import numpy as np
-    >>> from scanflow.improve.classifier import train_classifier
+    >>> from sklearn.linear_model import LogisticRegression
     >>> from scanflow.improve.gate import EvaluationGate
     >>> from scanflow.improve.selection import get_selector
     >>> from scanflow.improve.strategies import RetrainStrategy
     >>> from scanflow.improve.labels import OracleLabeler
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.integers(0, 255, (60, 28, 28), dtype=np.uint8); y = np.arange(60) % 10
-    >>> champion = train_classifier(X[:40], y[:40], epochs=1)
-    >>> result = run_round(champion, None, X[40:50], selector=get_selector("random"),
-    ...     labeler=OracleLabeler(y[40:50]), strategy=RetrainStrategy(epochs=1),
+    >>> X = rng.normal(size=(90, 4)); y = (X[:, 0] > 0).astype(int)
+    >>> champion = LogisticRegression().fit(X[:40], y[:40])
+    >>> result = run_round(champion, None, X[40:60] + 1, selector=get_selector("random"),
+    ...     labeler=OracleLabeler(y[40:60]), strategy=RetrainStrategy(),
     ...     gate=EvaluationGate(), X_train=X[:40], y_train=y[:40], budget=5,
-    ...     eval_slices={"drifted": (X[50:], y[50:]), "clean": (X[50:], y[50:])})
+    ...     eval_slices={"drifted": (X[60:] + 1, y[60:]), "clean": (X[60:], y[60:])})
     >>> result.labels_used, isinstance(result.decision.promote, bool)
     (5, True)
 """
@@ -40,6 +44,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from scanflow.models import take
+
 from .gate import EvaluationGate, GateDecision
 from .selection import Selector
 from .strategies import Strategy
@@ -48,7 +54,7 @@ __all__ = ["Labeler", "RoundResult", "run_round"]
 
 
 class Labeler(Protocol):
-    """Gives the class of the pool samples at ``indices`` (a negative label means "skipped")."""
+    """Gives the class of the pool samples at ``indices`` (negative or None: "skipped")."""
 
     def label(self, indices) -> np.ndarray: ...
 
@@ -84,7 +90,8 @@ class RoundResult:
         }
 
 
-def _labels_of(labeler, selected: np.ndarray) -> np.ndarray:
+def _labels_of(labeler, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The labeler's answers for ``selected`` and the mask of the ones it did not skip."""
     if not hasattr(labeler, "label"):
         raise TypeError(
             f"labeler must have a label(indices) -> labels method, got {type(labeler).__name__}"
@@ -93,9 +100,50 @@ def _labels_of(labeler, selected: np.ndarray) -> np.ndarray:
     if labels.shape != (len(selected),):
         raise ValueError(
             f"labeler returned {labels.shape} labels for {len(selected)} samples; it must return "
-            "one label per index (negative for a skipped sample)"
+            "one label per index (negative or None for a skipped sample)"
         )
-    return labels.astype(np.int64)
+    if labels.dtype.kind in "iuf":
+        return labels, labels >= 0
+    return labels, np.array([v is not None and v == v and v != "" for v in labels], dtype=bool)
+
+
+def _no_drift(detector, X_pool, champion_metrics, timings) -> tuple[dict, RoundResult | None]:
+    """Ask the detector about the pool as a batch; a round result when it sees no drift."""
+    t0 = time.perf_counter()
+    check = detector.predict(X_pool)
+    timings["detect"] = time.perf_counter() - t0
+    drift = {"is_drift": bool(check.is_drift), "p_value": check.p_value,
+             "share_flagged": float(np.mean(check.is_outlier)) if check.is_outlier else None}
+    if check.is_drift:
+        return drift, None
+    cm = champion_metrics or {}
+    p = f" (p={check.p_value:.3g})" if check.p_value is not None else ""
+    decision = GateDecision(False, f"the detector sees no drift in the pool{p}: no label spent -> keep",
+                            {f"champion_{k}": v for k, v in cm.items()})
+    empty = np.zeros(0, np.int64)
+    return drift, RoundResult(empty, empty, None, cm, {}, decision, 0, 0, 0, timings, drift)
+
+
+def _hold_out(gate, eval_slices, X_pool, sel_ok, lab_ok, holdout, seed) -> tuple[np.ndarray, int]:
+    """Positions (into the labeled samples) to train on; sets the drifted slice aside if needed."""
+    if gate.drifted_slice in eval_slices:
+        return np.arange(len(sel_ok)), 0
+    if not 0 < holdout < 1:
+        raise ValueError(
+            f"eval_slices has no drifted slice {gate.drifted_slice!r} and holdout={holdout}: "
+            "pass held-out drifted data or a holdout share in (0, 1)"
+        )
+    perm = np.random.default_rng(seed).permutation(len(sel_ok))
+    held_out = int(round(holdout * len(sel_ok)))
+    eval_slices[gate.drifted_slice] = (take(X_pool, sel_ok[perm[:held_out]]), lab_ok[perm[:held_out]])
+    return np.sort(perm[held_out:]), held_out
+
+
+def _timed(timings: dict[str, float], step: str, fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    timings[step] = time.perf_counter() - t0
+    return out
 
 
 def run_round(
@@ -117,12 +165,12 @@ def run_round(
     selected: np.ndarray | None = None,
     require_drift: bool = True,
 ) -> RoundResult:
-    """Run select → label → improve → evaluate → decide once; see the module docstring.
+    """Run detect → select → label → improve → evaluate → decide once (module docstring).
 
     Args:
         champion: the deployed model (not modified).
         detector: the fitted detector the selector may use (None for model-only selectors).
-        X_pool: the drifted samples to choose from.
+        X_pool: the drifted samples to choose from (an array or a DataFrame).
         selector, labeler, strategy, gate: the four pluggable parts.
         X_train, y_train: the champion's training data (the strategies replay it).
         eval_slices: held-out ``{name: (X, y)}``, disjoint from ``X_pool``; must hold the gate's
@@ -141,70 +189,23 @@ def run_round(
             f"eval_slices needs the clean slice {gate.clean_slice!r}: held-out clean data "
             "(X, y) to check the candidate loses no clean accuracy"
         )
-    X_pool = np.asarray(X_pool)
+    X_pool = X_pool if hasattr(X_pool, "iloc") else np.asarray(X_pool)
     timings: dict[str, float] = {}
     drift = None
     if detector is not None and require_drift and selected is None:
-        t0 = time.perf_counter()
-        check = detector.predict(X_pool)
-        timings["detect"] = time.perf_counter() - t0
-        drift = {
-            "is_drift": bool(check.is_drift),
-            "p_value": check.p_value,
-            "share_flagged": float(np.mean(check.is_outlier)) if check.is_outlier else None,
-        }
-        if not check.is_drift:
-            cm = champion_metrics or {}
-            decision = GateDecision(
-                False,
-                "the detector sees no drift in the pool"
-                + (f" (p={check.p_value:.3g})" if check.p_value is not None else "")
-                + ": no label spent -> keep",
-                {f"champion_{k}": v for k, v in cm.items()},
-            )
-            return RoundResult(
-                np.zeros(0, np.int64),
-                np.zeros(0, np.int64),
-                None,
-                cm,
-                {},
-                decision,
-                0,
-                0,
-                0,
-                timings,
-                drift,
-            )
-    t0 = time.perf_counter()
+        drift, done = _no_drift(detector, X_pool, champion_metrics, timings)
+        if done is not None:
+            return done
     if selected is None:
-        selected = selector.select(X_pool, budget, model=champion, detector=detector, seed=seed)
+        selected = _timed(timings, "select", selector.select, X_pool, budget, model=champion,
+                          detector=detector, seed=seed)
     selected = np.asarray(selected, dtype=np.int64)
-    timings["select"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    labels = _labels_of(labeler, selected) if len(selected) else np.zeros(0, np.int64)
-    timings["label"] = time.perf_counter() - t0
-    ok = labels >= 0
+    labels, ok = (_timed(timings, "label", _labels_of, labeler, selected) if len(selected)
+                  else (np.zeros(0, np.int64), np.zeros(0, bool)))
     sel_ok, lab_ok = selected[ok], labels[ok]
-
-    held_out = 0
-    train_idx = np.arange(len(sel_ok))
-    if gate.drifted_slice not in eval_slices:
-        if not 0 < holdout < 1:
-            raise ValueError(
-                f"eval_slices has no drifted slice {gate.drifted_slice!r} and holdout={holdout}: "
-                "pass held-out drifted data or a holdout share in (0, 1)"
-            )
-        perm = np.random.default_rng(seed).permutation(len(sel_ok))
-        held_out = int(round(holdout * len(sel_ok)))
-        eval_slices[gate.drifted_slice] = (X_pool[sel_ok[perm[:held_out]]], lab_ok[perm[:held_out]])
-        train_idx = np.sort(perm[held_out:])
-
+    train_idx, held_out = _hold_out(gate, eval_slices, X_pool, sel_ok, lab_ok, holdout, seed)
     if champion_metrics is None:
-        t0 = time.perf_counter()
-        champion_metrics = gate.evaluate(champion, eval_slices)
-        timings["evaluate_champion"] = time.perf_counter() - t0
-
+        champion_metrics = _timed(timings, "evaluate_champion", gate.evaluate, champion, eval_slices)
     if len(train_idx) == 0:
         decision = GateDecision(
             False,
@@ -212,39 +213,12 @@ def run_round(
             "nothing, or every sample was skipped) -> keep",
             {f"champion_{k}": v for k, v in champion_metrics.items()},
         )
-        return RoundResult(
-            selected,
-            labels,
-            None,
-            champion_metrics,
-            {},
-            decision,
-            int(ok.sum()),
-            0,
-            held_out,
-            timings,
-            drift,
-        )
-
-    t0 = time.perf_counter()
-    X_lab, y_lab = X_pool[sel_ok[train_idx]], lab_ok[train_idx]
-    candidate = strategy.improve(champion, X_train, y_train, X_lab, y_lab, seed=seed)
-    timings["improve"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    candidate_metrics = gate.evaluate(candidate, eval_slices)
-    timings["evaluate_candidate"] = time.perf_counter() - t0
+        return RoundResult(selected, labels, None, champion_metrics, {}, decision, int(ok.sum()),
+                           0, held_out, timings, drift)
+    X_lab, y_lab = take(X_pool, sel_ok[train_idx]), lab_ok[train_idx]
+    candidate = _timed(timings, "improve", strategy.improve, champion, X_train, y_train, X_lab,
+                       y_lab, seed=seed)
+    candidate_metrics = _timed(timings, "evaluate_candidate", gate.evaluate, candidate, eval_slices)
     decision = gate.decide(champion_metrics, candidate_metrics)
-    return RoundResult(
-        selected,
-        labels,
-        candidate,
-        champion_metrics,
-        candidate_metrics,
-        decision,
-        int(ok.sum()),
-        len(train_idx),
-        held_out,
-        timings,
-        drift,
-    )
+    return RoundResult(selected, labels, candidate, champion_metrics, candidate_metrics, decision,
+                       int(ok.sum()), len(train_idx), held_out, timings, drift)

@@ -19,13 +19,16 @@ Settings are keyword arguments of ``__init__`` (scikit-learn style) and
 ``random``          uniform without replacement: the baseline.
 ==================  ========================================================================
 
-``model`` is a torch classifier (see :mod:`scanflow.improve.classifier`); ``detector`` is an
-``AutoencoderDetector`` (``reconstruction_error``, ``latent``, ``threshold_``) from
-:mod:`scanflow.check`.
+``model`` is any model :func:`scanflow.models.as_model` takes (it must give probabilities for
+the uncertainty selectors); ``detector`` is any fitted :class:`scanflow.check.Detector`: its
+per-sample ``score`` (the autoencoder's reconstruction error for ``ae`` and ``default``) and,
+when it has them, its calibrated ``threshold_`` / ``lower_threshold_`` (which samples count as
+flagged) and ``latent`` features (what ``kcenter`` spreads over; else the standardised raw
+features). ``X`` is an array (images, rows) or a DataFrame.
 
 Example:
     >>> import numpy as np
-    >>> X = np.zeros((10, 28, 28), dtype=np.uint8)
+    >>> X = np.zeros((10, 4))
     >>> get_selector("random").select(X, 3, seed=0).tolist()
     [4, 6, 2]
 """
@@ -89,6 +92,42 @@ def _margin(proba: np.ndarray) -> np.ndarray:
     return top2[:, 1] - top2[:, 0]
 
 
+def _proba(model, X) -> np.ndarray:
+    from scanflow.models import UnsupportedOperation, as_model
+
+    try:
+        return as_model(model).predict_proba(X)
+    except UnsupportedOperation as exc:
+        raise SelectionError(f"this selector ranks by the model's probabilities: {exc}; use "
+                             "'reconstruction', 'kcenter' or 'random'") from None
+
+
+def detector_scores(detector, X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample ``(scores, flagged)`` of any fitted detector: higher scores are more unusual;
+    flagged samples lie beyond its calibrated per-sample threshold(s) (all of them when it has
+    none)."""
+    scores = np.asarray(detector.score(X), dtype=float)
+    upper = getattr(detector, "threshold_", None)
+    if upper is None:
+        return scores, np.ones(len(scores), dtype=bool)
+    flagged = scores > upper
+    lower = getattr(detector, "lower_threshold_", None)
+    if lower is not None:
+        flagged |= scores < lower
+    return scores, flagged
+
+
+def features(detector, X) -> np.ndarray:
+    """What diversity is measured on: the detector's latent features when it has them, else the
+    raw features flattened; standardised per dimension."""
+    if detector is not None and callable(getattr(detector, "latent", None)):
+        Z = np.asarray(detector.latent(X), dtype=np.float64)
+    else:
+        Z = np.asarray(X.to_numpy(dtype=np.float64) if hasattr(X, "to_numpy") else X, dtype=np.float64)
+    Z = Z.reshape(len(Z), -1)
+    return (Z - Z.mean(axis=0)) / (Z.std(axis=0) + 1e-8)
+
+
 def _top(scores: np.ndarray, budget: int, candidates: np.ndarray | None = None) -> np.ndarray:
     """Positions of the ``budget`` highest ``scores`` (restricted to ``candidates``)."""
     idx = np.arange(len(scores)) if candidates is None else np.asarray(candidates)
@@ -120,8 +159,8 @@ class Selector(ParamsMixin, ABC):
             )
         if self.needs_detector and detector is None:
             raise SelectionError(
-                f"the {self.name!r} selector uses the autoencoder detector: pass detector=... "
-                "(a fitted scanflow.check AutoencoderDetector)"
+                f"the {self.name!r} selector uses the detector's per-sample scores: pass "
+                "detector=... (any fitted scanflow.check detector)"
             )
         n = len(X)
         if n == 0 or budget == 0:
@@ -155,7 +194,8 @@ class RandomSelector(Selector):
 
 
 class ReconstructionSelector(Selector):
-    """The paper's rule: highest reconstruction error among samples above the threshold.
+    """The paper's rule: the most unusual samples (highest detector score: the reconstruction
+    error for the autoencoder checkers) among those beyond the detector's threshold.
 
     ``only_flagged=True`` (the default) never spends labels on samples the detector calls
     normal, so the round may use fewer than ``budget`` labels.
@@ -168,8 +208,8 @@ class ReconstructionSelector(Selector):
         self.only_flagged = only_flagged
 
     def _select(self, X, budget, *, model, detector, rng):
-        err = np.asarray(detector.reconstruction_error(X), dtype=float)
-        cand = np.flatnonzero(err > detector.threshold_) if self.only_flagged else None
+        err, flagged = detector_scores(detector, X)
+        cand = np.flatnonzero(flagged) if self.only_flagged else None
         return _top(err, budget, cand)
 
 
@@ -183,9 +223,7 @@ class EntropySelector(Selector):
         pass
 
     def _select(self, X, budget, *, model, detector, rng):
-        from .classifier import predict_proba
-
-        return _top(_entropy(predict_proba(model, X)), budget)
+        return _top(_entropy(_proba(model, X)), budget)
 
 
 class MarginSelector(Selector):
@@ -198,9 +236,7 @@ class MarginSelector(Selector):
         pass
 
     def _select(self, X, budget, *, model, detector, rng):
-        from .classifier import predict_proba
-
-        return _top(-_margin(predict_proba(model, X)), budget)
+        return _top(-_margin(_proba(model, X)), budget)
 
 
 class HybridSelector(Selector):
@@ -218,14 +254,12 @@ class HybridSelector(Selector):
         self.only_flagged = only_flagged
 
     def _select(self, X, budget, *, model, detector, rng):
-        from .classifier import predict_proba
-
         if not 0.0 <= self.weight <= 1.0:
             raise SelectionError(f"weight must lie in [0, 1], got {self.weight}")
-        err = np.asarray(detector.reconstruction_error(X), dtype=float)
-        ent = _entropy(predict_proba(model, X))
+        err, flagged = detector_scores(detector, X)
+        ent = _entropy(_proba(model, X))
         score = self.weight * _ranks01(err) + (1 - self.weight) * _ranks01(ent)
-        cand = np.flatnonzero(err > detector.threshold_) if self.only_flagged else None
+        cand = np.flatnonzero(flagged) if self.only_flagged else None
         return _top(score, budget, cand)
 
 
@@ -242,27 +276,25 @@ class KCenterSelector(Selector):
     """
 
     name = "kcenter"
-    needs_detector = True
 
     def __init__(self, *, uncertainty_power: float = 1.0, only_flagged: bool = True):
         self.uncertainty_power = uncertainty_power
         self.only_flagged = only_flagged
 
+    @property
+    def needs_detector(self) -> bool:  # without flags to respect, raw features will do
+        return self.only_flagged
+
     def _select(self, X, budget, *, model, detector, rng):
-        if self.only_flagged:
-            err = np.asarray(detector.reconstruction_error(X), dtype=float)
-            cand = np.flatnonzero(err > detector.threshold_)
-        else:
-            cand = np.arange(len(X))
+        from scanflow.models import take
+
+        cand = np.flatnonzero(detector_scores(detector, X)[1]) if self.only_flagged else np.arange(len(X))
         if len(cand) == 0:
             return np.zeros(0, dtype=np.int64)
-        Z = np.asarray(detector.latent(np.asarray(X)[cand]), dtype=np.float64)
-        Z = Z.reshape(len(Z), -1)
-        Z = (Z - Z.mean(axis=0)) / (Z.std(axis=0) + 1e-8)
+        Xc = take(X, cand)
+        Z = features(detector, Xc)
         if model is not None and self.uncertainty_power:
-            from .classifier import predict_proba
-
-            u = 1.0 - _margin(predict_proba(model, np.asarray(X)[cand]))
+            u = 1.0 - _margin(_proba(model, Xc))
             weight = np.clip(u, 1e-3, None) ** self.uncertainty_power
         else:
             weight = np.ones(len(cand))

@@ -1,16 +1,17 @@
-"""Training-time augmentation for digit images, on torch batches.
+"""Training-time augmentation for images of any size and channel count, on torch batches.
 
 Small random affine moves (rotation, scale, shift) applied on the fly while a classifier or a
-denoiser trains. They make a few hundred labeled samples go further and teach the base CNN
-that a digit a pixel to the left is the same digit. This is not the corruption generator of
+denoiser trains. They make a few hundred labeled samples go further and teach a network that
+an object a pixel to the left is the same object. This is not the corruption generator of
 ``scanflow.datasets`` (which produces *drift*); it is the mild jitter every image trainer uses.
+Batches are float ``(n, C, H, W)`` in ``[0, 1]``.
 
 Example:
     >>> import torch
-    >>> x = torch.zeros(4, 1, 28, 28)
+    >>> x = torch.zeros(4, 3, 32, 32)
     >>> g = torch.Generator().manual_seed(0)
     >>> random_affine(x, g).shape
-    torch.Size([4, 1, 28, 28])
+    torch.Size([4, 3, 32, 32])
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ GENERIC_KINDS: tuple[str, ...] = ("noise", "blur", "erase")
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    n = len(x)
+    n, c = x.shape[:2]
     r = torch.arange(-3, 4, dtype=x.dtype)
     k1 = torch.exp(-(r[None, :] ** 2) / (2 * sigma[:, None] ** 2))
     k1 = k1 / k1.sum(dim=1, keepdim=True)
-    k2 = (k1[:, :, None] * k1[:, None, :]).unsqueeze(1)  # (n, 1, 7, 7)
-    out = F.conv2d(x.reshape(1, n, *x.shape[2:]), k2, padding=3, groups=n)
+    k2 = (k1[:, :, None] * k1[:, None, :]).unsqueeze(1)  # (n, 1, 7, 7): one kernel per image
+    k2 = k2.repeat_interleave(c, dim=0)  # the same kernel for every channel of an image
+    out = F.conv2d(x.reshape(1, n * c, *x.shape[2:]), k2, padding=3, groups=n * c)
     return out.reshape_as(x)
 
 
@@ -75,8 +77,8 @@ def generic_corruption(
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
-        >>> generic_corruption(torch.zeros(3, 1, 28, 28), g).shape
-        torch.Size([3, 1, 28, 28])
+        >>> generic_corruption(torch.zeros(3, 3, 20, 24), g).shape
+        torch.Size([3, 3, 20, 24])
     """
     bad = [k for k in kinds if k not in GENERIC_KINDS]
     if bad or not kinds:

@@ -16,6 +16,7 @@ from .cache import NodeCache, cache_key
 from .local import LocalBackend, kill_tree
 from .memory import InMemoryBackend
 from .plan import Plan, PlannedNode, build_command, build_plan, top_level_workflows
+from .runner import WorkflowRunner, one_node_app, run_node, with_parameters
 from .scheduler import (
     NodeRun,
     ProgressEvent,
@@ -31,5 +32,6 @@ __all__ = [
     "Backend", "InMemoryBackend", "LocalBackend", "NodeCache", "NodeResult", "NodeRun", "NodeStatus",
     "NodeTask", "Plan", "PlannedNode", "ProgressEvent", "RunError", "RunNotFound", "RunResult",
     "RunState", "Scheduler", "build_command", "build_plan", "cache_key", "find_run", "get_backend",
-    "kill_tree", "list_runs", "run_workflow", "top_level_workflows",
+    "kill_tree", "list_runs", "one_node_app", "run_node", "run_workflow", "top_level_workflows",
+    "with_parameters", "WorkflowRunner",
 ]

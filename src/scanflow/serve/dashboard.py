@@ -192,6 +192,7 @@ class Dashboard:
             return None
         m = self.prediction.slot.get()
         return {"name": m.name, "version": m.version, "alias": m.alias, "loaded_at": m.loaded_at,
+                "flavor": getattr(m.model, "flavor", None),
                 "swaps": list(self.prediction.slot.swaps_),
                 "requests": self.prediction.n_requests_, "samples": self.prediction.n_samples_}
 

@@ -3,7 +3,8 @@
 Requests hand their inputs to :meth:`DriftMonitor.add` (a queue append, microseconds); a
 background thread cuts the stream into windows of ``window`` samples and runs the checker's
 drift test on each. Every result is kept (for the dashboard's drift-over-time plot) and passed
-to the ``on_result`` callbacks (the prediction log stores it for the agents).
+to the ``on_result`` callbacks (the prediction log stores it for the agents). Inputs are what
+the detector takes: arrays (images) or DataFrames (table rows, matched by column name).
 
     >>> import numpy as np
     >>> class MeanShift:                                  # any object with predict(X) -> result
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
+from scanflow.models import concat
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ class WindowResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _rows(X: Any, start: int, stop: int) -> Any:
+    """Rows ``[start, stop)`` of an array or a DataFrame (by position)."""
+    return X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
 
 
 def _get(result: Any, key: str, default: Any = None) -> Any:
@@ -81,7 +87,7 @@ class DriftMonitor:
         self.window = window
         self.max_pending = max_pending
         self.on_result = list(on_result or [])
-        self._pending: deque[tuple[np.ndarray, float | None, str | None]] = deque()
+        self._pending: deque[tuple[Any, float | None, str | None]] = deque()
         self._n_pending = 0
         self._seen = 0  # samples already cut into windows (or dropped)
         self._results: list[WindowResult] = []
@@ -93,7 +99,7 @@ class DriftMonitor:
         self.dropped_ = 0
         self.errors_: list[str] = []
 
-    def add(self, X: np.ndarray, outlier_share: float | None = None, model_version: str | None = None) -> None:
+    def add(self, X: Any, outlier_share: float | None = None, model_version: str | None = None) -> None:
         """Queue a batch of inputs for the next windows (cheap: called on the request path)."""
         with self._lock:
             self._pending.append((X, outlier_share, model_version))
@@ -106,7 +112,7 @@ class DriftMonitor:
         if self._n_pending >= self.window:
             self._wake.set()
 
-    def _take_window(self) -> tuple[int, np.ndarray, float | None, str | None] | None:
+    def _take_window(self) -> tuple[int, Any, float | None, str | None] | None:
         with self._lock:
             if self._n_pending < self.window:
                 return None
@@ -118,8 +124,8 @@ class DriftMonitor:
                     parts.append(X)
                     need -= len(X)
                 else:
-                    parts.append(X[:need])
-                    self._pending[0] = (X[need:], share, ver)
+                    parts.append(_rows(X, 0, need))
+                    self._pending[0] = (_rows(X, need, len(X)), share, ver)
                     need = 0
                 if share is not None:
                     shares.append((share, len(parts[-1])))
@@ -128,7 +134,7 @@ class DriftMonitor:
             start = self._seen
             self._seen += self.window
         share = (sum(s * n for s, n in shares) / sum(n for _, n in shares)) if shares else None
-        return start, np.concatenate(parts), share, version
+        return start, concat(parts), share, version
 
     def flush(self) -> int:
         """Check every complete window now; returns how many this call ran (after waiting for any
@@ -141,7 +147,7 @@ class DriftMonitor:
                 n += 1
         return n
 
-    def _check(self, start: int, X: np.ndarray, share: float | None, version: str | None) -> None:
+    def _check(self, start: int, X: Any, share: float | None, version: str | None) -> None:
         try:
             res = self.checker.predict(X)
         except Exception as exc:  # a failing detector must not take the API down

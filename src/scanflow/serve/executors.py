@@ -3,8 +3,8 @@
     POST /executors/{workflow}/{node}/run   start it (alone, without its upstream nodes) -> run id
     GET  /executors/runs/{run_id}           the run's status and its nodes' statuses
 
-The run goes through the same path as an agent's ``run_workflow`` action (the scheduler, with
-tracking, caching off), in a background thread; the answer comes back as soon as the run has an
+The run goes through the same :class:`scanflow.run.WorkflowRunner` as an agent's
+``run_workflow`` action (the scheduler, with tracking), in a background thread; the answer comes back as soon as the run has an
 id, so a long executor never holds the request.
 """
 
@@ -15,16 +15,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
+from scanflow.run import WorkflowRunner
+
 from .schemas import ExecutorRunResponse
 
 __all__ = ["executor_router"]
-
-
-def _runner():
-    # The agents' own run adapter: one executor alone, recorded as a normal run.
-    from scanflow.agents.adapters import DEFAULTS
-
-    return DEFAULTS["run_workflow"](None)
 
 
 def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRouter:
@@ -55,7 +50,8 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
 
         def work() -> None:
             try:
-                box["result"] = _runner()(application, workflow=workflow, node=node, note=note)
+                box["result"] = WorkflowRunner().run(application, workflow=workflow, node=node,
+                                                     note=note)
             except Exception as exc:  # reported through the run's status
                 box["error"] = f"{type(exc).__name__}: {exc}"
             finally:

@@ -2,13 +2,15 @@
 
 A :class:`ModelSlot` holds one :class:`LoadedModel`. Requests read the reference once, at their
 start, and use that object to the end, so a swap never changes a model under a running request.
-A new champion is loaded completely (weights read, module built, one warm-up call) *before* the
-reference is replaced under a lock; a model that fails to load is never swapped in and the old
-one keeps serving.
+A new champion is loaded completely (read, prepared, one warm-up call) *before* the reference
+is replaced under a lock; a model that fails to load is never swapped in and the old one keeps
+serving.
 
 Where models come from is a :class:`ModelSource`: :class:`RegistryModelSource` follows a
-registry alias (``champion``) of the MLflow model registry; :class:`StaticModelSource` serves a
-model object given from Python (a notebook, a benchmark)::
+registry alias (``champion``) of the MLflow model registry and loads any flavor through
+:func:`scanflow.models.load_model` (a :class:`~scanflow.models.ModelAdapter`), under the trust
+settings it was given; :class:`StaticModelSource` serves a model object given from Python (a
+notebook, a benchmark)::
 
     >>> import torch
     >>> slot = ModelSlot(StaticModelSource(torch.nn.Identity(), name="identity"))
@@ -22,9 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,7 +38,8 @@ __all__ = ["LoadedModel", "ModelSlot", "ModelSource", "RegistryModelSource", "St
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to predict, with where it came from."""
+    """A model ready to predict, with where it came from (``model``: what the slot's ``prepare``
+    made of the loaded object; a :class:`~scanflow.models.ModelAdapter` in a prediction service)."""
 
     name: str
     version: str | None
@@ -89,14 +93,22 @@ class StaticModelSource:
 class RegistryModelSource:
     """Follows ``alias`` of registered model ``name`` in the MLflow registry at ``tracking_uri``.
 
-    ``scanflow.track.load_torch_model`` reads the tracker from ``$MLFLOW_TRACKING_URI``, so a
-    given ``tracking_uri`` is exported there (one serving process serves one application).
+    Each version is read by :func:`scanflow.models.load_model` (any flavor: Scanflow's torch
+    models, scikit-learn, any pyfunc) under the trust settings given here — ``trusted_types``
+    (extra skops types), ``trusted_architectures`` (torch classes), ``allow_pickle`` — see
+    :mod:`scanflow.models.trust`. ``load_model`` reads the tracker from ``$MLFLOW_TRACKING_URI``,
+    so a given ``tracking_uri`` is exported there (one serving process serves one application).
     """
 
-    def __init__(self, name: str, *, alias: str = "champion", tracking_uri: str | None = None):
+    def __init__(self, name: str, *, alias: str = "champion", tracking_uri: str | None = None,
+                 trusted_types: Sequence[str] = (), trusted_architectures: Sequence[str] = (),
+                 allow_pickle: bool = False):
         self.name = name
         self.alias = alias
         self.tracking_uri = tracking_uri
+        self.trusted_types = tuple(trusted_types)
+        self.trusted_architectures = tuple(trusted_architectures)
+        self.allow_pickle = bool(allow_pickle)
         if tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
 
@@ -112,19 +124,37 @@ class RegistryModelSource:
         return None if version is None else str(version)
 
     def load(self, version: str) -> Any:
-        from scanflow.track import load_torch_model
+        """The adapter of that version (a refusal names the setting that would trust it)."""
+        from scanflow.models import UntrustedModelError, load_model
 
-        model = load_torch_model(self.name, version=int(version))
-        if hasattr(model, "eval"):
-            model.eval()
-        return model
+        try:
+            return load_model(self.name, version=version, trusted_types=self.trusted_types,
+                              trusted_architectures=self.trusted_architectures,
+                              allow_pickle=self.allow_pickle)
+        except UntrustedModelError as exc:
+            raise UntrustedModelError(_with_serve_hint(str(exc))) from exc
+
+
+def _with_serve_hint(message: str) -> str:
+    """A loader's refusal, plus the ``scanflow serve`` option and service parameter that trust it."""
+    for option, key in (("--trust-architecture", "trusted_architectures"),
+                        ("--trust-type", "trusted_types")):
+        found = re.search(key + r"=\[([^\]]*)\]", message)
+        if found:
+            names = [n.strip(" '\"") for n in found.group(1).split(",") if n.strip()]
+            flags = " ".join(f"{option} {n}" for n in names)
+            return (f"{message}. To serve it: `scanflow serve ... {flags}`, or "
+                    f"{key}: [{', '.join(names)}] in the service parameters")
+    return message  # the pickle refusal already names --allow-pickle and allow_pickle
 
 
 class ModelSlot:
     """Holds the served model and swaps in a new version atomically.
 
-    ``warmup`` is called on a freshly loaded model before it is swapped in (run one prediction
-    there, so the first request on the new model is not the one paying for lazy initialisation).
+    ``prepare`` turns a freshly loaded model into the object to serve (the prediction service
+    wraps it in its adapter and checks it against the detector); ``warmup`` is then called on
+    it before it is swapped in (run one prediction there, so the first request on the new model
+    is not the one paying for lazy initialisation). An error in either keeps the old model.
     ``poll_interval`` (seconds) is how often :meth:`start`'s watcher asks the source for a new
     version; :meth:`refresh` asks at once (the planner agent or ``POST /model/reload`` call it).
     """
@@ -135,10 +165,12 @@ class ModelSlot:
         *,
         poll_interval: float = 2.0,
         warmup: Callable[[Any], Any] | None = None,
+        prepare: Callable[[Any], Any] | None = None,
     ):
         self.source = source
         self.poll_interval = poll_interval
         self.warmup = warmup
+        self.prepare = prepare
         self._current: LoadedModel | None = None
         self._swap_lock = threading.Lock()
         self._load_lock = threading.Lock()
@@ -177,6 +209,8 @@ class ModelSlot:
             started = time.perf_counter()
             try:
                 model = self.source.load(version)
+                if self.prepare is not None:
+                    model = self.prepare(model)
                 if self.warmup is not None:
                     self.warmup(model)
             except Exception as exc:

@@ -1,30 +1,36 @@
-"""The prediction API: single and batch predictions with inline outlier flags.
+"""The prediction API: single and batch predictions of any served model, with inline outlier flags.
 
 :class:`PredictionService` ties together the served model (a :class:`ModelSlot` that follows
-the registry's ``champion`` alias and hot-swaps new versions), an optional fitted detector that
-flags each input inline, a :class:`DriftMonitor` that runs windowed drift checks in a background
-thread, and an optional prediction log (what the tracker agent reads). Its :meth:`router` holds
-the endpoints; :func:`create_prediction_app` wraps it in a FastAPI app whose OpenAPI docs are at
-``/docs``.
+the registry's ``champion`` alias and hot-swaps new versions, of any flavor, each served as a
+:class:`~scanflow.models.ModelAdapter`), an optional fitted detector that flags each input
+inline, a :class:`DriftMonitor` that runs windowed drift checks in a background thread, and an
+optional prediction log (:class:`scanflow.track.PredictionLog`, what the agents read). Its
+:meth:`router` holds the endpoints; :func:`create_prediction_app` wraps it in a FastAPI app
+whose OpenAPI docs are at ``/docs``.
 
 Endpoints::
 
-    POST /predict          one image   -> label, probabilities, outlier flag, model version
-    POST /predict/batch    many images -> the same per image
-    GET  /model            the served model and its swaps;  POST /model/reload  check now
+    POST /predict          one input   -> label, class index, probabilities, outlier flag, model
+    POST /predict/batch    many inputs -> the same per input
+    GET  /model            the served model: flavor, input schema (what to send), swaps
+    POST /model/reload     check for a new version now
     GET  /drift            the drift windows checked so far
     GET  /health
 
-Example (in a notebook, with any torch classifier of 28x28 images)::
+A request carries what the served model takes (:mod:`scanflow.serve.inputs`): table rows as
+JSON records (``record`` / ``records``) for a model with named columns; images as nested lists
+or base64 (``image`` / ``images``, ``image_b64`` / ``images_b64``) of the shape and layout the
+model declares. Example, a scikit-learn model in a notebook::
 
-    >>> import torch
+    >>> import pandas as pd
     >>> from fastapi.testclient import TestClient
-    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
-    >>> service = PredictionService(ModelSlot(StaticModelSource(net, name="digits")))
-    >>> with TestClient(create_prediction_app(service)) as client:
-    ...     r = client.post("/predict", json={"image": [[0] * 28] * 28})
-    >>> r.status_code, r.json()["model"]["name"]
-    (200, 'digits')
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = pd.DataFrame({"alcohol": [12.0, 14.0, 12.5, 13.9], "hue": [1.0, 0.6, 1.1, 0.7]})
+    >>> clf = LogisticRegression().fit(X, ["white", "red", "white", "red"])
+    >>> with TestClient(create_prediction_app(serve_model(clf, name="wine"))) as client:
+    ...     r = client.post("/predict", json={"record": {"alcohol": 13.8, "hue": 0.65}})
+    >>> r.status_code, r.json()["label"], r.json()["model"]["name"]
+    (200, 'red', 'wine')
 """
 
 from __future__ import annotations
@@ -32,41 +38,39 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, FastAPI, HTTPException
 
+from scanflow.models import InputSchema
+
 from .drift_monitor import DriftMonitor
+from .inputs import how_to_send, request_inputs
 from .model_slot import LoadedModel, ModelSlot, StaticModelSource
 from .schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
+    InputInfo,
+    ModelDetails,
     ModelInfo,
+    ModelStatus,
     OutlierFlag,
     Prediction,
     PredictRequest,
     PredictResponse,
-    decode_batch,
-    decode_image,
     input_error,
 )
+from .served_model import Answers, DetectorMismatch, answer, as_served, sample_input
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PredictionService", "create_prediction_app", "default_predict_fn", "serve_model"]
+__all__ = ["PredictionService", "create_prediction_app", "serve_model"]
 
 
-def default_predict_fn(model: Any, X: np.ndarray) -> np.ndarray:
-    """Class probabilities of uint8 images with Scanflow's classifier helpers."""
-    from scanflow.improve.classifier import predict_proba
-
-    return predict_proba(model, X)
-
-
-def _outlier_scores(detector: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _outlier_scores(detector: Any, X: Any) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-sample ``(is_outlier, score, threshold)`` from a fitted instance-level detector.
 
     Reads the per-sample part of the detector's :class:`~scanflow.check.CheckResult`
@@ -83,6 +87,36 @@ def _outlier_scores(detector: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.asarray(result.is_outlier, dtype=bool), scores, float(threshold)
 
 
+def _predictions(answers: Answers, flags: Any, ids: Sequence[str | None] | None) -> list[Prediction]:
+    """One response item per input."""
+    proba, index = answers.proba, answers.index
+    out = []
+    for i, label in enumerate(answers.labels):
+        k = None if index is None else int(index[i])
+        outlier = None
+        if flags is not None:
+            outlier = OutlierFlag(is_outlier=bool(flags[0][i]), score=float(flags[1][i]),
+                                  threshold=float(flags[2]))
+        out.append(Prediction(
+            id=ids[i] if ids else None, label=label, class_index=k,
+            confidence=None if proba is None else float(proba[i, k]),
+            probabilities=None if proba is None else [round(float(p), 6) for p in proba[i]],
+            outlier=outlier,
+        ))
+    return out
+
+
+def _input_info(schema: InputSchema | None) -> InputInfo | None:
+    if schema is None:
+        return None
+    d = schema.to_dict()
+    return InputInfo(
+        kind=schema.kind, description=schema.describe(), dtype=d.get("dtype"),
+        layout=schema.layout, shape=d.get("shape"), sample_shape=list(schema.sample_shape),
+        columns=d.get("columns"), send=how_to_send(schema),
+    )
+
+
 class PredictionService:
     """Predicts with the slot's model, flags outliers inline, feeds drift checks and the log.
 
@@ -90,23 +124,27 @@ class PredictionService:
     ----------
     slot:
         Holds the served model (see :class:`ModelSlot`); :meth:`start` loads it and watches for
-        a new champion.
+        a new champion. Each version is served as a :class:`~scanflow.models.ModelAdapter`
+        (objects handed over from Python are wrapped with :func:`scanflow.models.as_model`) and
+        requests are checked against its input schema, re-read after every swap.
     detector:
         A fitted detector scoring each input (``None``: no inline flags; the response's
-        ``outlier`` is then absent). Its windowed drift test runs in the background every
-        ``drift_window`` samples (``drift_window=0`` turns that off).
+        ``outlier`` is then absent): it receives a DataFrame with the column names for a table
+        model, the image array in the schema's layout for an image model. It must be fitted on
+        the model's kind of input (else the service refuses to start, naming both). Its windowed
+        drift test runs in the background every ``drift_window`` samples (0 turns that off).
     prediction_log:
         Where each request's inputs and predictions are recorded for the tracker and checker
-        agents: a :class:`scanflow.agents.store.StateStore` (its ``record_predictions``), under
-        ``service_name``. ``None`` keeps nothing. Each prediction's row id is returned to the
-        client as ``prediction_id`` (the handle to give its true label later).
-    input_shape:
-        The shape of one input; requests of another shape get a 422 naming it.
+        agents: a :class:`scanflow.track.PredictionLog` (or anything with its
+        ``record_predictions``), under ``service_name``. ``None`` keeps nothing. Each
+        prediction's row id is returned to the client as ``prediction_id``.
+    input_schema:
+        The input of a model that declares none (logged without a signature); by default the
+        input the detector was fitted on. A model with its own schema ignores it.
     max_batch:
-        The most images one ``/predict/batch`` request may carry.
-    predict_fn:
-        ``predict_fn(model, X_uint8) -> probabilities (n, k)``; default
-        :func:`default_predict_fn` (torch classifiers of :mod:`scanflow.improve.classifier`).
+        The most inputs one ``/predict/batch`` request may carry.
+    detector_name:
+        How errors name the detector (its file, e.g. ``detector.npz``).
     """
 
     def __init__(
@@ -116,33 +154,51 @@ class PredictionService:
         detector: Any = None,
         drift_window: int = 200,
         prediction_log: Any = None,
-        input_shape: Sequence[int] = (28, 28),
+        input_schema: InputSchema | None = None,
         max_batch: int = 1024,
-        predict_fn: Callable[[Any, np.ndarray], np.ndarray] | None = None,
         service_name: str = "predict",
+        detector_name: str | None = None,
     ):
         self.slot = slot
         self.detector = detector
         self.drift_window = drift_window
         self.prediction_log = prediction_log
-        self.input_shape = tuple(int(s) for s in input_shape)
+        self.input_schema = input_schema
         self.max_batch = max_batch
-        self.predict_fn = predict_fn or default_predict_fn
         self.service_name = service_name
+        self.detector_name = detector_name
         self.drift: DriftMonitor | None = None
         if detector is not None and drift_window:
             self.drift = DriftMonitor(detector, window=drift_window)
+        if slot.prepare is None:
+            slot.prepare = self._prepare
+        if slot.warmup is None:
+            slot.warmup = self._warmup
+        self._startup_error: Exception | None = None
         self._counter = itertools.count()
         self._counter_lock = threading.Lock()
         self.n_requests_ = 0
         self.n_samples_ = 0
         self.log_errors_: list[str] = []
+        self.check_errors_: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def load(self) -> bool:
+        """Load the source's current version now (True when it swapped one in).
+
+        Nothing to serve yet, or a version that fails to load, is not an error here (the API
+        answers 503 with the reason until a version loads); a detector that cannot check the
+        model is, while no model is served: the service cannot start as configured.
+        """
+        swapped = self.slot.refresh()
+        error, self._startup_error = self._startup_error, None
+        if error is not None and not self.slot.ready:
+            raise error
+        return swapped
+
     def start(self) -> PredictionService:
         """Load the current model, watch for new versions and start the drift thread."""
-        if self.slot.warmup is None:
-            self.slot.warmup = self._warmup
+        self.load()
         self.slot.start()
         if self.drift is not None:
             self.drift.start()
@@ -154,8 +210,16 @@ class PredictionService:
             self.drift.stop()
             self.drift.flush()
 
+    def _prepare(self, model: Any) -> Any:
+        try:
+            return as_served(model, name=self.slot.source.name, input_schema=self.input_schema,
+                             detector=self.detector, detector_name=self.detector_name)
+        except DetectorMismatch as exc:
+            self._startup_error = exc
+            raise
+
     def _warmup(self, model: Any) -> None:
-        self.predict_fn(model, np.zeros((1, *self.input_shape), dtype=np.uint8))
+        answer(model, sample_input(model.schema))
 
     # -- the work ----------------------------------------------------------------------------
     def _next_indices(self, n: int) -> int:
@@ -165,56 +229,51 @@ class PredictionService:
             self.n_requests_ += 1
         return first
 
+    def _flags(self, X: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
+        if self.detector is None:
+            return None
+        try:
+            return _outlier_scores(self.detector, X)
+        except Exception as exc:  # a failing check must not fail the prediction
+            self.check_errors_.append(str(exc))
+            log.warning("inline check of %d inputs failed: %s", len(X), exc)
+            return None
+
     def predict(
         self,
-        X: np.ndarray,
+        X: Any,
         *,
         ids: Sequence[str | None] | None = None,
+        served: LoadedModel | None = None,
     ) -> tuple[LoadedModel, int, list[Prediction]]:
-        """Predict ``X`` (uint8 ``(n, *input_shape)``); returns (model used, first index, predictions)."""
-        served = self.slot.get()  # read once: a swap during this request does not affect it
-        probs = np.asarray(self.predict_fn(served.model, X), dtype=np.float64)
-        flags = None
-        if self.detector is not None:
-            flags = _outlier_scores(self.detector, X)
+        """Predict ``X`` (what the model's schema takes: a DataFrame, an image array...) with
+        ``served`` (default: the slot's model now); returns (model used, first index, answers)."""
+        served = served or self.slot.get()  # read once: a swap during this request does not affect it
+        answers = answer(served.model, X)
+        flags = self._flags(X)
         first = self._next_indices(len(X))
-        labels_hat = probs.argmax(axis=1)
-        preds = []
-        for i in range(len(X)):
-            outlier = None
-            if flags is not None:
-                outlier = OutlierFlag(
-                    is_outlier=bool(flags[0][i]), score=float(flags[1][i]), threshold=float(flags[2])
-                )
-            preds.append(
-                Prediction(
-                    id=ids[i] if ids else None,
-                    label=int(labels_hat[i]),
-                    confidence=float(probs[i, labels_hat[i]]),
-                    probabilities=[round(float(p), 6) for p in probs[i]],
-                    outlier=outlier,
-                )
-            )
-        share = None if flags is None else float(np.mean(flags[0]))
+        preds = _predictions(answers, flags, ids)
         if self.drift is not None:
+            share = None if flags is None else float(np.mean(flags[0]))
             self.drift.add(X, outlier_share=share, model_version=served.version)
-        ids_logged = self._record(X, served, labels_hat, probs, flags)
+        ids_logged = self._record(X, served, answers, flags)
         if ids_logged is not None:
             for pred, pid in zip(preds, ids_logged, strict=True):
                 pred.prediction_id = int(pid)
         return served, first, preds
 
-    def _record(self, X, served, labels_hat, probs, flags) -> list[int] | None:
+    def _record(self, X: Any, served: LoadedModel, answers: Answers, flags: Any) -> list[int] | None:
         if self.prediction_log is None:
             return None
+        confidence = answers.confidence
         try:
             return self.prediction_log.record_predictions(
                 self.service_name,
                 X,
-                [int(v) for v in labels_hat],
+                answers.labels,
                 model=served.name,
                 model_version=served.version,
-                confidences=probs.max(axis=1).tolist(),
+                confidences=None if confidence is None else confidence.tolist(),
                 outlier_scores=None if flags is None else flags[1].tolist(),
                 is_outlier=None if flags is None else flags[0].tolist(),
             )
@@ -224,108 +283,119 @@ class PredictionService:
             return None
 
     # -- HTTP --------------------------------------------------------------------------------
+    def served(self) -> LoadedModel:
+        """The model for one request, or a 503 saying why there is none."""
+        try:
+            return self.slot.get()
+        except LookupError as exc:
+            why = self.slot.last_error_  # a version exists but could not be loaded: say why
+            raise HTTPException(status_code=503, detail=f"no model to serve: {why}" if why else str(exc)) from exc
+
+    def answer_request(self, X: Any, field: str, served: LoadedModel,
+                       ids: Sequence[str | None] | None) -> tuple[LoadedModel, int, list[Prediction]]:
+        """:meth:`predict`, with a value the model refuses answered as a 422 naming the field."""
+        try:
+            return self.predict(X, ids=ids, served=served)
+        except ValueError as exc:  # e.g. a null (NaN) the model cannot take
+            raise input_error(("body", field), f"the model could not predict on this input: {exc}; "
+                              "check the values (GET /model describes the input)") from exc
+
     def model_info(self, served: LoadedModel) -> ModelInfo:
         return ModelInfo(
             name=served.name, version=served.version, alias=served.alias, loaded_at=served.loaded_at
         )
 
+    def model_details(self, served: LoadedModel) -> ModelDetails:
+        """The served model with its flavor and input schema (what ``GET /model`` shows)."""
+        describe = getattr(served.model, "describe", None)
+        d = describe() if callable(describe) else {}
+        return ModelDetails(
+            **self.model_info(served).model_dump(), flavor=d.get("flavor"), native=d.get("native"),
+            classes=d.get("classes"), input=_input_info(getattr(served.model, "schema", None)),
+        )
+
     def router(self) -> APIRouter:
         """The prediction endpoints, to mount in any FastAPI app."""
         router = APIRouter(tags=["prediction"])
-        svc = self
-
-        def served_or_503() -> None:
-            if not svc.slot.ready:
-                try:
-                    svc.slot.get()
-                except LookupError as exc:
-                    raise HTTPException(status_code=503, detail=str(exc)) from exc
-
-        @router.post("/predict", response_model=PredictResponse, summary="Predict one image")
-        def predict_one(req: PredictRequest) -> PredictResponse:
-            """Classify one image; ``outlier`` flags it against the detector's threshold."""
-            given = [k for k in ("image", "image_b64") if getattr(req, k) is not None]
-            if len(given) != 1:
-                raise input_error(
-                    ("body", "image"),
-                    "send exactly one of 'image' (nested lists) or 'image_b64' (base64 of raw "
-                    f"uint8), got {' and '.join(given) or 'neither'}",
-                )
-            field = given[0]
-            X = decode_image(getattr(req, field), shape=svc.input_shape, loc=("body", field))[None]
-            served_or_503()
-            served, first, preds = svc.predict(X, ids=[req.id] if req.id else None)
-            return PredictResponse(
-                **preds[0].model_dump(), model=svc.model_info(served), request_id=first
-            )
-
-        @router.post("/predict/batch", response_model=BatchPredictResponse, summary="Predict a batch")
-        def predict_batch(req: BatchPredictRequest) -> BatchPredictResponse:
-            """Classify a batch of images (``images`` or ``images_b64``)."""
-            given = [k for k in ("images", "images_b64") if getattr(req, k) is not None]
-            if len(given) != 1:
-                raise input_error(
-                    ("body", "images"),
-                    "send exactly one of 'images' (a list of nested lists) or 'images_b64' "
-                    f"(a list of base64 strings), got {' and '.join(given) or 'neither'}",
-                )
-            field = given[0]
-            values = getattr(req, field)
-            X = decode_batch(values, shape=svc.input_shape, field=field, max_batch=svc.max_batch)
-            if req.ids is not None and len(req.ids) != len(X):
-                raise input_error(
-                    ("body", "ids"), f"{len(req.ids)} ids for {len(X)} images; send one per image"
-                )
-            served_or_503()
-            served, first, preds = svc.predict(X, ids=req.ids)
-            n_out = None
-            if preds and preds[0].outlier is not None:
-                n_out = sum(p.outlier.is_outlier for p in preds if p.outlier is not None)
-            return BatchPredictResponse(
-                predictions=preds, model=svc.model_info(served), n_outliers=n_out, request_id=first
-            )
-
-        @router.get("/model", summary="The served model and its swaps")
-        def model() -> dict[str, Any]:
-            current = svc.slot._current
-            return {
-                "model": None if current is None else svc.model_info(current).model_dump(),
-                "source": {"name": svc.slot.source.name, "alias": svc.slot.source.alias},
-                "swaps": svc.slot.swaps_,
-                "last_error": svc.slot.last_error_,
-            }
-
-        @router.post("/model/reload", summary="Check for a new model version now")
-        def reload() -> dict[str, Any]:
-            swapped = svc.slot.refresh()
-            current = svc.slot._current
-            return {
-                "swapped": swapped,
-                "version": None if current is None else current.version,
-                "error": svc.slot.last_error_,
-            }
-
-        @router.get("/drift", summary="Drift checks of the served traffic, window by window")
-        def drift() -> dict[str, Any]:
-            if svc.drift is None:
-                return {"window": None, "windows": []}
-            return {
-                "window": svc.drift.window,
-                "windows": [r.to_dict() for r in svc.drift.results()],
-                "dropped": svc.drift.dropped_,
-            }
-
-        @router.get("/health", summary="Liveness and readiness")
-        def health() -> dict[str, Any]:
-            current = svc.slot._current
-            return {
-                "status": "ok" if current is not None else "no-model",
-                "model_version": None if current is None else current.version,
-                "requests": svc.n_requests_,
-                "samples": svc.n_samples_,
-            }
-
+        _prediction_routes(router, self)
+        _model_routes(router, self)
+        _status_routes(router, self)
         return router
+
+
+def _prediction_routes(router: APIRouter, svc: PredictionService) -> None:
+    @router.post("/predict", response_model=PredictResponse, summary="Predict one input")
+    def predict_one(req: PredictRequest) -> PredictResponse:
+        """One table row (``record``) or one image (``image`` / ``image_b64``), as ``GET /model``
+        describes; ``outlier`` flags it against the detector's threshold."""
+        served = svc.served()
+        X, field = request_inputs(req, served.model.schema, batch=False)
+        served, first, preds = svc.answer_request(X, field, served, [req.id] if req.id else None)
+        return PredictResponse(
+            **preds[0].model_dump(), model=svc.model_info(served), request_id=first
+        )
+
+    @router.post("/predict/batch", response_model=BatchPredictResponse, summary="Predict a batch")
+    def predict_batch(req: BatchPredictRequest) -> BatchPredictResponse:
+        """Table rows (``records``) or images (``images`` / ``images_b64``), one answer each."""
+        served = svc.served()
+        X, field = request_inputs(req, served.model.schema, batch=True, max_batch=svc.max_batch)
+        if req.ids is not None and len(req.ids) != len(X):
+            raise input_error(
+                ("body", "ids"), f"{len(req.ids)} ids for {len(X)} inputs; send one per input"
+            )
+        served, first, preds = svc.answer_request(X, field, served, req.ids)
+        n_out = None
+        if preds and preds[0].outlier is not None:
+            n_out = sum(p.outlier.is_outlier for p in preds if p.outlier is not None)
+        return BatchPredictResponse(
+            predictions=preds, model=svc.model_info(served), n_outliers=n_out, request_id=first
+        )
+
+
+def _model_routes(router: APIRouter, svc: PredictionService) -> None:
+    @router.get("/model", response_model=ModelStatus, summary="The served model, its input and swaps")
+    def model() -> ModelStatus:
+        """The served model (flavor, classes, input schema and how to send it) and its swaps."""
+        current = svc.slot._current
+        return ModelStatus(
+            model=None if current is None else svc.model_details(current),
+            source={"name": svc.slot.source.name, "alias": svc.slot.source.alias},
+            swaps=svc.slot.swaps_,
+            last_error=svc.slot.last_error_,
+        )
+
+    @router.post("/model/reload", summary="Check for a new model version now")
+    def reload() -> dict[str, Any]:
+        swapped = svc.slot.refresh()
+        current = svc.slot._current
+        return {
+            "swapped": swapped,
+            "version": None if current is None else current.version,
+            "error": svc.slot.last_error_,
+        }
+
+
+def _status_routes(router: APIRouter, svc: PredictionService) -> None:
+    @router.get("/drift", summary="Drift checks of the served traffic, window by window")
+    def drift() -> dict[str, Any]:
+        if svc.drift is None:
+            return {"window": None, "windows": []}
+        return {
+            "window": svc.drift.window,
+            "windows": [r.to_dict() for r in svc.drift.results()],
+            "dropped": svc.drift.dropped_,
+        }
+
+    @router.get("/health", summary="Liveness and readiness")
+    def health() -> dict[str, Any]:
+        current = svc.slot._current
+        return {
+            "status": "ok" if current is not None else "no-model",
+            "model_version": None if current is None else current.version,
+            "requests": svc.n_requests_,
+            "samples": svc.n_samples_,
+        }
 
 
 def create_prediction_app(service: PredictionService, *, title: str = "Scanflow prediction API") -> FastAPI:
@@ -346,5 +416,9 @@ def create_prediction_app(service: PredictionService, *, title: str = "Scanflow 
 
 
 def serve_model(model: Any, *, name: str = "model", **kwargs: Any) -> PredictionService:
-    """A service for a model object (no registry): ``create_prediction_app(serve_model(net))``."""
+    """A service for a model object (no registry): ``create_prediction_app(serve_model(clf))``.
+
+    ``kwargs`` go to :class:`PredictionService` (``input_schema=`` for a model that declares no
+    input schema, ``detector=``...).
+    """
     return PredictionService(ModelSlot(StaticModelSource(model, name=name), poll_interval=0), **kwargs)

@@ -11,20 +11,29 @@ Where things live (the embedded default; all under ``application.state_path``):
   application, SQLite by default), followed by the :class:`ModelSlot` (hot swap on promotion);
 * the detector for inline flags and background drift: ``detector_path`` (a file saved with
   ``Detector.save``), default ``<state>/detector.npz`` when that file exists;
-* the prediction log, agent decisions: the state database ``<state>/scanflow.db``;
+* the prediction log (:class:`scanflow.track.PredictionLog`), agent decisions: the state
+  database ``<state>/scanflow.db``;
 * the labeling queue: ``<state>/labels.db`` (the same default the agents use).
 
 The settings can also come from the application, in the parameters of a service::
 
     services:
       - name: predict
-        parameters: {model: mnist-cnn, alias: champion, detector: detector.npz, drift_window: 200}
+        parameters: {model: wine, alias: champion, detector: detector.npz, drift_window: 200,
+                     trusted_types: [sklearn.tree._tree.Tree], allow_pickle: false}
+
+Any registered model is served (Scanflow's torch flavor, scikit-learn, any pyfunc), read by
+:func:`scanflow.models.load_model` under the trust settings ``trusted_types`` (skops types),
+``trusted_architectures`` (torch classes) and ``allow_pickle``: those of the service parameters
+plus those given here (``scanflow serve --trust-type / --trust-architecture / --allow-pickle``).
+``input_schema`` (a :class:`~scanflow.models.InputSchema` or its ``to_dict()``) is the input of a
+model logged without a signature.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +47,7 @@ from .predict import PredictionService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ServeStack", "prediction_settings"]
+__all__ = ["ServeStack", "prediction_settings", "trust_settings"]
 
 
 def prediction_settings(application: Any) -> dict[str, Any]:
@@ -49,11 +58,52 @@ def prediction_settings(application: Any) -> dict[str, Any]:
     return {}
 
 
+def _names(conf: dict[str, Any], key: str) -> list[str]:
+    value = conf.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"services[{conf.get('service', 'predict')}].parameters.{key} is "
+                         f"{value!r}: give a list of names, e.g. {key}: [pkg.module.Class]")
+    return value
+
+
+def trust_settings(conf: dict[str, Any], *, trusted_types: Sequence[str] = (),
+                   trusted_architectures: Sequence[str] = (), allow_pickle: bool = False) -> dict[str, Any]:
+    """The trust settings of the model loader: the service parameters' plus the given ones.
+
+    >>> trust_settings({"trusted_types": ["a.B"]}, trusted_types=["c.D"], allow_pickle=False)
+    {'trusted_types': ('a.B', 'c.D'), 'trusted_architectures': (), 'allow_pickle': False}
+    """
+    pickle = conf.get("allow_pickle", False)
+    if not isinstance(pickle, bool):
+        raise ValueError(f"services[{conf.get('service', 'predict')}].parameters.allow_pickle is "
+                         f"{pickle!r}: use true or false")
+    return {
+        "trusted_types": tuple(dict.fromkeys([*_names(conf, "trusted_types"), *trusted_types])),
+        "trusted_architectures": tuple(dict.fromkeys(
+            [*_names(conf, "trusted_architectures"), *trusted_architectures])),
+        "allow_pickle": bool(allow_pickle or pickle),
+    }
+
+
+def _input_schema(value: Any):
+    if value is None or not isinstance(value, dict):
+        return value
+    from scanflow.models import InputSchema
+
+    try:
+        return InputSchema.from_dict(value)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"input_schema {value!r} is not a schema ({exc}): e.g. {{kind: image, "
+                         "shape: [1, 28, 28], layout: HW, dtype: uint8}") from None
+
+
 class ServeStack:
     """The services of one application, built on its state directory.
 
-    Parameters override the application's service parameters (see the module docstring).
-    ``accuracy`` is an optional callable plotted on the dashboard (the demo measures it).
+    Parameters override the application's service parameters (see the module docstring); the
+    trust settings add to them. ``accuracy`` is an optional callable plotted on the dashboard.
     """
 
     def __init__(
@@ -72,10 +122,14 @@ class ServeStack:
         mlflow_url: str | None = None,
         accuracy: Callable[[], list[dict[str, Any]]] | None = None,
         token: str | None = None,
+        trusted_types: Sequence[str] = (),
+        trusted_architectures: Sequence[str] = (),
+        allow_pickle: bool = False,
+        input_schema: Any = None,
     ):
         from scanflow.agents.store import StateStore, default_state_url
         from scanflow.improve.labels import LabelStore
-        from scanflow.track import tracking_uri
+        from scanflow.track import PredictionLog, tracking_uri
 
         self.application = application
         conf = prediction_settings(application)
@@ -91,26 +145,22 @@ class ServeStack:
         state = application.state_path
         state.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri(application)
-        self.state = StateStore(state_url or default_state_url(application))
+        url = state_url or default_state_url(application)
+        self.state = StateStore(url)
+        self.predictions = PredictionLog(url)
         self.labels = LabelStore(label_store_url or f"sqlite:///{(state / 'labels.db').resolve()}")
-        if detector is None:
-            path = detector_path or conf.get("detector")
-            if path is None and (state / "detector.npz").is_file():
-                path = state / "detector.npz"
-            if path is not None:
-                from scanflow.check import Detector
-
-                path = Path(path)
-                if not path.is_absolute():
-                    path = (application.root / path) if (application.root / path).exists() else state / path
-                detector = Detector.load(path)
-        self.detector = detector
+        self.detector, detector_name = self._detector(detector, detector_path or conf.get("detector"))
+        self.trust = trust_settings(conf, trusted_types=trusted_types,
+                                    trusted_architectures=trusted_architectures,
+                                    allow_pickle=allow_pickle)
         window = drift_window if drift_window is not None else int(conf.get("drift_window", 200))
-        source = RegistryModelSource(self.model_name, alias=self.alias, tracking_uri=self.tracking_uri)
+        source = RegistryModelSource(self.model_name, alias=self.alias,
+                                     tracking_uri=self.tracking_uri, **self.trust)
         self.slot = ModelSlot(source, poll_interval=poll_interval)
         self.prediction = PredictionService(
-            self.slot, detector=detector, drift_window=window, prediction_log=self.state,
-            service_name=self.service_name,
+            self.slot, detector=self.detector, drift_window=window, prediction_log=self.predictions,
+            service_name=self.service_name, detector_name=detector_name,
+            input_schema=_input_schema(input_schema or conf.get("input_schema")),
         )
         self.dashboard = Dashboard(
             application, state=self.state, labels=self.labels, prediction=self.prediction,
@@ -119,6 +169,22 @@ class ServeStack:
             label_url="/label/", mlflow_url=mlflow_url,
         )
         self.api = self._build_api()
+
+    def _detector(self, detector: Any, path: str | Path | None) -> tuple[Any, str | None]:
+        """The detector given, or read from ``path`` (default ``<state>/detector.npz``), and its name."""
+        if detector is not None:
+            return detector, None
+        state, root = self.application.state_path, self.application.root
+        if path is None and (state / "detector.npz").is_file():
+            path = state / "detector.npz"
+        if path is None:
+            return None, None
+        from scanflow.check import Detector
+
+        path = Path(path)
+        if not path.is_absolute():
+            path = (root / path) if (root / path).exists() else state / path
+        return Detector.load(path), path.name
 
     # -- sources for the dashboard ------------------------------------------------------------
     def node_statuses(self) -> dict[str, str]:

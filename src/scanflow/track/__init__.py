@@ -1,4 +1,7 @@
-"""Tracking with MLflow: the run hierarchy, helpers for node code, models, registry, queries.
+"""Tracking with MLflow: the run hierarchy, helpers for node code, the registry, queries.
+
+Models themselves (logging and loading every flavor) live in :mod:`scanflow.models`. The
+prediction log of the served models is :class:`PredictionLog` (:mod:`scanflow.track.predictions`).
 
 Importing this package is cheap: MLflow (and torch) load when a function needs them.
 
@@ -17,23 +20,35 @@ from .helpers import (
     log_params,
     set_tags,
 )
-from .models import (
-    load_sklearn_model,
-    load_torch_folder,
-    load_torch_model,
-    log_sklearn_model,
-    log_torch_model,
+from .query import MlflowRuns, runs_dataframe
+from .registry import (
+    MlflowRegistry,
+    get_alias_version,
+    promote,
+    register_model,
     resolve_model_uri,
-    save_torch_model,
+    rollback,
+    set_alias,
 )
-from .query import runs_dataframe
-from .registry import get_alias_version, promote, register_model, rollback, set_alias
 from .store import embedded_uri, ensure_experiment, experiment_name, get_client, tracking_uri
 
+_LAZY = {"PredictionLog": "predictions", "PredictionRecord": "predictions"}
+
+
+def __getattr__(name: str):
+    """The prediction log loads SQLAlchemy: imported on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'scanflow.track' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
-    "NoActiveRun", "current_run_id", "embedded_uri", "ensure_experiment", "experiment_name",
-    "get_alias_version", "get_client", "load_sklearn_model", "load_torch_folder", "load_torch_model",
-    "log_artifact", "log_dict", "log_metric_series", "log_metrics", "log_params", "log_sklearn_model",
-    "log_torch_model", "promote", "register_model", "resolve_model_uri", "rollback", "runs_dataframe",
-    "save_torch_model", "set_alias", "set_tags", "tracking_uri",
+    "MlflowRegistry", "MlflowRuns", "NoActiveRun", "PredictionLog", "PredictionRecord", "current_run_id", "embedded_uri",
+    "ensure_experiment", "experiment_name", "get_alias_version", "get_client", "log_artifact",
+    "log_dict", "log_metric_series", "log_metrics", "log_params", "promote", "register_model",
+    "resolve_model_uri", "rollback", "runs_dataframe", "set_alias", "set_tags", "tracking_uri",
 ]

@@ -59,3 +59,20 @@ def runs_dataframe(experiment: str | list[str] | None = None, app: Application |
         key = f"tags.{tag}"
         df[column] = df[key] if key in df.columns else None
     return df
+
+
+class MlflowRuns:
+    """Finished runs of an experiment, oldest first (what the tracker agent's runs sensor reads)."""
+
+    def __init__(self, app: Application | None = None):
+        self.client = get_client(tracking_uri(app), registry_uri(app))
+
+    def finished_runs(self, experiment: str, after_ms: float) -> list[dict]:
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            return []
+        runs = self.client.search_runs(
+            [exp.experiment_id], order_by=["attributes.end_time ASC"], max_results=100,
+            filter_string=f"attributes.status = 'FINISHED' and attributes.end_time > {int(after_ms)}")
+        return [{"run_id": r.info.run_id, "run_name": r.info.run_name, "end_time": r.info.end_time,
+                 "status": r.info.status, "metrics": dict(r.data.metrics)} for r in runs]

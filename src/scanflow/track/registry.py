@@ -52,6 +52,24 @@ def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None
     return int(version.version)
 
 
+def resolve_model_uri(model_uri_or_name: str, alias: str | None = None,
+                      version: int | str | None = None, client=None) -> str:
+    """The artifact URI of ``name`` + ``alias``/``version``, ``models:/name@alias``,
+    ``models:/name/3`` or ``runs:/RUN/path``; an artifact URI or a local path is returned as is."""
+    client = _client(client)
+    target = model_uri_or_name
+    if alias is not None or version is not None:
+        target = f"models:/{target}@{alias}" if alias is not None else f"models:/{target}/{version}"
+    if target.startswith("models:/"):
+        spec = target[len("models:/"):]
+        if "@" in spec:
+            name, _, al = spec.partition("@")
+            return client.get_model_version_by_alias(name, al).source
+        name, _, ver = spec.rpartition("/")
+        return client.get_model_version(name, ver).source
+    return resolve_source(target, client)[0]
+
+
 def set_alias(name: str, alias: str, version: int | str, client=None) -> None:
     _client(client).set_registered_model_alias(name, alias, str(version))
 
@@ -115,3 +133,30 @@ def rollback(name: str, alias: str = "champion", client=None) -> int:
             pass
         client.delete_registered_model_tag(name, f"scanflow.previous.{alias}")
     return target
+
+
+class MlflowRegistry:
+    """The model registry as the agents use it (:class:`scanflow.agents.services.Registry`):
+    the champion alias, promotion, rollback and versions found by tag, on one MLflow client."""
+
+    def __init__(self, client=None):
+        self.client = _client(client)
+
+    def champion_version(self, model: str) -> str | None:
+        version = get_alias_version(model, "champion", self.client)
+        return None if version is None else str(version)
+
+    def promote(self, model: str, version: int | str) -> str | None:
+        previous = promote(model, version, client=self.client)
+        return None if previous is None else str(previous)
+
+    def rollback(self, model: str) -> str:
+        return str(rollback(model, client=self.client))
+
+    def versions_tagged(self, key: str, value: str) -> list[Any]:
+        """Model versions (of any model) whose tag ``key`` is ``value``, newest first."""
+        found = self.client.search_model_versions(f"tags.`{key}` = '{value}'")
+        return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+    def set_tag(self, model: str, version: int | str, key: str, value: Any) -> None:
+        self.client.set_model_version_tag(model, str(version), key, str(value))
