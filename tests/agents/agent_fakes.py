@@ -71,11 +71,13 @@ class Ledger:
 
 
 class Registry:
-    """A tiny model registry on the ledger: versions, a champion alias with history."""
+    """A tiny model registry on the ledger: versions, a champion alias with history; it is also
+    the improver's ``improvement`` (a new version per labeling round)."""
 
     def __init__(self, ledger: Ledger, model: str = "clf", base_accuracy: float = 0.80,
-                 step: float = 0.01, slow: float = 0.0):
+                 step: float = 0.01, slow: float = 0.0, rounds: int = 1):
         self.ledger = ledger
+        self.rounds = rounds
         self.model = model
         self.base_accuracy = base_accuracy
         self.step = step
@@ -89,22 +91,35 @@ class Registry:
         return moves[-1]["to"] if moves else None
 
     def improve(self, request: dict[str, Any], key: str) -> dict[str, Any]:
-        found = self.find_candidate(key)  # idempotent by key, as the contract asks
+        """The improver's ``improvement``: a new version per round, final at round ``rounds``."""
+        found = self.find(key)  # idempotent by key, as the contract asks
         if found is not None:
             return found
         time.sleep(self.slow)
         n = len(self._versions()) + 1
-        cand = {"model": self.model, "version": str(n), "strategy": request.get("strategy", ""),
+        cand = {"model": self.model, "version": str(n), "strategy": "fake",
                 "metrics": {"accuracy": self.base_accuracy + self.step * n},
-                "baseline_metrics": {"accuracy": self.base_accuracy + self.step * (n - 1)}}
+                "baseline_metrics": {"accuracy": self.base_accuracy + self.step * (n - 1)},
+                "episode": request.get("episode"), "round": request.get("round"),
+                "final": int(request.get("round", 1)) >= self.rounds,
+                "notify": ["improver", "checker"]}
         self.ledger.add("version", key, cand)
         return cand
 
-    def find_candidate(self, key: str) -> dict[str, Any] | None:
+    def find(self, key: str) -> dict[str, Any] | None:
         for _, k, d in self.ledger.rows("version"):
             if k == key:
                 return d
         return None
+
+    def zero_label(self, episode: int, key: str) -> None:
+        return None
+
+    def versions_tagged(self, key: str, value: str) -> list[Any]:
+        return []
+
+    def set_tag(self, model: str, version: Any, key: str, value: Any) -> None:
+        pass
 
     def promote(self, model: str, version: Any) -> None:
         time.sleep(self.slow)

@@ -20,19 +20,19 @@ from scanflow.app import Agent, Application  # noqa: E402
 def build(state_dir: Path) -> AgentRuntime:
     app = Application(name="crash", state_dir=str(state_dir), agents=[
         Agent(name="tracker", kind="tracker", talks_to=["checker"], config={"batch_size": 50, "poll_every": 0.05}),
-        Agent(name="checker", kind="checker", talks_to=["improver"], config={"budget": 5}),
+        Agent(name="checker", kind="checker", talks_to=["improver"], config={"settle": False}),
         Agent(name="improver", kind="improver", talks_to=["planner"],
-              config={"min_labels": 100000, "poll_every": 0.05}),
+              config={"first_round": 5, "round_labels": 5, "label_budget": 20, "zero_label": "off",
+                      "poll_every": 0.05}),
         Agent(name="planner", kind="planner", config={"model": "clf", "watch_batches": 0}),
     ])
     app.root = state_dir.parent
-    registry = Registry(Ledger(state_dir.parent / "ledger.db"), slow=0.03)
+    registry = Registry(Ledger(state_dir.parent / "ledger.db"), slow=0.03, rounds=4)
     return AgentRuntime(app, config={
         "checker": {"detector": MeanShiftDetector().fit(images(500, seed=1))},
-        "improver": {"improve": registry.improve, "find_candidate": registry.find_candidate},
-        "planner": {"gate": accuracy_gate, "promote": registry.promote,
-                    "rollback": registry.rollback, "champion_version": registry.champion_version},
-    }, poll_interval=0.05, heartbeat_every=0.5)
+        "improver": {"improvement": registry},
+        "planner": {"gate": accuracy_gate},
+    }, services={"registry": registry}, poll_interval=0.05, heartbeat_every=0.5)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The built-in agents (tracker, checker, improver, planner) closing the loop on small data."""
+"""The four built-in agents together, on the real runtime and store, with small real stand-ins
+for the detector and the model registry (tests/agents/agent_fakes.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import numpy as np
 import pytest
 from agent_fakes import Ledger, MeanShiftDetector, Registry, accuracy_gate, images
 
-from scanflow.agents import AgentRuntime, StateStore
+from scanflow.agents import AgentConfigError, AgentRuntime, EpisodeStore, StateStore
 from scanflow.app import Agent, Application
 from scanflow.improve.labels import LabelStore, OracleLabeler
 
 
-def make_app(tmp_path, planner_config=None, tracker_config=None) -> Application:
+def make_app(tmp_path, planner_config=None, tracker_config=None, improver_config=None) -> Application:
     app = Application(name="loop", state_dir=str(tmp_path / "state"), agents=[
         Agent(name="tracker", kind="tracker", talks_to=["checker", "planner"],
               config={"batch_size": 50, "window": 100, **(tracker_config or {})}),
-        Agent(name="checker", kind="checker", talks_to=["improver"], config={"budget": 5}),
-        Agent(name="improver", kind="improver", talks_to=["planner"], config={"min_labels": 1000}),
+        Agent(name="checker", kind="checker", talks_to=["improver"], config={"settle": False}),
+        Agent(name="improver", kind="improver", talks_to=["planner"],
+              config={"first_round": 5, "round_labels": 5, "label_budget": 15, "zero_label": "off",
+                      **(improver_config or {})}),
         Agent(name="planner", kind="planner", config={"model": "clf", **(planner_config or {})}),
     ])
     app.root = tmp_path
@@ -28,10 +31,9 @@ def make_runtime(app, tmp_path, registry=None):
     detector = MeanShiftDetector().fit(images(500, seed=1))
     rt = AgentRuntime(app, config={
         "checker": {"detector": detector},
-        "improver": {"improve": registry.improve, "find_candidate": registry.find_candidate},
-        "planner": {"gate": accuracy_gate, "promote": registry.promote,
-                    "rollback": registry.rollback, "champion_version": registry.champion_version},
-    }, poll_interval=0.05)
+        "improver": {"improvement": registry},
+        "planner": {"gate": accuracy_gate},
+    }, services={"registry": registry}, poll_interval=0.05)
     return rt, registry
 
 
@@ -43,7 +45,7 @@ def label_everything(app, y_by_prediction_id):
     return store
 
 
-def test_clean_batches_are_normal_and_drifted_ones_are_filed_for_labeling(tmp_path):
+def test_a_drifted_batch_opens_an_episode_and_the_improver_asks_for_the_first_labels(tmp_path):
     app = make_app(tmp_path)
     rt, _ = make_runtime(app, tmp_path)
     rt.store.record_predictions("api", images(100, seed=2), [1] * 100)
@@ -52,18 +54,29 @@ def test_clean_batches_are_normal_and_drifted_ones_are_filed_for_labeling(tmp_pa
 
     checks = rt.history("checker")
     assert [h["decision"] for h in checks] == ["normal", "normal", "alert"]
-    alert = checks[-1]
-    assert alert["reason"].startswith("drift (meanshift): ")
-    assert "/50 samples over threshold" in alert["reason"] and "p=" in alert["reason"]
-    assert alert["reason"].endswith("filed for labeling in batch 'checker-101-150'")
-    assert {a["actuator"]: a["status"] for a in alert["actions"]} == {"label_request": "done", "notify": "done"}
+    assert checks[-1]["reason"].startswith("drift (meanshift): ")
+    assert checks[-1]["reason"].endswith("50 samples opens a drift episode")
+    [episode] = EpisodeStore(rt.store).list()
+    assert episode.status == "open" and episode.model == "loop"
+    assert EpisodeStore(rt.store).pool(episode.id) == list(range(101, 151))
 
-    labels = LabelStore(app.state_path / "labels.db")
-    items = labels.items_of("checker-101-150")
-    assert len(items) == 5
+    improver = rt.history("improver")
+    assert [h["decision"] for h in improver] == ["normal", "normal", "respond"]
+    items = LabelStore(app.state_path / "labels.db").items_of(f"episode-{episode.id}-r1")
+    assert len(items) == 5  # the first round, chosen from the whole pool
     assert all(101 <= it.meta["prediction_id"] <= 150 for it in items)
-    assert all(it.model_guess == 7 for it in items)
-    assert [h["decision"] for h in rt.history("improver")] == ["normal", "normal", "alert"]
+
+
+def test_more_drift_joins_the_open_episode_instead_of_asking_for_more_labels(tmp_path):
+    app = make_app(tmp_path)
+    rt, _ = make_runtime(app, tmp_path)
+    for seed in range(3, 7):
+        rt.store.record_predictions("api", images(50, shift=120, seed=seed), [7] * 50)
+    rt.run_once()
+    [episode] = EpisodeStore(rt.store).list()
+    assert len(EpisodeStore(rt.store).pool(episode.id)) == 200
+    assert [h["decision"] for h in rt.history("improver")] == ["respond", "wait", "wait", "wait"]
+    assert LabelStore(app.state_path / "labels.db").progress()["total"] == 5
 
 
 def test_tracker_counts_over_its_window_not_all_time(tmp_path):
@@ -83,22 +96,25 @@ def test_tracker_counts_over_its_window_not_all_time(tmp_path):
     assert "over the last 100 predictions" in last["reason"]
 
 
-def test_labels_arriving_start_an_improvement_that_the_planner_promotes(tmp_path):
+def test_rounds_of_labels_until_a_final_candidate_is_promoted_within_the_budget(tmp_path):
     app = make_app(tmp_path)
-    rt, registry = make_runtime(app, tmp_path)
-    rt.store.record_predictions("api", images(50, shift=120, seed=3), [7] * 50)
-    rt.run_once()
-    label_everything(app, np.arange(200) % 10)
+    rt, registry = make_runtime(app, tmp_path, Registry(Ledger(tmp_path / "ledger.db"), rounds=3))
+    rt.store.record_predictions("api", images(100, shift=120, seed=3), [7] * 100)
+    for _ in range(4):
+        rt.run_once()
+        label_everything(app, np.arange(200) % 10)
     rt.run_once()
 
     improve = [h for h in rt.history("improver") if h["rule"] == "improve"]
-    assert [h["decision"] for h in improve] == ["improve"]
-    assert "labeling batch 'checker-1-50' finished" in improve[0]["reason"]
-    gate = rt.history("planner")
-    assert [(h["rule"], h["decision"]) for h in gate] == [("gate", "promote")]
-    assert gate[0]["reason"] == "accuracy 0.810 > champion 0.800 -> promote clf v1"
-    assert registry.champion_version("clf") == "1"
-    assert [k for k, _, _ in registry.ledger.rows()] == ["version", "promote"]
+    assert [h["reason"].split(" ->")[0] for h in improve] == [
+        f"labeling round {r} of episode 1 finished (episode-1-r{r})" for r in (1, 2, 3)]
+    assert [h["decision"] for h in rt.history("improver") if h["rule"] == "next"] == [
+        "next_round", "next_round", "done"]
+    assert [h["decision"] for h in rt.history("planner")] == ["promote"] * 3
+    assert rt.history("planner")[-1]["reason"] == (
+        "accuracy 0.830 > champion 0.820 -> promote clf v3 (final for episode 1)")
+    assert registry.champion_version("clf") == "3"
+    assert LabelStore(app.state_path / "labels.db").progress()["labeled"] == 15  # the budget
 
 
 def test_planner_asks_a_person_when_approval_is_required(tmp_path):
@@ -145,7 +161,15 @@ def test_planner_rolls_back_when_confidence_drops_after_a_promotion(tmp_path):
 
 def test_unknown_config_key_names_the_agent_and_the_likely_fix(tmp_path):
     app = make_app(tmp_path)
-    app.agents[1].config["budjet"] = 3
-    with pytest.raises(ValueError, match=r"agent 'checker' \(checker\): unknown config key 'budjet': "
-                                         r"did you mean 'budget'\?"):
+    app.agents[2].config["label_budjet"] = 3
+    with pytest.raises(AgentConfigError, match=r"agent 'improver' \(improver\): unknown config key "
+                                               r"'label_budjet': did you mean 'label_budget'\?"):
         AgentRuntime(app)
+
+
+def test_a_missing_setting_fails_when_the_agent_starts_not_at_the_first_drift(tmp_path):
+    app = make_app(tmp_path)
+    with pytest.raises(AgentConfigError, match=r"config.train_data: the built-in strategies replay"):
+        AgentRuntime(app, config={"checker": {"detector": MeanShiftDetector().fit(images(50))}})
+    with pytest.raises(AgentConfigError, match=r"agent 'checker' \(checker\): config.detector"):
+        AgentRuntime(app, config={"improver": {"improvement": object()}})

@@ -24,11 +24,12 @@ from scanflow.agents import StateStore, default_state_url
 from scanflow.improve.labels import LabelStore, OracleLabeler
 
 HERE = Path(__file__).parent
-N_BATCHES, N_DRIFTED, BUDGET = 12, 8, 5
-# tracker: a notify per batch; checker: a notify per batch + a label request per drifted batch;
-# improver: an improvement per labeled batch; planner: a promotion per candidate.
-EXPECTED_ACTIONS = {"notify": 2 * N_BATCHES, "label_request": N_DRIFTED, "improve": N_DRIFTED,
-                    "promote": N_DRIFTED}
+N_BATCHES, N_DRIFTED, ROUND, ROUNDS = 12, 8, 5, 4
+# tracker: a notify per batch; checker: a notify per clean batch, an episode action per drifted
+# one (the first opens the episode, the others join it); improver: a labeling round and an
+# improvement per round (4 rounds of 5 labels: the budget of 20); planner: a promotion per round.
+EXPECTED_ACTIONS = {"notify": N_BATCHES + N_BATCHES - N_DRIFTED, "episode": N_DRIFTED,
+                    "request_labels": ROUNDS, "improve": ROUNDS, "promote": ROUNDS}
 TOTAL_ACTIONS = sum(EXPECTED_ACTIONS.values())
 
 
@@ -100,28 +101,29 @@ def test_sigkill_mid_loop_loses_no_message_and_repeats_no_action(tmp_path):
     assert Counter(a.actuator for a in actions) == EXPECTED_ACTIONS
     assert {a.status for a in actions} == {"done"}
     # The outside world saw each effect once: one model version per improvement key, one
-    # promotion per version, one labeling batch per drift alarm with BUDGET distinct samples.
+    # promotion per version, one labeling batch per round with ROUND samples never asked twice.
     ledger = Ledger(tmp_path / "ledger.db")
     versions = ledger.rows("version")
-    assert len(versions) == len({key for _, key, _ in versions}) == N_DRIFTED
+    assert len(versions) == len({key for _, key, _ in versions}) == ROUNDS
     promotions = [d["to"] for _, _, d in ledger.rows("promote")]
-    assert sorted(promotions, key=int) == [str(i) for i in range(1, N_DRIFTED + 1)]
+    assert sorted(promotions, key=int) == [str(i) for i in range(1, ROUNDS + 1)]
     assert ledger.rows("rollback") == []
     batches = labels.batch_progress()
-    assert len(batches) == N_DRIFTED
-    for batch in batches:
-        ids = [it.meta["prediction_id"] for it in labels.items_of(batch)]
-        assert len(ids) == len(set(ids)) == BUDGET
+    assert sorted(batches) == [f"episode-1-r{r}" for r in range(1, ROUNDS + 1)]
+    asked = [it.meta["prediction_id"] for b in batches for it in labels.items_of(b)]
+    assert len(asked) == len(set(asked)) == ROUND * ROUNDS
     # No message lost or stuck: every one handled, and each produced its decisions once.
     messages = store.messages(limit=10_000)
     assert {m.status for m in messages} == {"handled"}
     kinds = Counter(m.kind for m in messages)
     assert kinds == {"sensor.predictions": N_BATCHES, "predictions.batch": N_BATCHES,
-                     "check.report": N_BATCHES, "sensor.labels": N_DRIFTED,
-                     "model.candidate": N_DRIFTED}
+                     "check.report": N_BATCHES, "sensor.labels": ROUNDS,
+                     "model.candidate": ROUNDS, "model.promoted": 2 * ROUNDS}
     decisions = Counter((d.agent, d.decision) for d in store.decisions(limit=10_000))
     assert decisions == {("tracker", "normal"): N_BATCHES,
                          ("checker", "normal"): N_BATCHES - N_DRIFTED, ("checker", "alert"): N_DRIFTED,
-                         ("improver", "normal"): N_BATCHES - N_DRIFTED,
-                         ("improver", "alert"): N_DRIFTED, ("improver", "improve"): N_DRIFTED,
-                         ("planner", "promote"): N_DRIFTED}
+                         ("checker", "keep"): 1,  # the final promotion (settling is off here)
+                         ("improver", "normal"): N_BATCHES - N_DRIFTED, ("improver", "respond"): 1,
+                         ("improver", "wait"): N_DRIFTED - 1, ("improver", "improve"): ROUNDS,
+                         ("improver", "next_round"): ROUNDS - 1, ("improver", "done"): 1,
+                         ("planner", "promote"): ROUNDS}

@@ -20,7 +20,11 @@ from .actuators import (
     RunWorkflow,
     SendMessage,
 )
-from .agent import AgentContext, AgentDefinition, build_agent, register_agent_kind
+from .agent import AgentDefinition, build_agent
+from .config import AgentConfig, AgentConfigError, config_problems
+from .context import AgentContext
+from .episodes import Episode, EpisodeStore
+from .kinds import agent_kinds, register_agent_kind
 from .messages import MESSAGE_TYPES, message_type, validate_payload
 from .rules import ActionRequest, Decision, Event, FunctionRule, Rule, ThresholdRule
 from .runtime import AgentRuntime
@@ -34,10 +38,12 @@ from .sensors import (
     RunsSensor,
     Sensor,
 )
+from .services import AgentServices
 from .store import OutgoingMessage, StateStore, default_state_url, record_predictions
 
 __all__ = [
-    "ActionRequest", "ActionResult", "Actuator", "AgentContext", "AgentDefinition", "AgentRuntime",
+    "ActionRequest", "ActionResult", "Actuator", "AgentConfig", "AgentConfigError", "AgentContext",
+    "AgentServices", "Episode", "EpisodeStore", "agent_kinds", "config_problems", "AgentDefinition", "AgentRuntime",
     "CallableActuator", "Cron", "CronSensor", "Decision", "Event", "FunctionRule", "Interval",
     "IntervalSensor", "LabelsSensor", "MESSAGE_TYPES", "Observation", "OpenLabelingRequest",
     "OutgoingMessage", "PredictionsSensor", "Promote", "RequestApproval", "Rollback", "Rule",

@@ -14,9 +14,8 @@ Contract (what makes a restarted agent repeat nothing):
 * Messages an action sends are stored in the same commit as its ``done`` mark, so they are
   sent exactly once.
 
-Heavy work goes through callables (``runner``, ``promote``, ``enqueue``...) given to the
-constructor or found in the agent's config/services; the defaults call scanflow.run,
-scanflow.track and scanflow.improve lazily (:mod:`scanflow.agents.adapters`).
+Heavy work goes through the agent's typed services (:mod:`scanflow.agents.services`:
+``ctx.services.runner``, ``.registry``, ``.labels``, ``.predictions``).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from .messages import validate_payload
 from .store import OutgoingMessage
 
 if TYPE_CHECKING:
-    from .agent import AgentContext
+    from .context import AgentContext
 
 __all__ = [
     "ActionResult",
@@ -104,96 +103,93 @@ class SendMessage(Actuator):
 
 
 class RunWorkflow(Actuator):
-    """Run a workflow of the application (or one executor of it, with ``node``).
+    """Run a workflow of the application (or one executor of it, with ``node``), with optional
+    run-time ``parameters``, through ``ctx.services.runner``.
 
-    ``runner(app, workflow=..., node=..., parameters=..., key=..., note=...) -> dict`` runs it
-    and returns at least ``{"run_id", "status"}``; it calls ``note({"run_id": ...})`` as soon as
-    the run has an id, which is committed to the action log. After a crash,
-    ``finder(app, key) -> dict | None`` looks that run up: finished, it is the result;
-    interrupted, it is resumed (``scanflow run --resume``), not started again.
+    The runner calls ``note({"run_id": ...})`` as soon as the run has an id, which is committed
+    to the action log. After a crash the run is looked up by that id: finished, it is the
+    result; interrupted, it is resumed (``scanflow run --resume``), not started again.
     """
 
     type = "run_workflow"
 
-    def __init__(self, name: str = "run_workflow", *, runner: Callable[..., dict] | None = None,
-                 finder: Callable[..., dict | None] | None = None, **defaults: Any):
-        super().__init__(name, **defaults)
-        self.runner = runner
-        self.finder = finder
-
     def run(self, ctx, params, key):
         params = self.params(params)
         workflow = _need(params, "workflow", self)
-        runner = self.runner or ctx.service("run_workflow")
-        out = runner(ctx.app, workflow=workflow, node=params.get("node"),
-                     parameters=params.get("parameters") or {}, key=key,
-                     note=lambda info: ctx.store.note_action(key, info))
+        out = ctx.services.runner.run(ctx.app, workflow=workflow, node=params.get("node"),
+                                      parameters=params.get("parameters") or None,
+                                      note=lambda info: ctx.store.note_action(key, info))
         return ActionResult(result=out)
 
     def recover(self, ctx, params, key):
-        finder = self.finder or ctx.service("find_run")
-        found = finder(ctx.app, key)
+        params = self.params(params)
+        rec = ctx.store.action(key)
+        run_id = ((rec.result or {}) if rec else {}).get("run_id")
+        if not run_id:
+            return None  # the crash came before the run started: running it is safe
+        found = ctx.services.runner.resume(ctx.app, run_id, workflow=params["workflow"],
+                                           node=params.get("node"),
+                                           parameters=params.get("parameters") or None)
         return None if found is None else ActionResult(result=found)
+
+
+def _for_labeling(X: Any) -> Any:
+    """Images logged as floats 0..255 are stored as uint8 (what the labeling UI shows)."""
+    import numpy as np
+
+    if hasattr(X, "iloc"):
+        return X
+    X = np.asarray(X)
+    if X.dtype.kind == "f" and X.ndim >= 3 and X.size and X.max() > 1.5:
+        X = np.clip(np.rint(X), 0, 255).astype(np.uint8)
+    return X
 
 
 class OpenLabelingRequest(Actuator):
     """File samples for labeling: params ``prediction_ids`` (inputs read from the prediction
-    log), ``batch``, optional ``scores`` and ``model_guess``.
+    log), ``batch``, optional ``scores``, ``model_guess`` and ``meta`` (added to each sample's).
 
-    ``enqueue(X, batch=..., meta=..., scores=..., model_guess=...) -> ids`` writes them in one
-    commit; ``batch_exists(batch) -> bool`` lets a restart see that it already happened.
+    ``ctx.services.labels`` stores them in one commit; a restart that finds the batch does
+    nothing.
     """
 
     type = "label_request"
-
-    def __init__(self, name: str = "label_request", *, enqueue: Callable[..., list[int]] | None = None,
-                 batch_exists: Callable[[str], bool] | None = None, **defaults: Any):
-        super().__init__(name, **defaults)
-        self.enqueue = enqueue
-        self.batch_exists = batch_exists
 
     def run(self, ctx, params, key):
         params = self.params(params)
         ids = [int(i) for i in _need(params, "prediction_ids", self)]
         batch = params.get("batch") or key
-        X = ctx.store.prediction_inputs(ids)
-        enqueue = self.enqueue or ctx.service("label_enqueue")
+        X = _for_labeling(ctx.services.predictions.prediction_inputs(ids))
+        extra = params.get("meta") or {}
         # "index" is the sample's index in the data set the agent sees: the prediction log.
-        label_ids = enqueue(X, batch=batch, meta=[{"prediction_id": i, "index": i} for i in ids],
-                            scores=params.get("scores"), model_guess=params.get("model_guess"))
+        meta = [{**extra, "prediction_id": i, "index": i} for i in ids]
+        label_ids = ctx.services.labels.enqueue(X, batch=batch, meta=meta,
+                                                scores=params.get("scores"),
+                                                model_guess=params.get("model_guess"))
         return ActionResult(result={"batch": batch, "n_samples": len(ids),
                                     "label_ids": [int(i) for i in label_ids]})
 
     def recover(self, ctx, params, key):
         params = self.params(params)
         batch = params.get("batch") or key
-        exists = self.batch_exists or ctx.service("label_batch_exists")
-        if exists(batch):
+        if ctx.services.labels.has_batch(batch):
             return ActionResult(result={"batch": batch, "recovered": True})
         return None
 
 
 class Promote(Actuator):
-    """Point the model's ``champion`` alias at ``version``: params ``model``, ``version``.
-
-    ``promote(model, version)`` moves the alias; ``current(model) -> version | None`` reads it
-    (a restart that finds the alias already moved does nothing).
-    """
+    """Point the model's ``champion`` alias at ``version``: params ``model``, ``version``,
+    ``notify`` (agents told with ``model.promoted``). Through ``ctx.services.registry``; a
+    restart that finds the alias already moved does nothing."""
 
     type = "promote"
-
-    def __init__(self, name: str = "promote", *, promote: Callable[..., Any] | None = None,
-                 current: Callable[[str], Any] | None = None, **defaults: Any):
-        super().__init__(name, **defaults)
-        self.promote = promote
-        self.current = current
 
     def run(self, ctx, params, key):
         params = self.params(params)
         model, version = _need(params, "model", self), _need(params, "version", self)
-        current = self.current or ctx.service("champion_version")
-        previous = current(model)
-        (self.promote or ctx.service("promote"))(model, version)
+        registry = ctx.services.registry
+        previous = registry.champion_version(model)
+        registry.promote(model, version)
         return ActionResult(result={"model": model, "version": str(version),
                                     "previous_version": None if previous is None else str(previous)},
                             messages=self._notices(params, model, version, previous))
@@ -202,13 +198,14 @@ class Promote(Actuator):
         to = params.get("notify") or []
         to = [to] if isinstance(to, str) else to
         payload = validate_payload("model.promoted", {
+            **(params.get("context") or {}),
             "model": model, "version": None if version is None else str(version),
             "previous_version": None if previous is None else str(previous), "rollback": rollback})
         return [OutgoingMessage(r, "model.promoted", payload) for r in to]
 
     def recover(self, ctx, params, key):
         params = self.params(params)
-        current = (self.current or ctx.service("champion_version"))(params.get("model"))
+        current = ctx.services.registry.champion_version(params.get("model"))
         if current is not None and str(current) == str(params.get("version")):
             return ActionResult(result={"model": params.get("model"), "version": str(current),
                                         "recovered": True},
@@ -218,35 +215,28 @@ class Promote(Actuator):
 
 class Rollback(Promote):
     """Move ``champion`` back to the previous version: params ``model``, ``from_version``.
-
-    ``rollback(model) -> version`` does it (scanflow.track keeps the alias history); a restart
-    that finds the champion already moved off ``from_version`` does nothing.
-    """
+    The registry keeps the alias history; a restart that finds the champion already moved off
+    ``from_version`` does nothing."""
 
     type = "rollback"
-
-    def __init__(self, name: str = "rollback", *, rollback: Callable[[str], Any] | None = None,
-                 current: Callable[[str], Any] | None = None, **defaults: Any):
-        Actuator.__init__(self, name, **defaults)
-        self.rollback = rollback
-        self.current = current
 
     def run(self, ctx, params, key):
         params = self.params(params)
         model = _need(params, "model", self)
-        current = (self.current or ctx.service("champion_version"))(model)
+        registry = ctx.services.registry
+        current = registry.champion_version(model)
         expected = params.get("from_version")
         if expected is not None and current is not None and str(current) != str(expected):
             return ActionResult(result={"model": model, "skipped": True, "version": str(current),
                                         "why": f"champion is {current}, not {expected}"})
-        restored = (self.rollback or ctx.service("rollback"))(model)
+        restored = registry.rollback(model)
         return ActionResult(result={"model": model, "version": None if restored is None else str(restored),
                                     "previous_version": None if current is None else str(current)},
                             messages=self._notices(params, model, restored, current, rollback=True))
 
     def recover(self, ctx, params, key):
         params = self.params(params)
-        current = (self.current or ctx.service("champion_version"))(params.get("model"))
+        current = ctx.services.registry.champion_version(params.get("model"))
         expected = params.get("from_version")
         if expected is not None and current is not None and str(current) != str(expected):
             return ActionResult(result={"model": params.get("model"), "version": str(current),

@@ -1,12 +1,14 @@
-"""An agent's parts (:class:`AgentDefinition`) and what they see while running (:class:`AgentContext`).
+"""An agent's parts: :class:`AgentDefinition`, and :func:`build_agent` from an ``Agent`` spec.
 
 An agent is sensors + rules + actuators, with a name, the workflows it supervises and the
 agents it talks to. :func:`build_agent` turns an ``Agent`` spec of the application into a
-definition: built-in kinds (tracker, checker, improver, planner) come with their own parts,
-configured by ``spec.config``; ``custom`` agents are assembled from the spec's ``sensors``,
-``rules`` and ``actuators`` entries, or built by ``spec.callable`` (``pkg.mod:make_agent``).
+definition: built-in kinds (tracker, checker, improver, planner; :mod:`scanflow.agents.kinds`)
+come with their own parts, configured by ``spec.config`` validated against the kind's typed
+config model (:mod:`scanflow.agents.config`); ``custom`` agents are assembled from the spec's
+``sensors``, ``rules`` and ``actuators`` entries, or built by ``spec.callable``
+(``pkg.mod:make_agent``).
 
-Config values may be Python objects (callables, detectors) or import strings
+Config values may be Python objects (a fitted detector, a function) or import strings
 ``"pkg.module:attribute"``, resolved relative to the application folder.
 
 >>> from scanflow.app import Agent
@@ -19,44 +21,20 @@ Config values may be Python objects (callables, detectors) or import strings
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .actuators import Actuator, actuator_from_config
+from .config import parse_config
+from .context import resolve
+from .kinds import agent_kind
 from .rules import Rule, rule_from_config
 from .sensors import Sensor, sensor_from_config
 
 if TYPE_CHECKING:
-    from scanflow.app import Agent, Application
+    from scanflow.app import Agent
 
-    from .store import StateStore
-
-__all__ = ["AgentContext", "AgentDefinition", "build_agent", "register_agent_kind", "resolve"]
-
-
-def resolve(value: Any, root: Any = None) -> Any:
-    """``"pkg.module:attr"`` -> the attribute (importing the module); anything else unchanged."""
-    if not isinstance(value, str) or ":" not in value or " " in value or "/" in value:
-        return value
-    module, _, attr = value.partition(":")
-    if not module.replace(".", "").replace("_", "").isalnum() or not attr:
-        return value
-    if root is not None and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(f"cannot import {module!r} named in {value!r}: {exc} (is it on the "
-                          "application folder or installed?)") from exc
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(f"module {module!r} has no attribute {attr!r} (named in {value!r})") from None
-    return obj
+__all__ = ["AgentDefinition", "build_agent"]
 
 
 class AgentDefinition:
@@ -65,7 +43,7 @@ class AgentDefinition:
     def __init__(self, name: str, *, kind: str = "custom", sensors: Sequence[Sensor] = (),
                  rules: Sequence[Rule] = (), actuators: Sequence[Actuator] = (),
                  talks_to: Sequence[str] = (), supervises: Sequence[str] = (),
-                 config: dict[str, Any] | None = None):
+                 config: Any = None):
         self.name = name
         self.kind = kind
         self.sensors = list(sensors)
@@ -73,7 +51,8 @@ class AgentDefinition:
         self.actuators = {a.name: a for a in actuators}
         self.talks_to = list(talks_to)
         self.supervises = list(supervises)
-        self.config = dict(config or {})
+        self.config = config if config is not None else {}
+        self.on_start: Any = None  # fn(ctx) called once when the runtime builds the context
         names = [s.name for s in self.sensors]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
@@ -99,72 +78,25 @@ class AgentDefinition:
                 f"rules={len(self.rules)}, actuators={len(self.actuators)})")
 
 
-@dataclass
-class AgentContext:
-    """What sensors, rules and actuators of one agent see: its store, config, memory, app."""
-
-    name: str
-    kind: str
-    store: StateStore
-    config: dict[str, Any]
-    app: Application | None = None
-    talks_to: list[str] = field(default_factory=list)
-    supervises: list[str] = field(default_factory=list)
-    memory: dict[str, Any] = field(default_factory=dict)
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def resolve(self, value: Any) -> Any:
-        return resolve(value, self.app.root if self.app is not None else None)
-
-    def setting(self, name: str, default: Any = None) -> Any:
-        return self.config.get(name, default)
-
-    def service(self, name: str) -> Callable[..., Any]:
-        """The callable ``name`` from the config (object or import string), else the default
-        adapter of :mod:`scanflow.agents.adapters` (which imports the heavy rooms lazily)."""
-        if name not in self._cache:
-            if self.config.get(name) is not None:
-                self._cache[name] = self.resolve(self.config[name])
-            else:
-                from . import adapters
-
-                factory = adapters.DEFAULTS.get(name)
-                if factory is None:
-                    raise KeyError(f"agent {self.name!r} needs a {name!r} callable: set "
-                                   f"config.{name} to a function or 'pkg.module:function'")
-                self._cache[name] = factory(self)
-        return self._cache[name]
-
-
-AgentFactory = Callable[["Agent", dict[str, Any]], AgentDefinition]
-_KINDS: dict[str, AgentFactory] = {}
-
-
-def register_agent_kind(kind: str, factory: AgentFactory) -> None:
-    """Register ``factory(spec, config) -> AgentDefinition`` for agents of ``kind``."""
-    _KINDS[kind] = factory
-
-
-def build_agent(spec: Agent, config: dict[str, Any] | None = None, root: Any = None) -> AgentDefinition:
-    """The definition of an ``Agent`` spec; ``config`` overrides ``spec.config`` (values may be
-    Python objects, e.g. a fitted detector)."""
-    from . import builtin  # noqa: F401 - registers the built-in kinds
-
-    merged = {**spec.config, **(config or {})}
+def _kind_definition(spec: Agent, merged: dict[str, Any], root: Any, app: Any) -> AgentDefinition:
     if spec.callable:
-        factory = resolve(spec.callable, root)
-        definition = factory(spec, merged)
+        definition = resolve(spec.callable, root)(spec, merged)
         if not isinstance(definition, AgentDefinition):
             raise TypeError(f"agent {spec.name!r}: {spec.callable} returned "
                             f"{type(definition).__name__}, not an AgentDefinition")
-    elif spec.kind in _KINDS:
-        definition = _KINDS[spec.kind](spec, merged)
-    elif spec.kind == "custom":
-        definition = AgentDefinition(spec.name, kind="custom", talks_to=spec.talks_to,
-                                     supervises=spec.supervises, config=merged)
-    else:  # pragma: no cover - the spec's Literal forbids it
-        raise ValueError(f"agent {spec.name!r}: unknown kind {spec.kind!r}")
-    # Entries written in the spec are added to (and may replace) the built-in parts.
+        return definition
+    kind = agent_kind(spec.kind)
+    if kind is not None:
+        config = parse_config(spec.name, spec.kind, kind.config, merged, app) if kind.config else merged
+        return kind.factory(spec, config)
+    if spec.kind == "custom":
+        return AgentDefinition(spec.name, kind="custom", talks_to=spec.talks_to,
+                               supervises=spec.supervises, config=merged)
+    raise ValueError(f"agent {spec.name!r}: unknown kind {spec.kind!r}")  # pragma: no cover
+
+
+def _add_spec_parts(spec: Agent, definition: AgentDefinition) -> None:
+    """Sensors, rules and actuators written in the spec join (and may replace) the kind's."""
     try:
         for conf in spec.sensors:
             s = sensor_from_config(conf)
@@ -177,11 +109,18 @@ def build_agent(spec: Agent, config: dict[str, Any] | None = None, root: Any = N
             definition.actuators[a.name] = a
     except ValueError as exc:
         raise ValueError(f"agent {spec.name!r}: {exc}") from None
+
+
+def build_agent(spec: Agent, config: dict[str, Any] | None = None, root: Any = None,
+                app: Any = None) -> AgentDefinition:
+    """The definition of an ``Agent`` spec; ``config`` overrides ``spec.config`` (values may be
+    Python objects, e.g. a fitted detector). A built-in kind's config is validated here."""
+    definition = _kind_definition(spec, {**spec.config, **(config or {})}, root, app)
+    _add_spec_parts(spec, definition)
     for rule in definition.rules:
-        if hasattr(rule, "actions"):
-            for act in rule.actions:
-                if act.actuator not in definition.actuators:
-                    known = ", ".join(definition.actuators) or "none"
-                    raise ValueError(f"agent {spec.name!r}: rule {rule.name!r} uses actuator "
-                                     f"{act.actuator!r}, which is not defined (actuators: {known})")
+        for act in getattr(rule, "actions", ()):
+            if act.actuator not in definition.actuators:
+                known = ", ".join(definition.actuators) or "none"
+                raise ValueError(f"agent {spec.name!r}: rule {rule.name!r} uses actuator "
+                                 f"{act.actuator!r}, which is not defined (actuators: {known})")
     return definition

@@ -26,6 +26,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "ModelCandidate",
     "ModelPromoted",
+    "ModelRejected",
     "PredictionsBatch",
     "RunsFinished",
     "SensorEvent",
@@ -107,6 +108,9 @@ class CheckReport(Payload):
     detector: str = ""
     selected_ids: list[int] = Field(default_factory=list)
     label_batch: str | None = None
+    episode: int | None = None
+    episode_status: str | None = None
+    pool_size: int = 0
 
 
 @message_type("labels.ready")
@@ -128,6 +132,12 @@ class ModelCandidate(Payload):
     metrics: dict[str, float] = Field(default_factory=dict)
     baseline_metrics: dict[str, float] = Field(default_factory=dict)
     run_id: str | None = None
+    episode: int | None = None
+    round: int | None = None
+    final: bool = False
+    zero_label: bool = False
+    notify: list[str] = Field(default_factory=list)
+    labels: dict[str, int] = Field(default_factory=dict)
 
 
 @message_type("model.promoted")
@@ -138,6 +148,18 @@ class ModelPromoted(Payload):
     version: str | int | None = None
     previous_version: str | int | None = None
     rollback: bool = False
+    episode: int | None = None
+    final: bool = False
+
+
+@message_type("model.rejected")
+class ModelRejected(Payload):
+    """The planner kept the champion: the candidate did not pass the gate (or a person said no)."""
+
+    model: str
+    version: str | int | None = None
+    reason: str = ""
+    episode: int | None = None
 
 
 @message_type("approval.decided")

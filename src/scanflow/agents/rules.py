@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .agent import AgentContext
+    from .context import AgentContext
 
 __all__ = [
     "ActionRequest",

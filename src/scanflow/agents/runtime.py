@@ -38,9 +38,12 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .agent import AgentContext, AgentDefinition, build_agent
+from .agent import AgentDefinition, build_agent
+from .config import AgentConfigError
+from .context import AgentContext
 from .messages import validate_payload
 from .rules import Event
+from .services import AgentServices
 from .store import MessageRecord, StateStore, default_state_url
 
 __all__ = ["AgentRuntime", "runtime_is_alive"]
@@ -60,7 +63,10 @@ class AgentRuntime:
         state_url: the state database; default ``sqlite:///<app.state_path>/scanflow.db``.
         agents: run only these agents (names); the others may run in other processes.
         config: per-agent overrides of ``Agent.config``, e.g. ``{"checker": {"detector": det}}``
-            (Python objects allowed: this is how tests and notebooks inject callables).
+            (Python objects allowed: a fitted detector, a gate function...).
+        services: the parts agents use (:class:`~scanflow.agents.services.AgentServices`), or
+            a dict of some of them (``{"registry": my_registry}``); the others get their
+            defaults for the application.
         poll_interval: the longest an idle agent sleeps before looking again at its inbox,
             pause flag and manual triggers written by other processes (seconds).
         max_attempts: deliveries of a message before it is marked ``failed`` (dead letter).
@@ -70,6 +76,7 @@ class AgentRuntime:
     def __init__(self, app_or_agents: Any, state_url: str | None = None, *,
                  agents: Sequence[str] | None = None,
                  config: dict[str, dict[str, Any]] | None = None,
+                 services: AgentServices | dict[str, Any] | None = None,
                  poll_interval: float = 1.0, max_attempts: int = 5,
                  retry_backoff: float = 1.0, heartbeat_every: float = 5.0):
         from scanflow.app import Agent, Application
@@ -88,30 +95,41 @@ class AgentRuntime:
             if name not in known:
                 raise KeyError(f"no agent {name!r} to run (agents: {', '.join(known) or 'none'})")
         root = self.app.root if self.app is not None else None
+        problems: list[str] = []
         for spec in specs:
             if wanted is not None and spec.name not in wanted:
                 continue
             if isinstance(spec, Agent):
-                definitions.append(build_agent(spec, config.get(spec.name), root=root))
+                try:
+                    definitions.append(build_agent(spec, config.get(spec.name), root=root, app=self.app))
+                except AgentConfigError as exc:  # report every agent's problems at once
+                    problems.append(str(exc))
             elif isinstance(spec, AgentDefinition):
                 spec.config.update(config.get(spec.name, {}))
                 definitions.append(spec)
             else:
                 raise TypeError(f"expected an Application, Agent specs or AgentDefinitions, got "
                                 f"{type(spec).__name__}")
+        if problems:
+            raise AgentConfigError("\n".join(problems))
         if state_url is None:
             if self.app is None:
                 raise ValueError("state_url is required when no Application is given "
                                  "(e.g. 'sqlite:///state/scanflow.db')")
             state_url = default_state_url(self.app)
         self.store = StateStore(state_url)
+        self.services = (services if isinstance(services, AgentServices)
+                         else AgentServices.for_app(self.app, self.store, **(services or {})))
         self.definitions: dict[str, AgentDefinition] = {d.name: d for d in definitions}
         self.contexts: dict[str, AgentContext] = {
             d.name: AgentContext(name=d.name, kind=d.kind, store=self.store, config=d.config,
-                                 app=self.app, talks_to=d.talks_to, supervises=d.supervises,
-                                 memory=self.store.memory(d.name))
+                                 services=self.services, app=self.app, talks_to=d.talks_to,
+                                 supervises=d.supervises, memory=self.store.memory(d.name))
             for d in definitions
         }
+        for d in definitions:
+            if d.on_start is not None:
+                d.on_start(self.contexts[d.name])
         self.poll_interval = float(poll_interval)
         self.max_attempts = int(max_attempts)
         self.retry_backoff = float(retry_backoff)

@@ -18,14 +18,13 @@ Event sensors: :class:`PredictionsSensor` (N new predictions logged by the servi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .schedule import Cron, Interval
 
 if TYPE_CHECKING:
-    from .agent import AgentContext
+    from .context import AgentContext
 
 __all__ = [
     "CronSensor",
@@ -134,7 +133,7 @@ class PredictionsSensor(Sensor):
 
     def poll(self, ctx, cursor, now, force):
         cursor = int(cursor or 0)
-        rows = ctx.store.predictions_since(cursor, limit=self.count, service=self.service)
+        rows = ctx.services.predictions.predictions_since(cursor, limit=self.count, service=self.service)
         if len(rows) < self.count and not force:
             return None
         if not rows:
@@ -149,30 +148,25 @@ class PredictionsSensor(Sensor):
         return f"every {self.count} new predictions{where} (polled every {self.poll_every:g}s)"
 
 
-RunsSource = Callable[[str, float], list[dict[str, Any]]]
-
-
 class RunsSensor(Sensor):
     """Fires when runs of ``experiment`` finish (a new MLflow run appears).
 
-    ``source(experiment, after_ms)`` returns finished runs with ``end_time > after_ms`` as dicts
-    with at least ``run_id`` and ``end_time`` (ms), oldest first. The default reads MLflow.
+    ``ctx.services.runs.finished_runs(experiment, after_ms)`` gives the finished runs with
+    ``end_time > after_ms`` as dicts with at least ``run_id`` and ``end_time`` (ms), oldest first.
     """
 
     type = "runs"
 
-    def __init__(self, name: str, experiment: str, *, poll_every: float = 10.0,
-                 source: RunsSource | None = None, max_runs: int = 50):
+    def __init__(self, name: str, experiment: str, *, poll_every: float = 10.0, max_runs: int = 50):
         super().__init__(name, poll_every=poll_every)
         self.experiment = experiment
-        self.source = source
         self.max_runs = max_runs
 
     def poll(self, ctx, cursor, now, force):
-        source = self.source or ctx.service("runs_source")
         after = float((cursor or {}).get("end_time", 0))
         seen = set((cursor or {}).get("ids", []))
-        runs = [r for r in source(self.experiment, after) if r["run_id"] not in seen][: self.max_runs]
+        runs = [r for r in ctx.services.runs.finished_runs(self.experiment, after)
+                if r["run_id"] not in seen][: self.max_runs]
         if not runs and not force:
             return None
         if not runs:
@@ -187,27 +181,23 @@ class RunsSensor(Sensor):
         return f"new finished runs in experiment {self.experiment!r} (polled every {self.poll_every:g}s)"
 
 
-LabelsProgress = Callable[[], dict[str, Any]]
-
-
 class LabelsSensor(Sensor):
     """Fires when a labeling batch is finished, or when ``min_labels`` new labels arrived.
 
-    ``progress()`` returns at least ``{"labeled": total}``; with ``batches`` (a dict
-    ``name -> {"total", "labeled", "skipped"}``) a batch counts as finished when nothing in it
-    is pending. The default reads the label store (:class:`scanflow.improve.labels.LabelStore`).
+    It reads ``ctx.services.labels``: ``progress()["labeled"]`` (the total) and
+    ``batch_progress()`` (``name -> {"total", "labeled", "skipped"}``); a batch counts as
+    finished when nothing in it is pending.
     """
 
     type = "labels"
 
-    def __init__(self, name: str = "labels", *, min_labels: int = 10, poll_every: float = 2.0,
-                 progress: LabelsProgress | None = None):
+    def __init__(self, name: str = "labels", *, min_labels: int = 10, poll_every: float = 2.0):
         super().__init__(name, poll_every=poll_every)
         self.min_labels = int(min_labels)
-        self.progress = progress
 
     def poll(self, ctx, cursor, now, force):
-        progress = (self.progress or ctx.service("labels_progress"))()
+        labels = ctx.services.labels
+        progress = {**labels.progress(), "batches": labels.batch_progress()}
         cursor = cursor or {"labeled": 0, "done": []}
         labeled = int(progress.get("labeled", 0))
         done = set(cursor.get("done", []))
@@ -231,7 +221,7 @@ class LabelsSensor(Sensor):
                 f"(polled every {self.poll_every:g}s)")
 
 
-def sensor_from_config(conf: dict[str, Any], services: dict[str, Any] | None = None) -> Sensor:
+def sensor_from_config(conf: dict[str, Any]) -> Sensor:
     """Build a sensor from an ``Agent.sensors`` entry of the application file.
 
     Keys: ``name``, ``type`` (interval | cron | predictions | runs | labels) and the type's

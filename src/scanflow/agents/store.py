@@ -20,8 +20,9 @@ update:
   after it (with the messages it sends, in the same commit). A restarted agent finds ``started``
   actions and asks the actuator to re-check them rather than repeating them blindly.
 
-The serving layer writes predictions here (:meth:`StateStore.record_predictions`) and the
-tracker and checker agents read them (:meth:`StateStore.predictions_since`)::
+The prediction log belongs to serving and tracking (:class:`scanflow.track.PredictionLog`, the
+``scanflow_predictions`` table of the same database); the store's prediction methods delegate to
+one on the same engines, so agents can read it as ``ctx.store.predictions_since(...)``::
 
     >>> import numpy as np
     >>> store = StateStore("sqlite://")
@@ -33,7 +34,6 @@ tracker and checker agents read them (:meth:`StateStore.predictions_since`)::
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
@@ -52,7 +52,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -65,6 +64,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
+
+from scanflow.track.predictions import PredictionLog, PredictionRecord
 
 __all__ = [
     "ActionRecord",
@@ -161,21 +162,6 @@ approvals = Table(
     Column("note", Text),
 )
 
-predictions = Table(
-    "scanflow_predictions", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("service", String(128), nullable=False),
-    Column("model", String(256)),
-    Column("model_version", String(64)),
-    Column("created_at", Float, nullable=False, index=True),
-    Column("inputs", LargeBinary),  # one sample as .npy bytes (read with allow_pickle=False)
-    Column("prediction", JSON),
-    Column("confidence", Float),
-    Column("outlier_score", Float),
-    Column("is_outlier", Boolean),
-)
-
-
 def default_state_url(app_or_path: Any) -> str:
     """``sqlite:///<state dir>/scanflow.db`` for an Application (or a state directory path)."""
     path = Path(app_or_path.state_path if hasattr(app_or_path, "state_path") else app_or_path)
@@ -244,19 +230,6 @@ class ApprovalRecord:
 
 
 @dataclass
-class PredictionRecord:
-    id: int
-    service: str
-    model: str | None
-    model_version: str | None
-    created_at: float
-    prediction: Any
-    confidence: float | None
-    outlier_score: float | None
-    is_outlier: bool | None
-
-
-@dataclass
 class OutgoingMessage:
     """A message an action sends; stored in the same commit that marks the action done."""
 
@@ -317,16 +290,6 @@ def _sqlite_setup(engine: Engine, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _npy(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _from_npy(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
 def _jsonable(value: Any, what: str) -> Any:
     try:
         return json.loads(json.dumps(value, default=_json_default))
@@ -360,6 +323,8 @@ class StateStore:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         self._writer, self._reader = _engines(url)
+        # The prediction log shares this database (and creates its table with the others).
+        self.predictions = PredictionLog(url, engines=(self._writer, self._reader))
 
     # -- plumbing ---------------------------------------------------------------------------
     def _write(self, fn: Callable[[Any], T], retries: int = 5) -> T:
@@ -667,97 +632,29 @@ class StateStore:
                 select(approvals).where(approvals.c.id == approval_id)).one()._mapping))
         return self._write(fn)
 
-    # -- predictions (written by the serving layer) ----------------------------------------
-    def record_predictions(self, service: str, inputs: np.ndarray | Sequence[Any] | None,
-                           predictions_: Sequence[Any], *, model: str | None = None,
-                           model_version: str | int | None = None,
-                           confidences: Sequence[float] | None = None,
-                           outlier_scores: Sequence[float] | None = None,
-                           is_outlier: Sequence[bool] | None = None,
-                           created_at: float | None = None) -> list[int]:
-        """Append one row per prediction; returns their ids (increasing). One commit.
-
-        ``inputs`` is the batch the model saw (first axis = samples), stored per sample as
-        ``.npy`` bytes so the checker can re-read it; pass ``None`` to log outputs only.
-        """
-        n = len(predictions_)
-        arr = None if inputs is None else np.asarray(inputs)
-        if arr is not None and len(arr) != n:
-            raise ValueError(f"inputs has {len(arr)} samples but predictions has {n}: pass one "
-                             "input row per prediction")
-        for name, seq in (("confidences", confidences), ("outlier_scores", outlier_scores),
-                          ("is_outlier", is_outlier)):
-            if seq is not None and len(seq) != n:
-                raise ValueError(f"{name} has {len(seq)} values but predictions has {n}")
-        now = time.time() if created_at is None else created_at
-        rows = [{
-            "service": service, "model": model,
-            "model_version": None if model_version is None else str(model_version),
-            "created_at": now,
-            "inputs": None if arr is None else _npy(arr[i]),
-            "prediction": _jsonable(predictions_[i], "prediction"),
-            "confidence": None if confidences is None else float(confidences[i]),
-            "outlier_score": None if outlier_scores is None else float(outlier_scores[i]),
-            "is_outlier": None if is_outlier is None else bool(is_outlier[i]),
-        } for i in range(n)]
-
-        def fn(conn):
-            # One row at a time so that ids come back on every backend; still one commit.
-            return [conn.execute(insert(predictions).values(**r)).inserted_primary_key[0] for r in rows]
-        return self._write(fn)
+    # -- predictions: delegated to the prediction log of the same database ------------------
+    def record_predictions(self, service: str, inputs: Any, predictions_: Sequence[Any],
+                           **kwargs: Any) -> list[int]:
+        """See :meth:`scanflow.track.PredictionLog.record_predictions`."""
+        return self.predictions.record_predictions(service, inputs, predictions_, **kwargs)
 
     def predictions_since(self, cursor: int, limit: int | None = None,
                           service: str | None = None) -> list[PredictionRecord]:
-        """Predictions with ``id > cursor``, oldest first (no inputs; see :meth:`prediction_inputs`)."""
-        cols = [c for c in predictions.c if c.name != "inputs"]
-        q = select(*cols).where(predictions.c.id > cursor).order_by(predictions.c.id)
-        if service:
-            q = q.where(predictions.c.service == service)
-        if limit:
-            q = q.limit(limit)
-        return self._read(lambda c: [PredictionRecord(**dict(r._mapping)) for r in c.execute(q)])
+        return self.predictions.predictions_since(cursor, limit=limit, service=service)
 
     def predictions_between(self, first_id: int, last_id: int) -> list[PredictionRecord]:
-        """Predictions with ``first_id <= id <= last_id``, oldest first."""
-        cols = [c for c in predictions.c if c.name != "inputs"]
-        q = (select(*cols).where(predictions.c.id >= first_id, predictions.c.id <= last_id)
-             .order_by(predictions.c.id))
-        return self._read(lambda c: [PredictionRecord(**dict(r._mapping)) for r in c.execute(q)])
+        return self.predictions.predictions_between(first_id, last_id)
 
     def prediction_window(self, last_id: int, size: int | None = None,
                           seconds: float | None = None) -> list[PredictionRecord]:
-        """The window ending at ``last_id``: its last ``size`` rows and/or last ``seconds``."""
-        cols = [c for c in predictions.c if c.name != "inputs"]
-        q = select(*cols).where(predictions.c.id <= last_id).order_by(predictions.c.id.desc())
-        if seconds is not None:
-            end = self._read(lambda c: c.execute(
-                select(predictions.c.created_at).where(predictions.c.id <= last_id)
-                .order_by(predictions.c.id.desc()).limit(1)).scalar())
-            if end is None:
-                return []
-            q = q.where(predictions.c.created_at > end - seconds)
-        if size is not None:
-            q = q.limit(size)
-        return self._read(lambda c: [PredictionRecord(**dict(r._mapping)) for r in c.execute(q)][::-1])
+        return self.predictions.prediction_window(last_id, size=size, seconds=seconds)
 
-    def prediction_inputs(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored inputs of the given predictions, stacked in the order asked."""
-        ids = [int(i) for i in ids]
-        if not ids:
-            return np.empty((0,))
-        found: dict[int, bytes | None] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            q = select(predictions.c.id, predictions.c.inputs).where(predictions.c.id.in_(chunk))
-            found.update(self._read(lambda c, q=q: {r.id: r.inputs for r in c.execute(q)}))
-        missing = [i for i in ids if found.get(i) is None]
-        if missing:
-            raise KeyError(f"no stored inputs for predictions {missing[:5]}: the serving layer must "
-                           "pass `inputs` to record_predictions")
-        return np.stack([_from_npy(found[i]) for i in ids])
+    def prediction_inputs(self, ids: Sequence[int]) -> Any:
+        """The stored inputs: a stacked array, or a DataFrame for table rows."""
+        return self.predictions.prediction_inputs(ids)
 
     def last_prediction_id(self) -> int:
-        return self._read(lambda c: c.execute(select(func.max(predictions.c.id))).scalar() or 0)
+        return self.predictions.last_prediction_id()
 
 
 def _msg(row) -> dict[str, Any]:

@@ -1,48 +1,63 @@
-"""The checker agent: runs a detector on new data and files informative samples for labeling.
+"""The checker agent: runs a detector on new data, opens and joins drift episodes, settles them.
 
 It checks each ``predictions.batch`` the tracker sends (or, with ``watch_predictions``, each
-batch its own predictions sensor sees), reading the inputs from the prediction log. On drift it
-selects up to ``budget`` samples, opens a labeling request with them, and reports to
-``talks_to`` (the improver) with a ``check.report`` either way.
+batch its own predictions sensor sees), reading the inputs from the prediction log:
 
-Config:
-
-===================== ============ ==========================================================
-``detector``          (required)   a fitted detector (``.predict(X) -> CheckResult``), a function
-                                   ``X -> CheckResult | dict``, or ``pkg.mod:attr``
-``detector_path``     None         instead: a detector saved with ``Detector.save`` (``.npz``)
-``budget``            20           samples to label per drifted batch
-``selector``          "auto"       ``scanflow.improve`` selector name; ``auto`` = reconstruction
-                                   for an autoencoder detector, else highest instance scores
-``selector_params``   {}           its settings
-``select``            None         or a function ``(X, budget, result, detector) -> positions``
-``labeling``          True         open labeling requests
-``label_store``       None         label store URL (default: the state database)
-``watch_predictions`` False        poll the prediction log itself (when there is no tracker)
-``batch_size``        100          with ``watch_predictions``: predictions per check
-``poll_every``        1.0          with ``watch_predictions``: seconds between looks
-``seed``              0            selection seed
-===================== ============ ==========================================================
+* **drift** → the batch's samples join the model's active drift episode, or open one
+  (:mod:`scanflow.agents.episodes`); the improver is told (``check.report`` with the episode).
+  The checker files no labeling batch itself: the improver spends the episode's label budget
+  across the whole pool.
+* **no drift** while an episode is *settling* → the shifted data is accepted again: the episode
+  is *resolved*.
+* ``model.promoted`` with ``final`` for an episode → **settle**: the detector accepts the
+  episode's samples as normal (:class:`scanflow.check.accepted.AcceptingDetector`), is saved
+  over its file (the serving layer reloads it like a model) and the episode is *settling*.
+  The same shift then raises no alarm; a different one does; clean data never did.
 """
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from ..actuators import OpenLabelingRequest, SendMessage
+from ..actuators import ActionResult, Actuator, SendMessage
 from ..agent import AgentDefinition
+from ..config import AgentConfig
+from ..episodes import OPEN, SETTLING, EpisodeStore
+from ..messages import validate_payload
 from ..rules import ActionRequest, Decision, Event, FunctionRule
 from ..sensors import PredictionsSensor
-from ._config import fmt, settings
+from ..store import OutgoingMessage
+from ._config import fmt
 
-DEFAULTS: dict[str, Any] = {
-    "detector_path": None, "budget": 20, "selector": "auto", "selector_params": {},
-    "labeling": True, "label_store": None, "watch_predictions": False, "batch_size": 100,
-    "poll_every": 1.0, "seed": 0,
-}
-CALLABLES = ("detector", "select", "label_enqueue", "label_batch_exists")
+__all__ = ["CheckerConfig", "as_result", "checker_agent", "explain"]
+
+
+class CheckerConfig(AgentConfig):
+    """Settings of a checker agent (``config:`` of ``kind: checker``)."""
+
+    detector: Any = Field(None, description="a fitted detector, 'pkg.mod:attr', or a .npz file "
+                                            "saved with Detector.save (relative: app folder, "
+                                            "then state folder)")
+    detector_path: str | None = Field(None, description="same as a file name in `detector`")
+    model: str | None = Field(None, description="the registered model whose episodes it opens "
+                                                "(default: the application's served model)")
+    settle: bool = Field(True, description="accept an episode's data once a model is promoted")
+    reopen_after: int = Field(3, ge=1, description="drifted batches while settling that reopen it")
+    watch_predictions: bool = Field(False, description="poll the prediction log itself")
+    batch_size: int = Field(100, ge=1, description="with watch_predictions: predictions per check")
+    poll_every: float = Field(1.0, gt=0, description="with watch_predictions: seconds between looks")
+
+    def start_problems(self, app: Any) -> list[tuple[str, str, str]]:
+        if self.detector is None and self.detector_path is None:
+            return [("detector", "the checker needs a detector",
+                     "set detector: detector.npz (a file saved with Detector.save) or "
+                     "'pkg.mod:attr'")]
+        return []
 
 
 def as_result(result: Any) -> dict[str, Any]:
@@ -58,72 +73,219 @@ def as_result(result: Any) -> dict[str, Any]:
 def explain(res: dict[str, Any], n: int, n_flagged: int) -> str:
     """The reason sentence: "drift: 37/100 samples over threshold 0.042, p=1e-09 < 0.01 -> alert"."""
     drift = bool(res.get("is_drift"))
-    head = "drift" if drift else "no drift"
     parts = []
     if res.get("is_outlier") is not None:
-        over = f" over threshold {fmt(res['instance_threshold'])}" if res.get("instance_threshold") is not None else " flagged"
+        over = (f" over threshold {fmt(res['instance_threshold'])}"
+                if res.get("instance_threshold") is not None else " flagged")
         parts.append(f"{n_flagged}/{n} samples{over}")
     if res.get("p_value") is not None:
-        op = "<" if drift else ">="
-        parts.append(f"p={fmt(res['p_value'])} {op} {fmt(res.get('threshold'))}")
+        parts.append(f"p={fmt(res['p_value'])} {'<' if drift else '>='} {fmt(res.get('threshold'))}")
     elif res.get("score") is not None:
-        op = ">" if drift else "<="
-        parts.append(f"score {fmt(res['score'])} {op} {fmt(res.get('threshold'))}")
+        parts.append(f"score {fmt(res['score'])} {'>' if drift else '<='} {fmt(res.get('threshold'))}")
     detector = f" ({res['detector']})" if res.get("detector") else ""
-    return f"{head}{detector}: {', '.join(parts) or f'{n} samples'} -> {'alert' if drift else 'normal'}"
+    return (f"{'drift' if drift else 'no drift'}{detector}: {', '.join(parts) or f'{n} samples'}"
+            f" -> {'alert' if drift else 'normal'}")
 
 
-def checker_agent(spec: Any, config: dict[str, Any]) -> AgentDefinition:
-    cfg = settings(spec.name, "checker", config, DEFAULTS, CALLABLES)
-    sensors = ([PredictionsSensor("predictions", count=cfg["batch_size"], poll_every=cfg["poll_every"])]
-               if cfg["watch_predictions"] else [])
+class DetectorHolder:
+    """The checker's detector: loaded once, extended when a shift is accepted, saved to its file."""
 
+    def __init__(self, cfg: CheckerConfig):
+        self.cfg = cfg
+        self.detector: Any = None
+        self.path: Path | None = None
+        self.lock = threading.Lock()
+
+    def _locate(self, ctx, name: str) -> Path:
+        path = Path(name)
+        if path.is_absolute():
+            return path
+        for base in ([Path(ctx.root)] if ctx.root is not None else []) + (
+                [ctx.app.state_path] if ctx.app is not None else []):
+            if (base / path).is_file():
+                return base / path
+        return path
+
+    def get(self, ctx) -> Any:
+        with self.lock:
+            if self.detector is None:
+                self.detector = self._load(ctx)
+            return self.detector
+
+    def _load(self, ctx) -> Any:
+        from scanflow.check import Detector
+
+        given = ctx.resolve(self.cfg.detector) if self.cfg.detector is not None else None
+        name = self.cfg.detector_path or (given if isinstance(given, str) else None)
+        if name is None:
+            return given
+        self.path = self._locate(ctx, name)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"agent {ctx.name!r}: detector file {name} not found (looked in "
+                                    "the application and state folders): fit and save it first")
+        return Detector.load(self.path)
+
+    def accept(self, ctx, X) -> int:
+        """Extend the detector with the accepted samples ``X``; returns how many shifts it knows."""
+        from scanflow.check.accepted import AcceptingDetector
+
+        extended = AcceptingDetector.wrap(self.get(ctx)).accept(X)
+        if self.path is not None:
+            tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+            extended.save(tmp)
+            tmp.replace(self.path)  # atomic: readers see the old or the new detector
+        with self.lock:
+            self.detector = extended
+        return extended.n_accepted
+
+
+def _model_name(cfg: CheckerConfig, ctx) -> str:
+    if cfg.model:
+        return cfg.model
+    if ctx.app is not None:
+        for svc in ctx.app.services:
+            if "model" in svc.parameters:
+                return str(svc.parameters["model"])
+        return ctx.app.name
+    return "model"
+
+
+class TrackEpisode(Actuator):
+    """Open or join the model's drift episode with a drifted batch; report to ``talks_to``."""
+
+    type = "episode"
+
+    def run(self, ctx, params, key):
+        episodes = EpisodeStore(ctx.store)
+        ep = episodes.open_or_join(params["model"], params["prediction_ids"], key=key,
+                                   reason=params.get("reason", ""), by=ctx.name)
+        report = {**params["report"], "episode": ep.id, "episode_status": ep.status,
+                  "pool_size": len(episodes.pool(ep.id))}
+        payload = validate_payload("check.report", report)
+        return ActionResult(result={"episode": ep.id, "status": ep.status},
+                            messages=[OutgoingMessage(r, "check.report", payload) for r in ctx.talks_to])
+
+
+class ResolveEpisode(Actuator):
+    """Mark a settling episode resolved (its data is accepted again), or reopen it."""
+
+    type = "episode_status"
+
+    def run(self, ctx, params, key):
+        ep = EpisodeStore(ctx.store).set_status(int(params["episode"]), params["status"], key=key,
+                                                reason=params.get("reason", ""))
+        return ActionResult(result={"episode": ep.id, "status": ep.status})
+
+
+class SettleEpisode(Actuator):
+    """Accept the episode's samples as normal in the detector, then mark it settling."""
+
+    type = "settle"
+
+    def __init__(self, name: str, holder: DetectorHolder, **defaults: Any):
+        super().__init__(name, **defaults)
+        self.holder = holder
+
+    def run(self, ctx, params, key):
+        episode = int(params["episode"])
+        episodes = EpisodeStore(ctx.store)
+        ids = episodes.pool(episode)
+        X = ctx.services.predictions.prediction_inputs(ids)
+        n = self.holder.accept(ctx, X)
+        ep = episodes.set_status(episode, SETTLING, key=key,
+                                 reason=f"accepted {len(ids)} samples as normal ({n} accepted shifts)")
+        return ActionResult(result={"episode": episode, "status": ep.status, "accepted": len(ids)})
+
+
+def _check_rule(cfg: CheckerConfig, holder: DetectorHolder):
     def check(event: Event, ctx) -> Decision:
         first, last = int(event.payload["first_id"]), int(event.payload["last_id"])
-        rows = ctx.store.predictions_between(first, last)
+        log = ctx.services.predictions
+        rows = log.predictions_between(first, last)
         if not rows:
             return Decision("normal", f"no predictions in {first}..{last} -> nothing to check")
         ids = [r.id for r in rows]
-        X = ctx.store.prediction_inputs(ids)
-        detector = ctx.service("detector")
-        res = as_result(detector.predict(X) if hasattr(detector, "predict") else detector(X))
-        n = len(ids)
+        res = as_result(_run_detector(holder.get(ctx), log.prediction_inputs(ids)))
         flags = res.get("is_outlier")
-        n_flagged = int(np.sum(flags)) if flags is not None else (n if res.get("is_drift") else 0)
         drift = bool(res.get("is_drift"))
-        reason = explain(res, n, n_flagged)
-        report = {"first_id": first, "last_id": last, "n_samples": n, "n_flagged": n_flagged,
-                  "fraction": n_flagged / n, "is_drift": drift, "p_value": res.get("p_value"),
-                  "threshold": res.get("threshold"), "detector": str(res.get("detector") or ""),
-                  "selected_ids": [], "label_batch": None}
-        actions = []
-        if drift and cfg["budget"] > 0:
-            positions = np.asarray(ctx.service("select")(X, int(cfg["budget"]), res, detector), dtype=int)
-            positions = positions[: int(cfg["budget"])]
-            selected = [ids[i] for i in positions]
-            report["selected_ids"] = selected
-            if selected and cfg["labeling"]:
-                batch = f"{ctx.name}-{first}-{last}"
-                report["label_batch"] = batch
-                scores = res.get("instance_scores")
-                guesses = [rows[i].prediction for i in positions]
-                actions.append(ActionRequest("label_request", {
-                    "prediction_ids": selected, "batch": batch,
-                    "scores": [float(scores[i]) for i in positions] if scores else None,
-                    "model_guess": guesses if all(isinstance(g, int) for g in guesses) else None}))
-                reason += f"; {len(selected)} samples filed for labeling in batch {batch!r}"
-        if ctx.talks_to:
-            actions.append(ActionRequest("notify", {"to": list(ctx.talks_to), "kind": "check.report",
-                                                    "payload": report}))
-        inputs = {k: report[k] for k in ("first_id", "last_id", "n_samples", "n_flagged", "p_value",
-                                         "threshold")}
-        inputs["score"] = res.get("score")
-        return Decision("alert" if drift else "normal", reason, actions=actions, inputs=inputs)
+        n_flagged = int(np.sum(flags)) if flags is not None else (len(ids) if drift else 0)
+        report = {"first_id": first, "last_id": last, "n_samples": len(ids), "n_flagged": n_flagged,
+                  "fraction": n_flagged / len(ids), "is_drift": drift, "p_value": res.get("p_value"),
+                  "threshold": res.get("threshold"), "detector": str(res.get("detector") or "")}
+        inputs = {**{k: report[k] for k in ("first_id", "last_id", "n_samples", "n_flagged",
+                                            "p_value", "threshold")}, "score": res.get("score")}
+        reason = explain(res, len(ids), n_flagged)
+        return _episode_decision(cfg, ctx, report, ids, reason, inputs)
+    return check
 
+
+def _run_detector(detector: Any, X: Any) -> Any:
+    return detector.predict(X) if hasattr(detector, "predict") else detector(X)
+
+
+def _episode_decision(cfg, ctx, report, ids, reason, inputs) -> Decision:
+    model = _model_name(cfg, ctx)
+    active = EpisodeStore(ctx.store).active(model)
+    notify = ([ActionRequest("notify", {"to": list(ctx.talks_to), "kind": "check.report",
+                                        "payload": report})] if ctx.talks_to else [])
+    if not report["is_drift"]:
+        if active is not None and active.status == SETTLING:
+            return Decision("resolve", f"{reason}; episode {active.id} settled: its shift is accepted "
+                            "-> resolved", inputs=inputs, memory={"alarms_while_settling": 0},
+                            actions=[ActionRequest("episode_status", {
+                                "episode": active.id, "status": "resolved",
+                                "reason": "the monitored data is accepted again"}), *notify])
+        return Decision("normal", reason, inputs=inputs, actions=notify,
+                        memory={"alarms_while_settling": 0})
+    if active is not None and active.status == SETTLING:
+        return _alarm_while_settling(cfg, ctx, active, report, ids, reason, inputs, model)
+    verb = f"joins episode {active.id}" if active is not None else "opens a drift episode"
+    return Decision("alert", f"{reason}; {len(ids)} samples {verb}", inputs=inputs, actions=[
+        ActionRequest("episode", {"model": model, "prediction_ids": ids, "reason": reason,
+                                  "report": report})])
+
+
+def _alarm_while_settling(cfg, ctx, active, report, ids, reason, inputs, model) -> Decision:
+    alarms = int(ctx.memory.get("alarms_while_settling", 0)) + 1
+    actions = [ActionRequest("episode", {"model": model, "prediction_ids": ids, "reason": reason,
+                                         "report": report})]
+    if alarms < cfg.reopen_after:
+        return Decision("hold", f"{reason}; episode {active.id} is settling ({alarms}/"
+                        f"{cfg.reopen_after} drifted batches before it reopens) -> hold",
+                        inputs=inputs, memory={"alarms_while_settling": alarms})
+    return Decision("reopen", f"{reason}; {alarms} drifted batches while episode {active.id} was "
+                    "settling: the promoted model did not settle this shift -> reopen",
+                    inputs=inputs, memory={"alarms_while_settling": 0}, actions=[
+                        ActionRequest("episode_status", {"episode": active.id, "status": OPEN,
+                                                         "reason": "drift continued"}), *actions])
+
+
+def _promoted_rule(cfg: CheckerConfig):
+    def promoted(event: Event, ctx) -> Decision | None:
+        p = event.payload
+        episode = p.get("episode")
+        if episode is None or not p.get("final") or p.get("rollback"):
+            return None
+        if not cfg.settle:
+            return Decision("keep", f"{p['model']} v{p.get('version')} promoted for episode {episode}; "
+                            "settling is off -> keep the detector", inputs={"episode": episode})
+        return Decision("settle", f"{p['model']} v{p.get('version')} now handles episode {episode}'s "
+                        "shift -> accept its samples as normal", inputs={"episode": episode},
+                        actions=[ActionRequest("settle", {"episode": episode})])
+    return promoted
+
+
+def checker_agent(spec: Any, cfg: CheckerConfig) -> AgentDefinition:
+    holder = DetectorHolder(cfg)
+    sensors = ([PredictionsSensor("predictions", count=cfg.batch_size, poll_every=cfg.poll_every)]
+               if cfg.watch_predictions else [])
     on = ["predictions.batch"] + (["sensor.predictions"] if sensors else [])
-    return AgentDefinition(
-        spec.name, kind="checker", sensors=sensors, rules=[FunctionRule("drift", on, check)],
-        actuators=[SendMessage("notify"),
-                   OpenLabelingRequest("label_request")],
+    definition = AgentDefinition(
+        spec.name, kind="checker", sensors=sensors,
+        rules=[FunctionRule("drift", on, _check_rule(cfg, holder)),
+               FunctionRule("settle", "model.promoted", _promoted_rule(cfg))],
+        actuators=[SendMessage("notify"), TrackEpisode("episode"), ResolveEpisode("episode_status"),
+                   SettleEpisode("settle", holder)],
         talks_to=spec.talks_to, supervises=spec.supervises, config=cfg)
-
+    definition.detector = holder
+    return definition

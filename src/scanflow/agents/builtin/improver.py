@@ -1,57 +1,212 @@
-"""The improver agent: rules normal / alert / improve; starts the improvement when labels arrive.
+"""The improver agent: spends each drift episode's label budget and proposes better models.
 
-* ``normal``: a ``check.report`` with few flagged samples and no drift;
-* ``alert``: drift, or (if set) a flagged share at or above ``alert_fraction``; it remembers the labeling
-  batch the checker opened and waits for its labels;
-* ``improve``: when a labeling batch is finished or ``min_labels`` new labels arrived, it runs the
-  improvement strategy (retrain, denoising wrapper...) and sends the candidate model to
-  ``talks_to`` (the planner) as ``model.candidate``. Fewer labels: ``wait``.
-
-Config:
-
-==================== ========= ===============================================================
-``alert_fraction``   None      flagged share that raises an alert even without the checker's
-                               drift verdict (None: the verdict alone decides)
-``min_labels``       20        new labels needed to start an improvement
-``poll_every``       2.0       seconds between looks at the label store
-``strategy``         "retrain" passed to the ``improve`` callable (scanflow.improve strategy name)
-``strategy_params``  {}        its settings
-``label_store``      None      label store URL (default: the state database)
-``registered_model`` None      default improvement: the registered model (default: app name)
-``train_data``       None      default improvement: ``() -> (X, y)`` the champion's training data
-``eval_data``        None      default improvement: ``() -> {"clean": (X, y)}`` held-out data
-``gate_params``      {}        default improvement: EvaluationGate settings for its metrics
-``holdout``          0.3       default improvement: share of labels kept as the drifted slice
-``improve``          (default) ``fn(request, key) -> candidate dict`` (``model``, ``version``,
-                               ``metrics``, ``baseline_metrics``); must be idempotent by ``key``
-``find_candidate``   (default) ``fn(key) -> candidate | None``: finds a candidate already made
-==================== ========= ===============================================================
+On a ``check.report`` that opened or joined an episode it asks for the first round of labels
+(``first_round`` samples chosen from the episode's whole pool: diverse and informative) and builds
+a **zero-label** candidate (:mod:`scanflow.improve.zero_label`) that waits for those labels to be
+judged. When a round's labeling batch is finished it makes a candidate from every label of the
+episode — with the application's ``retrain_workflow`` or a built-in strategy — evaluates it (and
+the zero-label candidate) against the champion on held-out slices, and sends the better one to
+the planner (``model.candidate``), saying whether it is *final* (close enough to clean accuracy,
+or the budget is spent). When the planner rejects it, or promotes one that is not final, the next
+round asks for ``round_labels`` more, never past ``label_budget``.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+from pydantic import Field
 
 from ..actuators import ActionResult, Actuator, SendMessage
 from ..agent import AgentDefinition
+from ..config import AgentConfig
+from ..episodes import OPEN, EpisodeStore
+from ..improvement import EpisodeImprovement, held_out_mask
 from ..messages import validate_payload
 from ..rules import ActionRequest, Decision, Event, FunctionRule
 from ..sensors import LabelsSensor
 from ..store import OutgoingMessage
-from ._config import fmt, settings
 
-DEFAULTS: dict[str, Any] = {
-    "alert_fraction": None, "min_labels": 20, "poll_every": 2.0, "strategy": "retrain",
-    "strategy_params": {}, "label_store": None, "registered_model": None, "gate_params": {},
-    "holdout": 0.3,
-}
-CALLABLES = ("improve", "find_candidate", "labels_progress", "train_data", "eval_data")
+__all__ = ["ImproverConfig", "improver_agent"]
+
+BATCH = re.compile(r"^episode-(\d+)-r(\d+)$")
+
+
+class ImproverConfig(AgentConfig):
+    """Settings of an improver agent (``config:`` of ``kind: improver``)."""
+
+    model: str | None = Field(None, description="registered model (default: the served one)")
+    label_budget: int = Field(100, ge=1, description="most labels asked for per episode")
+    first_round: int = Field(20, ge=1, description="labels of the first round")
+    round_labels: int = Field(40, ge=1, description="labels of each later round")
+    selector: str = Field("auto", description="scanflow.improve selector; auto: k-center on the "
+                                              "detector's features weighted by uncertainty")
+    selector_params: dict[str, Any] = Field(default_factory=dict)
+    strategy: str = Field("auto", description="built-in strategy (retrain, denoiser, combined)")
+    strategy_params: dict[str, Any] = Field(default_factory=dict)
+    retrain_workflow: str | None = Field(None, description="the application's workflow that "
+                                                           "retrains the model instead")
+    train_data: Any = Field(None, description="the champion's training data: a CSV / Parquet "
+                                              "(label column `target`) or .npz file, {path, target}, "
+                                              "or 'pkg.mod:function' returning (X, y)")
+    eval_data: Any = Field(None, description="held-out clean data, same forms (default: a fifth "
+                                             "of train_data, set aside)")
+    holdout: float = Field(0.3, gt=0, lt=1, description="share of an episode's labels kept for "
+                                                        "the gate")
+    target_gap: float = Field(0.03, ge=0, description="a candidate within this of clean accuracy "
+                                                      "on the shift is final")
+    zero_label: str = Field("auto", description="auto, off, align, denoise or entropy")
+    detector: str | None = Field(None, description="detector file for the selector's features "
+                                                   "(default: the state folder's detector.npz)")
+    seed: int = 0
+    poll_every: float = Field(2.0, gt=0, description="seconds between looks at the label store")
+    trusted_types: list[str] = Field(default_factory=list, description="skops types to trust")
+    trusted_architectures: list[str] = Field(default_factory=list,
+                                             description="torch classes to trust")
+    allow_pickle: bool = Field(False, description="load a pickled champion (trusted source only)")
+    improvement: Any = Field(None, description="an object with improve(request, key) -> candidate "
+                                               "and find(key) instead of the built-in work")
+
+    def start_problems(self, app: Any) -> list[tuple[str, str, str]]:
+        problems = []
+        if self.improvement is None and self.retrain_workflow is None and self.train_data is None:
+            problems.append(("train_data", "the built-in strategies replay the champion's training "
+                             "data, and none is set", "set train_data: data/train.csv (with a "
+                             "`target` column) or 'pkg.mod:function', or name a retrain_workflow"))
+        if self.retrain_workflow and app is not None:
+            problems += _workflow_problems(app, self.retrain_workflow)
+        if self.retrain_workflow and self.eval_data is None and self.improvement is None:
+            problems.append(("eval_data", "a retrain workflow needs held-out clean data for the gate",
+                             "set eval_data: data/clean.csv or 'pkg.mod:function'"))
+        return problems
+
+    def model_name(self, ctx: Any) -> str:
+        if self.model:
+            return self.model
+        if ctx.app is not None:
+            for svc in ctx.app.services:
+                if "model" in svc.parameters:
+                    return str(svc.parameters["model"])
+            return ctx.app.name
+        return "model"
+
+    def load_data(self, which: str, ctx: Any) -> tuple[Any, np.ndarray]:
+        """``(X, y)`` of ``train_data`` / ``eval_data`` (see the field descriptions)."""
+        from scanflow.models import take
+
+        if which == "eval_data" and self.eval_data is None or which == "train_data" and \
+                self.eval_data is None and self.train_data is not None:
+            X, y = _load(self.train_data, ctx)
+            clean = held_out_mask(np.arange(len(y)), 0.2)
+            keep = clean if which == "eval_data" else ~clean
+            return take(X, np.flatnonzero(keep)), np.asarray(y)[keep]
+        return _load(getattr(self, which), ctx)
+
+
+def _workflow_problems(app: Any, workflow: str) -> list[tuple[str, str, str]]:
+    from ..retrain import workflow_parameters
+
+    names = [w.name for w in app.workflows]
+    if workflow not in names:
+        return [("retrain_workflow", f"no workflow {workflow!r}", f"workflows: {', '.join(names)}")]
+    if "labeled_data" not in workflow_parameters(app, workflow):
+        return [("retrain_workflow", f"no executor of {workflow!r} declares the parameter "
+                 "labeled_data", "add `parameters: {labeled_data: null}` to the node that trains")]
+    return []
+
+
+def _load(value: Any, ctx: Any) -> tuple[Any, np.ndarray]:
+    from scanflow.datasets import load_labeled
+
+    value = ctx.resolve(value)
+    if callable(value):
+        value = value()
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value[0], np.asarray(value[1])
+    spec = value if isinstance(value, dict) else {"path": value}
+    path = Path(spec["path"])
+    if not path.is_absolute() and ctx.root is not None:
+        path = Path(ctx.root) / path
+    return load_labeled(path, spec.get("target"))
+
+
+# ----------------------------------------------------------------------------- actuators
+def _champion(work: Any) -> tuple[str | None, Any]:
+    """The champion to rank by uncertainty; without one (a custom improvement that loads no
+    model, nothing registered yet) the selection goes by the data alone."""
+    try:
+        return work.champion()
+    except (AttributeError, LookupError):
+        return None, None
+
+
+class ZeroLabelCandidate(Actuator):
+    """Build the episode's zero-label candidate (recorded in the episode; judged later)."""
+
+    type = "zero_label"
+
+    def __init__(self, name: str, work: Any, **defaults: Any):
+        super().__init__(name, **defaults)
+        self.work = work
+
+    def run(self, ctx, params, key):
+        episode = int(params["episode"])
+        try:
+            info = self.work.zero_label(episode, key)
+        except Exception as exc:  # a failed first response must not block the labels
+            info = {"error": f"{type(exc).__name__}: {exc}"}
+        EpisodeStore(ctx.store).update_info(episode, key=f"{key}/tried", zero_label_tried=True)
+        return ActionResult(result=info or {"method": None, "why": "no zero-label method fits"})
+
+
+class RequestLabels(Actuator):
+    """Choose samples of the episode's pool and file them as one labeling round."""
+
+    type = "request_labels"
+
+    def __init__(self, name: str, cfg: ImproverConfig, work: EpisodeImprovement, **defaults: Any):
+        super().__init__(name, **defaults)
+        self.cfg, self.work = cfg, work
+
+    def run(self, ctx, params, key):
+        from .selection import choose
+
+        episodes = EpisodeStore(ctx.store)
+        ep = episodes.get(int(params["episode"]))
+        episodes.set_budget(ep.id, self.cfg.label_budget)
+        n = min(int(params["n"]), self.cfg.label_budget - ep.requested)
+        pool = episodes.pool(ep.id, unrequested=True)[-5000:]
+        version, champion = _champion(self.work)
+        X = ctx.services.predictions.prediction_inputs(pool)
+        positions, guesses = choose(self.cfg, ctx, champion, X, n, seed=self.cfg.seed + int(params["round"]))
+        chosen = [pool[i] for i in positions]
+        batch = f"episode-{ep.id}-r{params['round']}"
+        if chosen and not ctx.services.labels.has_batch(batch):
+            from scanflow.models import take
+
+            from ..actuators import _for_labeling
+
+            classes = None if champion is None or champion.classes_ is None else [
+                c.item() if hasattr(c, "item") else c for c in champion.classes_]
+            ctx.services.labels.enqueue(
+                _for_labeling(take(X, positions)), batch=batch, model_guess=guesses, classes=classes,
+                meta=[{"prediction_id": i, "index": i, "episode": ep.id} for i in chosen])
+        episodes.mark_requested(ep.id, chosen, batch, key=key)
+        return ActionResult(result={"episode": ep.id, "batch": batch, "requested": len(chosen),
+                                    "champion": version})
 
 
 class ImproveModel(Actuator):
-    """Run the improvement strategy and send the candidate to the planner(s)."""
+    """Make, evaluate and register a candidate from the episode's labels; send it on."""
 
     type = "improve"
+
+    def __init__(self, name: str, work: Any, **defaults: Any):
+        super().__init__(name, **defaults)
+        self.work = work
 
     def _done(self, ctx, candidate: dict[str, Any]) -> ActionResult:
         payload = validate_payload("model.candidate", candidate)
@@ -59,64 +214,100 @@ class ImproveModel(Actuator):
                                                       for r in ctx.talks_to])
 
     def run(self, ctx, params, key):
-        candidate = ctx.service("improve")(self.params(params), key)
-        return self._done(ctx, candidate)
+        return self._done(ctx, self.work.improve(self.params(params), key))
 
     def recover(self, ctx, params, key):
-        found = ctx.service("find_candidate")(key)
+        found = self.work.find(key)
         return None if found is None else self._done(ctx, found)
 
 
-def improver_agent(spec: Any, config: dict[str, Any]) -> AgentDefinition:
-    cfg = settings(spec.name, "improver", config, DEFAULTS, CALLABLES)
-
-    def assess(event: Event, ctx) -> Decision:
+# ----------------------------------------------------------------------------- rules
+def _report_rule(cfg: ImproverConfig):
+    def report(event: Event, ctx) -> Decision:
         p = event.payload
-        frac, n, flagged = float(p["fraction"]), int(p["n_samples"]), int(p["n_flagged"])
-        inputs = {"fraction": frac, "n_flagged": flagged, "n_samples": n, "is_drift": p["is_drift"],
-                  "p_value": p.get("p_value")}
-        drift = f", drift p={fmt(p['p_value'])}" if p["is_drift"] and p.get("p_value") is not None else (
-            ", drift" if p["is_drift"] else "")
-        limit = cfg["alert_fraction"]
-        over = limit is not None and frac >= limit
-        share = f"{flagged}/{n} flagged = {fmt(frac)}"
-        if p["is_drift"] or over:
-            batches = list(ctx.memory.get("open_batches", []))
-            wait = ""
-            if p.get("label_batch"):
-                batches.append(p["label_batch"])
-                wait = f"; waiting for labels of batch {p['label_batch']!r}"
-            cmp = f" >= {fmt(limit)}" if over else ""
-            return Decision("alert", f"{share}{cmp}{drift} -> alert{wait}", inputs=inputs,
-                            memory={"open_batches": batches, "alerts": ctx.memory.get("alerts", 0) + 1})
-        cmp = f" < {fmt(limit)}" if limit is not None else ""
-        return Decision("normal", f"{share}{cmp}, no drift -> normal", inputs=inputs)
+        episode = p.get("episode")
+        if not p.get("is_drift") or episode is None:
+            return Decision("normal", f"{p.get('n_flagged')}/{p.get('n_samples')} flagged, no drift "
+                            "-> normal", inputs={"fraction": p.get("fraction")})
+        ep = EpisodeStore(ctx.store).get(int(episode))
+        inputs = {"episode": ep.id, "pool": p.get("pool_size"), "requested": ep.requested}
+        if ep.status != OPEN:
+            return Decision("wait", f"episode {ep.id} is {ep.status} -> wait", inputs=inputs)
+        actions = []
+        if not ep.rounds:
+            actions.append(ActionRequest("request_labels", {"episode": ep.id, "round": 1,
+                                                            "n": min(cfg.first_round, cfg.label_budget)}))
+        if cfg.zero_label != "off" and not ep.info.get("zero_label_tried"):
+            actions.append(ActionRequest("zero_label", {"episode": ep.id}))
+        if not actions:
+            return Decision("wait", f"episode {ep.id}: {p.get('pool_size')} samples in its pool, "
+                            f"{ep.requested} labels asked for -> wait for them", inputs=inputs)
+        what = [f"ask for {cfg.first_round} labels from its pool" if not ep.rounds else "",
+                "build a zero-label candidate" if len(actions) > 1 or ep.rounds else ""]
+        return Decision("respond", f"episode {ep.id} opened: " + " and ".join(w for w in what if w),
+                        actions=actions, inputs=inputs)
+    return report
 
-    def improve(event: Event, ctx) -> Decision:
+
+def _labels_rule(cfg: ImproverConfig):
+    def labels(event: Event, ctx) -> Decision | None:
+        finished = event.payload.get("finished") or []
+        rounds = [(int(m[1]), int(m[2]), b) for b in finished if (m := BATCH.match(b))]
+        if not rounds:
+            return None
+        episode, round_, batch = rounds[0]
+        return Decision("improve", f"labeling round {round_} of episode {episode} finished "
+                        f"({batch}) -> improve with every label of the episode",
+                        actions=[ActionRequest("improve", {"episode": episode, "round": round_})],
+                        inputs={"episode": episode, "round": round_, "batch": batch})
+    return labels
+
+
+def _decided_rule(cfg: ImproverConfig):
+    def decided(event: Event, ctx) -> Decision | None:
         p = event.payload
-        total = int(p.get("total_labeled", 0))
-        used = int(ctx.memory.get("labels_used", 0))
-        new = total - used
-        finished = p.get("finished") or ([p["batch"]] if p.get("batch") else [])
-        inputs = {"new_labels": new, "total_labeled": total, "finished_batches": finished}
-        if new <= 0 and not finished:
-            return Decision("wait", f"no new labels (total {total}) -> wait", inputs=inputs)
-        if new < cfg["min_labels"] and not finished:
-            return Decision("wait", f"{new} new labels < {cfg['min_labels']} needed -> wait", inputs=inputs)
-        why = (f"labeling batch {', '.join(map(repr, finished))} finished ({total} labels in all)"
-               if finished else f"{new} new labels >= {cfg['min_labels']}")
-        open_batches = [b for b in ctx.memory.get("open_batches", []) if b not in finished]
-        request = {"strategy": cfg["strategy"], "strategy_params": cfg["strategy_params"],
-                   "total_labeled": total, "new_labels": new, "batches": finished,
-                   "reason": why}
-        return Decision("improve", f"{why} -> improve with strategy {cfg['strategy']!r}",
-                        actions=[ActionRequest("improve", request)], inputs=inputs,
-                        memory={"labels_used": total, "open_batches": open_batches})
+        if p.get("episode") is None or p.get("rollback"):
+            return None
+        ep = EpisodeStore(ctx.store).get(int(p["episode"]))
+        what = "promoted" if event.kind == "model.promoted" else "rejected"
+        inputs = {"episode": ep.id, "version": p.get("version"), "requested": ep.requested}
+        if what == "promoted" and p.get("final"):
+            return Decision("done", f"v{p.get('version')} promoted as final for episode {ep.id}: no "
+                            "more labels for this shift", inputs=inputs)
+        left = cfg.label_budget - ep.requested
+        if ep.status != OPEN or left <= 0:
+            return Decision("exhausted", f"v{p.get('version')} {what}; episode {ep.id} has spent its "
+                            f"{cfg.label_budget} labels -> stop asking (a person may close it)",
+                            inputs=inputs)
+        n = min(cfg.round_labels, left)
+        return Decision("next_round", f"v{p.get('version')} {what} and not final -> ask for {n} more "
+                        f"labels ({ep.requested} of {cfg.label_budget} used)", inputs=inputs,
+                        actions=[ActionRequest("request_labels", {"episode": ep.id, "n": n,
+                                                                  "round": len(ep.rounds) + 1})])
+    return decided
 
-    return AgentDefinition(
-        spec.name, kind="improver",
-        sensors=[LabelsSensor("labels", min_labels=cfg["min_labels"], poll_every=cfg["poll_every"])],
-        rules=[FunctionRule("assess", "check.report", assess),
-               FunctionRule("improve", ["sensor.labels", "labels.ready"], improve)],
-        actuators=[ImproveModel("improve"), SendMessage("notify")],
-        talks_to=spec.talks_to, supervises=spec.supervises, config=cfg)
+
+def improver_agent(spec: Any, cfg: ImproverConfig) -> AgentDefinition:
+    definition = AgentDefinition(spec.name, kind="improver", talks_to=spec.talks_to,
+                                 supervises=spec.supervises, config=cfg)
+    return _assemble(definition, cfg)
+
+
+def _assemble(definition: AgentDefinition, cfg: ImproverConfig) -> AgentDefinition:
+    holder: dict[str, Any] = {}
+
+    class _Work:  # built when the agent first acts (it needs the runtime's context)
+        def __getattr__(self, attr):
+            return getattr(holder["work"], attr)
+
+    work = _Work()
+    definition.sensors = [LabelsSensor("labels", min_labels=10**9, poll_every=cfg.poll_every)]
+    definition.rules = [FunctionRule("respond", "check.report", _report_rule(cfg)),
+                        FunctionRule("improve", "sensor.labels", _labels_rule(cfg)),
+                        FunctionRule("next", ["model.promoted", "model.rejected"], _decided_rule(cfg))]
+    definition.actuators = {a.name: a for a in (
+        ZeroLabelCandidate("zero_label", work), RequestLabels("request_labels", cfg, work),
+        ImproveModel("improve", work), SendMessage("notify"))}
+    definition.on_start = lambda ctx: holder.setdefault(
+        "work", cfg.improvement if cfg.improvement is not None else EpisodeImprovement(cfg, ctx))
+    return definition

@@ -2,43 +2,44 @@
 
 * on ``model.candidate``: the gate decides. Pass: ``promote`` (or ``await_approval`` when
   ``approval_required``: a person answers with ``scanflow agents approve APP ID``); fail:
-  ``reject``, with the gate's reason.
+  ``reject``, with the gate's reason. Either way the agents the candidate names in ``notify``
+  (its improver, the checker of its episode) hear of it: ``model.promoted`` (with the episode
+  and whether the candidate was final) or ``model.rejected``.
 * on ``approval.decided``: ``promote`` or ``reject`` as the person said.
-* after a promotion it watches the next ``watch_batches`` tracker batches: if
-  ``watch_metric`` (from the tracker's batch counts) gets worse than just before the promotion
-  by more than ``rollback_tolerance``, ``rollback``; otherwise ``keep``.
-
-Config:
-
-====================== ================== =====================================================
-``model``              None               registered model name (default: the candidate's)
-``approval_required``  False              ask a person before promoting
-``gate``               (default)          ``fn(candidate) -> GateDecision | (promote, reason)``;
-                                          default: ``scanflow.improve`` EvaluationGate
-``gate_params``        {}                 settings of the default gate
-``watch_batches``      3                  batches watched after a promotion (0: no rollback)
-``watch_metric``       "mean_confidence"  ``mean_confidence`` (higher is better) or
-                                          ``outlier_rate`` (lower is better)
-``rollback_tolerance`` 0.05               how much worse counts as a regression
-``promote`` / ``rollback`` / ``champion_version``  callables (default: scanflow.track)
-====================== ================== =====================================================
+* after a promotion it watches the next ``watch_batches`` tracker batches: if ``watch_metric``
+  (from the tracker's batch counts) gets worse than just before the promotion by more than
+  ``rollback_tolerance``, ``rollback``; otherwise ``keep``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from ..actuators import Promote, RequestApproval, Rollback, SendMessage
 from ..agent import AgentDefinition
+from ..config import AgentConfig
 from ..rules import ActionRequest, Decision, Event, FunctionRule
-from ._config import fmt, settings
+from ._config import fmt
 
-DEFAULTS: dict[str, Any] = {
-    "model": None, "approval_required": False, "gate_params": {}, "watch_batches": 3,
-    "watch_metric": "mean_confidence", "rollback_tolerance": 0.05,
-}
-CALLABLES = ("gate", "promote", "rollback", "champion_version")
+__all__ = ["PlannerConfig", "gate_verdict", "planner_agent"]
+
 _LOWER_IS_BETTER = {"outlier_rate"}
+
+
+class PlannerConfig(AgentConfig):
+    """Settings of a planner agent (``config:`` of ``kind: planner``)."""
+
+    model: str | None = Field(None, description="registered model (default: the candidate's)")
+    approval_required: bool = Field(False, description="ask a person before promoting")
+    gate: Any = Field(None, description="fn(candidate) -> GateDecision | (promote, reason); "
+                                        "default: scanflow.improve EvaluationGate on its metrics")
+    gate_params: dict[str, Any] = Field(default_factory=dict,
+                                        description="settings of the default EvaluationGate")
+    watch_batches: int = Field(3, ge=0, description="batches watched after a promotion (0: no rollback)")
+    watch_metric: Literal["mean_confidence", "outlier_rate"] = "mean_confidence"
+    rollback_tolerance: float = Field(0.05, ge=0, description="how much worse counts as a regression")
 
 
 def gate_verdict(out: Any) -> tuple[bool, str]:
@@ -50,38 +51,65 @@ def gate_verdict(out: Any) -> tuple[bool, str]:
     return bool(out.promote), str(out.reason)
 
 
-def planner_agent(spec: Any, config: dict[str, Any]) -> AgentDefinition:
-    cfg = settings(spec.name, "planner", config, DEFAULTS, CALLABLES)
-    metric = cfg["watch_metric"]
-    if metric not in ("mean_confidence", "outlier_rate"):
-        raise ValueError(f"agent {spec.name!r} (planner): watch_metric {metric!r} is unknown: "
-                         "use 'mean_confidence' or 'outlier_rate'")
+def _gate(cfg: PlannerConfig, ctx) -> Any:
+    if cfg.gate is not None:
+        return ctx.resolve(cfg.gate)
+    from scanflow.improve.gate import EvaluationGate
 
-    def promotion(ctx, candidate: dict[str, Any], why: str, inputs: dict[str, Any]) -> Decision:
-        model = cfg["model"] or candidate["model"]
-        watch = ({"model": model, "version": str(candidate.get("version")),
-                  "baseline": ctx.memory.get("last_value"), "left": cfg["watch_batches"]}
-                 if cfg["watch_batches"] else None)
-        return Decision("promote", f"{why} -> promote {model} v{candidate.get('version')}",
-                        actions=[ActionRequest("promote", {"model": model, "version": candidate.get("version"),
-                                                           "notify": list(ctx.talks_to)})],
-                        inputs=inputs, memory={"watch": watch})
+    gate = EvaluationGate(**cfg.gate_params)
+    return lambda cand: gate.decide(cand.get("baseline_metrics") or {}, cand.get("metrics") or {})
 
+
+def _context(cand: dict[str, Any]) -> dict[str, Any]:
+    return {"episode": cand.get("episode"), "final": bool(cand.get("final"))}
+
+
+def _recipients(ctx, cand: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys([*ctx.talks_to, *(cand.get("notify") or [])]))
+
+
+def _promotion(cfg: PlannerConfig, ctx, cand: dict[str, Any], why: str, inputs: dict) -> Decision:
+    model = cfg.model or cand["model"]
+    watch = ({"model": model, "version": str(cand.get("version")),
+              "baseline": ctx.memory.get("last_value"), "left": cfg.watch_batches}
+             if cfg.watch_batches else None)
+    final = " (final for episode {})".format(cand["episode"]) if cand.get("final") and cand.get("episode") else ""
+    return Decision("promote", f"{why} -> promote {model} v{cand.get('version')}{final}",
+                    actions=[ActionRequest("promote", {"model": model, "version": cand.get("version"),
+                                                       "notify": _recipients(ctx, cand),
+                                                       "context": _context(cand)})],
+                    inputs=inputs, memory={"watch": watch})
+
+
+def _rejection(ctx, cand: dict[str, Any], why: str, inputs: dict) -> Decision:
+    to = _recipients(ctx, cand)
+    payload = {"model": cand["model"], "version": cand.get("version"), "reason": why,
+               "episode": cand.get("episode")}
+    actions = [ActionRequest("notify", {"to": to, "kind": "model.rejected", "payload": payload})] if to else []
+    return Decision("reject", f"{why} -> reject {cand['model']} v{cand.get('version')}",
+                    inputs=inputs, actions=actions)
+
+
+def _gate_rule(cfg: PlannerConfig):
     def gate(event: Event, ctx) -> Decision:
         cand = event.payload
-        ok, why = gate_verdict(ctx.service("gate")(cand))
+        ok, why = gate_verdict(_gate(cfg, ctx)(cand))
         inputs = {"model": cand["model"], "version": cand.get("version"), "metrics": cand.get("metrics"),
-                  "baseline_metrics": cand.get("baseline_metrics")}
+                  "baseline_metrics": cand.get("baseline_metrics"), "episode": cand.get("episode"),
+                  "labels": cand.get("labels")}
         if not ok:
-            return Decision("reject", f"{why} -> reject {cand['model']} v{cand.get('version')}", inputs=inputs)
-        if cfg["approval_required"]:
+            return _rejection(ctx, cand, why, inputs)
+        if cfg.approval_required:
             return Decision("await_approval", f"{why} -> ask a person to approve {cand['model']} "
                             f"v{cand.get('version')}",
                             actions=[ActionRequest("request_approval", {
                                 "subject": {"action": "promote", "candidate": cand},
                                 "reason": why})], inputs=inputs)
-        return promotion(ctx, cand, why, inputs)
+        return _promotion(cfg, ctx, cand, why, inputs)
+    return gate
 
+
+def _approval_rule(cfg: PlannerConfig):
     def approval(event: Event, ctx) -> Decision | None:
         p = event.payload
         subject = p.get("subject") or {}
@@ -91,9 +119,14 @@ def planner_agent(spec: Any, config: dict[str, Any]) -> AgentDefinition:
         who = p.get("by") or "a person"
         inputs = {"approval_id": p["approval_id"], "by": who, "note": p.get("note")}
         if not p["approved"]:
-            return Decision("reject", f"{who} rejected {cand['model']} v{cand.get('version')}"
-                            + (f" ({p['note']})" if p.get("note") else ""), inputs=inputs)
-        return promotion(ctx, cand, f"{who} approved (#{p['approval_id']})", inputs)
+            note = f" ({p['note']})" if p.get("note") else ""
+            return _rejection(ctx, cand, f"{who} rejected it{note}", inputs)
+        return _promotion(cfg, ctx, cand, f"{who} approved (#{p['approval_id']})", inputs)
+    return approval
+
+
+def _watch_rule(cfg: PlannerConfig):
+    metric = cfg.watch_metric
 
     def watch(event: Event, ctx) -> Decision | None:
         value = (event.payload.get("batch") or {}).get(metric)
@@ -103,12 +136,12 @@ def planner_agent(spec: Any, config: dict[str, Any]) -> AgentDefinition:
         if not w:
             return Decision("observe", "", memory={"last_value": value}, record=False)
         base = w.get("baseline")
-        worse = base is not None and (value > base + cfg["rollback_tolerance"] if metric in _LOWER_IS_BETTER
-                                      else value < base - cfg["rollback_tolerance"])
+        worse = base is not None and (value > base + cfg.rollback_tolerance if metric in _LOWER_IS_BETTER
+                                      else value < base - cfg.rollback_tolerance)
         inputs = {metric: value, "baseline": base, "version": w["version"]}
         if worse:
             return Decision("rollback", f"{metric} {fmt(value)} after promoting v{w['version']} is worse "
-                            f"than {fmt(base)} before by more than {fmt(cfg['rollback_tolerance'])} "
+                            f"than {fmt(base)} before by more than {fmt(cfg.rollback_tolerance)} "
                             f"-> roll back {w['model']}",
                             actions=[ActionRequest("rollback", {"model": w["model"],
                                                                 "from_version": w["version"],
@@ -117,15 +150,18 @@ def planner_agent(spec: Any, config: dict[str, Any]) -> AgentDefinition:
         left = int(w["left"]) - 1
         if left > 0:
             return Decision("observe", "", memory={"watch": {**w, "left": left}}, record=False)
-        return Decision("keep", f"v{w['version']} held for {cfg['watch_batches']} batches: {metric} "
-                        f"{fmt(value)} vs {fmt(base)} before (tolerance {fmt(cfg['rollback_tolerance'])}) -> keep",
-                        inputs=inputs, memory={"watch": None, "last_value": value})
+        return Decision("keep", f"v{w['version']} held for {cfg.watch_batches} batches: {metric} "
+                        f"{fmt(value)} vs {fmt(base)} before (tolerance {fmt(cfg.rollback_tolerance)}) "
+                        "-> keep", inputs=inputs, memory={"watch": None, "last_value": value})
+    return watch
 
+
+def planner_agent(spec: Any, cfg: PlannerConfig) -> AgentDefinition:
     return AgentDefinition(
         spec.name, kind="planner",
-        rules=[FunctionRule("gate", "model.candidate", gate),
-               FunctionRule("approval", "approval.decided", approval),
-               FunctionRule("watch", "predictions.batch", watch)],
+        rules=[FunctionRule("gate", "model.candidate", _gate_rule(cfg)),
+               FunctionRule("approval", "approval.decided", _approval_rule(cfg)),
+               FunctionRule("watch", "predictions.batch", _watch_rule(cfg))],
         actuators=[Promote("promote"), Rollback("rollback"), RequestApproval("request_approval"),
                    SendMessage("notify")],
         talks_to=spec.talks_to, supervises=spec.supervises, config=cfg)
