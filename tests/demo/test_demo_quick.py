@@ -1,5 +1,6 @@
-"""One real `scanflow demo --quick`: train, serve, stream, agents detect drift, label, improve,
-gate, promote — and the numbers in summary.json come from what happened."""
+"""Real `scanflow demo --quick` runs: train, serve, stream clean data then shifts, let the agents
+detect, ask for a few labels, improve, gate, promote and settle — and the numbers in
+summary.json come from what happened."""
 
 import json
 
@@ -12,48 +13,79 @@ from scanflow.cli.demo import register
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def _run(tmp_path_factory, *args):
     out = tmp_path_factory.mktemp("demo-out")
     state = tmp_path_factory.mktemp("demo-state")
     cli = typer.Typer()
     register(cli)
     cli.command("noop", hidden=True)(lambda: None)  # keep `demo` a sub-command
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--output", str(out), "--state-dir", str(state)])
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--output", str(out), "--state-dir", str(state),
+                                      *args])
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.output, json.loads((out / "summary.json").read_text()), out
 
 
-def test_the_agents_promote_a_model_that_is_better_on_the_corrupted_stream(demo_run):
-    _, s, _ = demo_run
-    assert s["promoted"] is True
-    assert s["champion_version"] != s["baseline_version"]
-    assert s["accuracy_after_samples"] > 0 and s["accuracy_before_samples"] > 0
-    assert s["accuracy_after"] > s["accuracy_before"] + 0.2
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory):
+    return _run(tmp_path_factory, "--shift", "fog")
 
 
-def test_summary_has_the_required_fields(demo_run):
-    _, s, _ = demo_run
-    for key in ("accuracy_before", "accuracy_after", "drift_detected_at", "labels_used", "promoted",
-                "decisions"):
-        assert key in s
-    # the drift was detected after it began, from the stream the API answered
-    assert s["drift_onset_sample"] <= s["drift_detected_at"] < s["samples_streamed"]
-    assert 0 < s["labels_used"] <= s["labels"]["labeled"] and s["labels"]["oracle"] > 0
+@pytest.fixture(scope="module")
+def tabular(tmp_path_factory):
+    return _run(tmp_path_factory, "--example", "tabular")
 
 
-def test_every_agent_decision_comes_with_its_reason(demo_run):
-    _, s, _ = demo_run
+@pytest.mark.parametrize("run", ["mnist", "tabular"])
+def test_the_agents_adapt_to_the_shift_and_then_leave_it_alone(run, request):
+    _, s, _ = request.getfixturevalue(run)
+    shift = next(p for p in s["phases"] if p["shift"])
+    assert shift["promotions"] and s["promoted"] is True
+    assert shift["accuracy_after"] > shift["accuracy_before"] + 0.15
+    # settled: once the checker accepted the shift, no alarm; after the last promotion, no label
+    # request (a batch checked between the promotion and the settling may still alarm)
+    assert shift["counted_from"] == "settled"
+    assert shift["alarms"] == 0 and shift["label_requests"] == 0
+    assert shift["label_requests_after_promotion"] == 0
+    [episode] = s["episodes"]
+    assert episode["status"] == "resolved" and episode["phase"] == shift["name"]
+    # a return to clean data opens no episode and asks for nothing
+    last = s["phases"][-1]
+    assert not last["shift"] and last["alarms"] == 0 and last["label_requests"] == 0
+
+
+@pytest.mark.parametrize("run", ["mnist", "tabular"])
+def test_labels_are_counted_honestly_and_stay_within_the_budget(run, request):
+    _, s, _ = request.getfixturevalue(run)
+    [episode] = s["episodes"]
+    lab = episode["labels"]
+    assert 0 < lab["answered"] <= episode["budget"] == 100
+    assert lab["answered"] == lab["oracle"] + lab["human"] and lab["human"] == 0
+    assert lab["trained_on"] + lab["held_out"] <= lab["answered"]
+    assert s["labels_answered"] == s["labels"]["answered"] == lab["answered"]
+
+
+def test_the_tabular_loop_improves_with_the_applications_own_retrain_workflow(tabular):
+    _, s, _ = tabular
+    improvements = [d for d in s["decisions"] if d["agent"] == "planner" and d["decision"] in
+                    ("promote", "reject")]
+    assert improvements
+    assert s["example"] == "tabular" and s["model"] == "segment"
+
+
+def test_every_agent_decision_comes_with_its_reason(mnist):
+    _, s, _ = mnist
     kinds = {(d["agent"], d["decision"]) for d in s["decisions"]}
-    assert {("checker", "alert"), ("improver", "improve"), ("planner", "promote")} <= kinds
+    assert {("checker", "alert"), ("improver", "improve"), ("planner", "promote"),
+            ("checker", "settle"), ("checker", "resolve")} <= kinds
     assert all(d["reason"] for d in s["decisions"])
     promote = next(d for d in s["decisions"] if d["decision"] == "promote")
     assert "accuracy" in promote["reason"]
 
 
-def test_the_run_prints_progress_urls_a_table_and_writes_a_report(demo_run):
-    output, s, out = demo_run
+def test_the_run_prints_progress_urls_tables_and_writes_a_report(mnist):
+    output, s, out = mnist
     assert "/dashboard" in output and "mlflow ui --backend-store-uri" in output
-    assert "accuracy on corrupted digits" in output
+    assert "labels answered" in output and "Drift episodes" in output
     report = (out / "report.md").read_text()
-    assert "What each agent decided" in report and "<svg" in (out / "drift.svg").read_text()
+    assert "What each agent decided" in report and "Labels answered" in report
+    assert "<svg" in (out / "drift.svg").read_text() and "<svg" in (out / "report.html").read_text()

@@ -55,6 +55,18 @@ def _final(cfg, metrics: dict[str, float], accounting: dict[str, int], budget: i
     return gap <= cfg.target_gap or accounting.get("requested", 0) >= budget
 
 
+def _better(cfg, baseline: dict[str, float], a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether candidate ``a`` should go to the planner rather than ``b``: one the gate would
+    pass beats one it would not; between equals, the higher accuracy on the shift wins."""
+    from scanflow.improve.gate import EvaluationGate
+
+    gate = EvaluationGate(**cfg.gate_params)
+    pass_a, pass_b = gate.decide(baseline, a).promote, gate.decide(baseline, b).promote
+    if pass_a != pass_b:
+        return pass_a
+    return a["drifted_accuracy"] > b["drifted_accuracy"]
+
+
 def _zero_label_entry(improvement, episode: Episode, slices) -> tuple[dict, ModelAdapter] | None:
     from scanflow.improve.gate import evaluate
 
@@ -82,7 +94,7 @@ def best_candidate(improvement, episode: Episode, request: dict[str, Any], key: 
                       **{f"champion_{k}": v for k, v in baseline.items()}})
     zero = _zero_label_entry(improvement, episode, slices)
     chosen, zero_label = {**entry, "metrics": metrics}, False
-    if zero is not None and zero[0]["metrics"]["drifted_accuracy"] > metrics["drifted_accuracy"]:
+    if zero is not None and _better(cfg, baseline, zero[0]["metrics"], metrics):
         chosen, zero_label = zero[0], True
     payload = {
         "model": improvement.model, "version": chosen["version"], "strategy": chosen["made_by"],

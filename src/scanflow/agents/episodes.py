@@ -271,3 +271,15 @@ def label_accounting(episode: Episode, labels: Any) -> dict[str, int]:
     out["trained_on"] = int(episode.info.get("trained_on", 0))
     out["held_out"] = int(episode.info.get("held_out", 0))
     return out
+
+
+def episode_report(store: Any, labels: Any, status: str | None = None) -> list[dict[str, Any]]:
+    """Every episode (newest first) as a JSON-ready row: status, pool, labels, promotions."""
+    episodes = EpisodeStore(store)
+    rows = []
+    for ep in episodes.list(status=status):
+        events = ep.info.get("events", [])
+        rows.append({**ep.to_dict(), "pool": len(episodes.pool(ep.id)),
+                     "labels": label_accounting(ep, labels),
+                     "promotions": [e for e in events if e.get("event") == "promoted"]})
+    return rows

@@ -173,10 +173,10 @@ class EpisodeImprovement:
         return info
 
     def _zero_label_params(self) -> dict[str, Any]:
-        if self.cfg.zero_label in ("denoise", "auto") and self.ctx.app is not None:
-            return {"cache_dir": str(self.ctx.app.state_path / "cache" / "improve")} \
-                if self.cfg.zero_label == "denoise" else {}
-        return {}
+        params = dict(self.cfg.zero_label_params)
+        if self.ctx.app is not None:
+            params.setdefault("cache_dir", str(self.ctx.app.state_path / "cache" / "improve"))
+        return params
 
     def improve(self, request: dict[str, Any], key: str) -> dict[str, Any]:
         """One round for the episode of ``request`` → the candidate payload for the planner."""

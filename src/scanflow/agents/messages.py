@@ -27,6 +27,7 @@ __all__ = [
     "ModelCandidate",
     "ModelPromoted",
     "ModelRejected",
+    "EpisodeAdapted",
     "PredictionsBatch",
     "RunsFinished",
     "SensorEvent",
@@ -160,6 +161,17 @@ class ModelRejected(Payload):
     version: str | int | None = None
     reason: str = ""
     episode: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    baseline_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+@message_type("episode.adapted")
+class EpisodeAdapted(Payload):
+    """The improver found the champion already handles the episode's shift: settle it as is."""
+
+    episode: int
+    model: str
+    reason: str = ""
 
 
 @message_type("approval.decided")

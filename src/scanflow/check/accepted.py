@@ -61,18 +61,20 @@ class AcceptingDetector(Detector):
         alpha: significance of the novelty test once a shift is accepted.
         fpr: per-sample false-positive rate of each accepted reference.
         epochs, latent_dim: the autoencoder of each accepted reference.
+        max_samples: most samples of a shift an accepted reference learns from.
         random_state: seed of those autoencoders.
     """
 
     def __init__(self, *, base: str = "default", base_params: dict | None = None,
-                 alpha: float = 0.01, fpr: float = 0.05, epochs: int = 10, latent_dim: int = 16,
-                 random_state: int = 0):
+                 alpha: float = 0.001, fpr: float = 0.05, epochs: int = 15, latent_dim: int = 16,
+                 max_samples: int = 1500, random_state: int = 0):
         self.base = base
         self.base_params = base_params
         self.alpha = alpha
         self.fpr = fpr
         self.epochs = epochs
         self.latent_dim = latent_dim
+        self.max_samples = max_samples
         self.random_state = random_state
 
     @classmethod
@@ -110,9 +112,14 @@ class AcceptingDetector(Detector):
         return data.values
 
     def accept(self, X) -> AcceptingDetector:
-        """Learn ``X`` (samples of a shift the model now handles) as normal from now on."""
+        """Learn ``X`` (samples of a shift the model now handles) as normal from now on (at most
+        ``max_samples`` of them, drawn at random: enough to learn what the shift looks like)."""
         self._check_fitted()
         data = self._prepare(X, fitting=False)
+        if len(data) > self.max_samples:
+            keep = np.sort(np.random.default_rng(self.random_state).choice(
+                len(data), self.max_samples, replace=False))
+            data = type(data)(data.values[keep], data.kind, data.columns)
         ref = AutoencoderDetector(epochs=self.epochs, latent_dim=self.latent_dim, fpr=self.fpr,
                                   random_state=self.random_state + len(self.accepted_))
         self.accepted_.append(ref.fit(data.values))

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import typer
 
-from . import agents, check, datasets, demo, experiment, export, graph, label, models, run, serve
+from . import (
+    agents,
+    check,
+    datasets,
+    demo,
+    episodes,
+    experiment,
+    export,
+    graph,
+    label,
+    models,
+    run,
+    serve,
+)
 
 app = typer.Typer(
     name="scanflow",
@@ -25,6 +38,7 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(label.app, name="label")
 app.add_typer(models.app, name="models")
 app.add_typer(agents.app, name="agents")
+app.add_typer(episodes.app, name="episodes")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(export.app, name="export")
 

@@ -1,12 +1,13 @@
 """``scanflow demo``: the whole loop on the embedded default, in a few minutes on 2 cores.
 
-    scanflow demo [--human] [--output DIR] [--quick] [--state-dir DIR] [--corruption fog]
-                  [--keep-open] [--mlflow-ui] [--port 0]
+    scanflow demo [--example mnist|tabular] [--human] [--output DIR] [--quick] [--state-dir DIR]
+                  [--shift fog --shift impulse_noise] [--keep-open] [--mlflow-ui] [--port 0]
 
-Trains the MNIST classifier (cached after the first run), serves it, starts the agents, streams
-clean then corrupted digits at the API, and lets the agents detect the drift, request labels
-(from the ground-truth oracle, or from you in the browser with ``--human``), improve, gate and
-promote. Ends with a summary table and a report (``--output DIR`` also gets ``summary.json``).
+Trains the example's model (cached after the first run), serves it, starts the agents and
+streams clean data, then each shift until the agents have adapted to it, then clean data again.
+The agents detect each shift (one drift episode per shift), ask for a few labels (the
+ground-truth oracle answers, or you in the browser with ``--human``), improve, gate, promote and
+settle. Ends with tables and a report (``--output DIR`` also gets ``summary.json``).
 Register with :func:`register`.
 """
 
@@ -28,30 +29,36 @@ def demo(
     output: Annotated[Path | None, typer.Option(help="folder for summary.json, report.md and plots")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="smaller model and stream (CI: ~1-2 minutes)")] = False,
     state_dir: Annotated[Path | None, typer.Option(help="state folder (default: $SCANFLOW_HOME or the demo app's .scanflow)")] = None,
-    corruption: Annotated[str, typer.Option(help="MNIST-C corruption of the drifted stream")] = "fog",
+    example: Annotated[str, typer.Option(help="mnist (digits) or tabular (a table of image-region measurements)")] = "mnist",
+    shift: Annotated[list[str] | None, typer.Option(help="MNIST-C corruption of a shift phase (repeat for several; default: fog, impulse_noise)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the stream")] = 0,
     port: Annotated[int, typer.Option(help="port of the API and dashboard (0: a free one)")] = 0,
     keep_open: Annotated[bool, typer.Option("--keep-open", help="keep serving after the summary, until Ctrl+C")] = False,
     mlflow_ui: Annotated[bool, typer.Option("--mlflow-ui", help="also start the MLflow UI for the run")] = False,
 ) -> None:
-    """Train, serve, stream drifting digits and let the agents close the loop."""
+    """Train, serve, stream shifting data and let the agents close the loop."""
     from scanflow.datasets import CORRUPTIONS
+    from scanflow.demo.examples import EXAMPLES
 
-    if corruption not in CORRUPTIONS:
-        err.print(f"[red]error:[/] --corruption {corruption!r} is not one of: {', '.join(CORRUPTIONS)}")
+    if example not in EXAMPLES:
+        err.print(f"[red]error:[/] --example {example!r} is not one of: {', '.join(EXAMPLES)}")
         raise typer.Exit(2)
+    for name in shift or []:
+        if name not in CORRUPTIONS:
+            err.print(f"[red]error:[/] --shift {name!r} is not one of: {', '.join(CORRUPTIONS)}")
+            raise typer.Exit(2)
     for name in ("mlflow", "alembic", "scanflow.agents", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
     from scanflow.demo import DemoError, DemoSettings, run_demo
     from scanflow.demo.ui import RichUI
 
     settings = DemoSettings.preset(quick=quick, human=human, output=output, state_dir=state_dir,
-                                   corruption=corruption, seed=seed, port=port,
+                                   example=example, shifts=shift or None, seed=seed, port=port,
                                    keep_open=keep_open or None, mlflow_ui=mlflow_ui or None)
     ui = RichUI(console)
     if human:
-        console.print("[bold]--human[/]: open the labeling UI printed below and label the digits "
-                      "the checker files; the improver starts when enough labels are in.")
+        console.print("[bold]--human[/]: open the labeling UI printed below and label what the "
+                      "improver asks for; each finished round starts an improvement.")
     try:
         summary = run_demo(settings, ui)
     except DemoError as exc:

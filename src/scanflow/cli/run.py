@@ -100,10 +100,19 @@ def init(
 # -- validate -----------------------------------------------------------------------------------
 
 def validate(app_path: AppArg = ".") -> None:
-    """Check an application: names, dependencies, cycles, files, resources, unknown keys."""
+    """Check an application: names, dependencies, cycles, files, resources, unknown keys, and
+    every agent's config against its kind (unknown keys, types, missing settings)."""
+    from ..agents import config_problems
     from ..app import Executor, SubWorkflow
 
     application = _load(app_path)
+    problems = config_problems(application)
+    if problems:
+        err.print(f"[red]✘ {len(problems)} problem{'s' * (len(problems) != 1)} in the agents' "
+                  f"config of {escape(app_path)}:[/red]")
+        for problem in problems:
+            err.print(f"  {escape(str(problem))}", highlight=False)
+        raise typer.Exit(1)
     nodes = sum(len(w.nodes) for w in application.workflows)
     console.print(f"[green]✔[/green] {escape(str(application.source or app_path))}: application "
                   f"[bold]{escape(application.name)}[/bold] is valid "

@@ -1,17 +1,18 @@
 """``scanflow demo``: the whole loop on the embedded default, in one process plus its nodes.
 
-1. **train** — run the demo application's ``training`` workflow through the scheduler (train the
-   classifier and fit the autoencoder detector in parallel, then ``deploy``: register the model
-   and make it the ``champion``); cached weights make a second demo skip the training;
+1. **train** — run the example application's ``training`` workflow through the scheduler (the
+   model, the detector and, for images, the zero-label denoiser in parallel, then ``deploy``:
+   register the model and make it the ``champion``); cached weights make a second demo quick;
 2. **serve** — start the prediction API, dashboard and labeling UI (:class:`ServeStack`) under a
    real Uvicorn on 127.0.0.1 and a free port, and the four agents (:class:`AgentRuntime`);
-3. **stream** — send clean digits, then corrupted ones, to ``/predict/batch`` over HTTP;
-4. the **agents** do the rest: the tracker batches predictions, the checker detects the drift and
-   files the most informative samples for labeling, the oracle (or a person in the browser with
-   ``--human``) labels them, the improver retrains, the planner gates and promotes, and the API
-   hot-swaps the new champion;
-5. **report** — accuracy on the corrupted stream before and after the promotion, measured on the
-   answers the API really gave, and every agent decision with its reason.
+3. **stream** — send the example's phases over HTTP: clean data, each shift until the agents
+   adapted to it, clean data again (:mod:`scanflow.demo.examples`);
+4. the **agents** do the rest: the checker opens a drift episode, the improver asks for a few
+   labels from the episode's pool (the oracle answers, or a person in the browser with
+   ``--human``), builds candidates, the planner gates and promotes, the API hot-swaps the model,
+   the checker settles the episode and stops alarming on that shift;
+5. **report** — per phase, accuracy before and after each promotion measured on the answers the
+   API really gave; per episode, its labels (asked, answered, used); every decision and why.
 """
 
 from __future__ import annotations
@@ -24,41 +25,40 @@ import subprocess
 import sys
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .examples import Example, Phase, get_example
 from .settings import DemoSettings
 from .stream import SentBatch, StreamLog
 
-__all__ = ["DemoError", "demo_app", "run_demo"]
-
-MODEL_NAME = "mnist-cnn"
+__all__ = ["DemoError", "clear_cache", "demo_app", "run_demo"]
 
 
 class DemoError(RuntimeError):
     """The demo could not run (a failed training node, no writable state folder...)."""
 
 
-def demo_app(state_dir: str | os.PathLike[str] | None = None):
-    """The packaged demo application, with its state in ``state_dir`` (see :func:`_state_dir`)."""
+def demo_app(state_dir: str | os.PathLike[str] | None = None, example: str = "mnist"):
+    """The packaged application of ``example``, with its state in ``state_dir`` (see
+    :func:`_state_dir`)."""
     from scanflow.app import load_app
 
-    app = load_app(str(resources.files("scanflow.demo") / "app"))
-    app.state_dir = str(_state_dir(app, state_dir))
+    app = load_app(str(get_example(example).app_dir))
+    app.state_dir = str(_state_dir(state_dir, example))
     return app
 
 
-def _state_dir(app, given) -> Path:
-    """``given``, else ``$SCANFLOW_HOME``, else ``.scanflow/demo`` in the current folder: the demo
-    application ships inside the package, whose folder is no place for run state."""
+def _state_dir(given, example: str) -> Path:
+    """``given``, else ``$SCANFLOW_HOME``, else ``.scanflow/demo[-example]`` here: the demo
+    applications ship inside the package, whose folder is no place for run state."""
     if given:
         return Path(given).expanduser().resolve()
     if os.environ.get("SCANFLOW_HOME"):
         return Path(os.environ["SCANFLOW_HOME"]).expanduser().resolve()
-    return (Path.cwd() / ".scanflow" / "demo").resolve()
+    return (Path.cwd() / ".scanflow" / ("demo" if example == "mnist" else f"demo-{example}")).resolve()
 
 
 class _Oracle(threading.Thread):
@@ -68,38 +68,33 @@ class _Oracle(threading.Thread):
         super().__init__(name="scanflow-demo-oracle", daemon=True)
         self.store, self.log, self.every = store, log, every
         self.stop = threading.Event()
-        self.labeled = 0
         self.errors: list[str] = []
 
     def run(self) -> None:
-        from scanflow.improve.labels import OracleLabeler
-
         while not self.stop.wait(self.every):
             try:
-                truth = self.log.truth_by_prediction_id()
-                for batch, counts in self.store.batch_progress().items():
-                    if not counts.get("pending"):
-                        continue
-                    # The checker can file a sample before the API's answer (and so its truth)
-                    # reached the demo; a batch is filed at once, so wait until all of it is known.
-                    items = self.store.items_of(batch=batch, status="pending")
-                    if max(int(it.meta.get("index", -1)) for it in items) >= len(truth):
-                        continue
-                    self.labeled += OracleLabeler(truth, name="oracle").label_store(self.store, batch)
+                self._label_pending()
             except Exception as exc:  # shown in the summary; the demo goes on
                 self.errors.append(str(exc))
 
+    def _label_pending(self) -> None:
+        from scanflow.improve.labels import OracleLabeler
 
-def _enqueue_with_truth_index(store):
-    """The checker's ``label_enqueue``: the prediction id becomes the oracle's index."""
+        truth = self.log.truth()
+        for batch, counts in self.store.batch_progress().items():
+            if not counts.get("pending"):
+                continue
+            items = self.store.items_of(batch=batch, status="pending")
+            if any(int(it.meta.get("index", -1)) not in truth for it in items):
+                continue  # the API's answer (and so its truth) has not reached the demo yet
+            OracleLabeler(_dense(truth), name="oracle").label_store(self.store, batch)
 
-    def enqueue(X, *, batch, meta=None, scores=None, model_guess=None):
-        meta = [dict(m, index=int(m["prediction_id"])) if "prediction_id" in m else dict(m)
-                for m in (meta or [{}] * len(X))]
-        return store.enqueue(np.asarray(X), batch=batch, meta=meta, scores=scores,
-                             model_guess=model_guess)
 
-    return enqueue
+def _dense(truth: dict[int, Any]) -> np.ndarray:
+    out = np.empty(max(truth) + 1, dtype=object)
+    for k, v in truth.items():
+        out[k] = v
+    return out
 
 
 def _fresh_run_state(state: Path) -> None:
@@ -111,41 +106,40 @@ def _fresh_run_state(state: Path) -> None:
                 (state / f"{name}{suffix}").unlink()
 
 
-def _train(app, settings: DemoSettings, ui) -> dict[str, Any]:
-    from scanflow.run import run_workflow
+def _train(app, example: Example, settings: DemoSettings, ui) -> dict[str, Any]:
+    from scanflow.run import RunState, run_workflow
 
-    wf = app.workflow("training")
-    if settings.train:
-        wf.node("train").parameters = {**wf.node("train").parameters, **settings.train}
-    if settings.detector:
-        wf.node("fit_detector").parameters = {**wf.node("fit_detector").parameters, **settings.detector}
-    ui.phase("train", "training workflow: train + fit_detector in parallel, then deploy")
+    overrides = {**(example.quick if settings.quick else {}), **settings.train}
+    for node, params in overrides.items():
+        wf_node = app.workflow("training").node(node)
+        wf_node.parameters = {**wf_node.parameters, **params}
+    ui.phase("train", "training workflow: model, detector and first-response filter in parallel, "
+                      "then deploy")
     result = run_workflow(app, "training", use_cache=False, handle_signals=False, progress=ui.run_event)
     if result.status != "succeeded":
-        failed = [n for n in result.nodes.values() if n.status != "succeeded"]
-        detail = ""
-        for node in failed[:1]:
-            if node.stderr and Path(node.stderr).is_file():
-                detail = "\n" + "\n".join(Path(node.stderr).read_text().splitlines()[-15:])
-        raise DemoError(f"the training workflow {result.status} (run {result.run_id}): "
-                        f"{', '.join(n.id for n in failed)} did not succeed{detail}")
-    from scanflow.run import RunState
-
-    run_state = RunState.load(result.run_dir)  # a callable node's return value: <node dir>/result.json
-    info = json.loads((run_state.node_dir("training/deploy") / "result.json").read_text())
-    train_info = json.loads((run_state.node_dir("training/train") / "result.json").read_text())
-    return {"run_id": result.run_id, "duration": result.duration, "baseline_version": str(info["champion"]),
-            "clean_accuracy": info.get("clean_accuracy"), "cached": train_info.get("cached"),
+        raise DemoError(_failure(result))
+    info = _deploy_result(RunState.load(result.run_dir))
+    return {"run_id": result.run_id, "duration": result.duration,
+            "baseline_version": str(info["champion"]), "clean_accuracy": info.get("clean_accuracy"),
             "deploy": info}
 
 
-def _post(http, images: np.ndarray) -> dict[str, Any]:
-    import base64
+def _deploy_result(run) -> dict[str, Any]:
+    """What the ``deploy`` node reported: a callable's return value or a script's deploy.json."""
+    for path in (run.node_dir("training/deploy") / "result.json", run.output_dir / "deploy.json"):
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise DemoError("the deploy node reported no champion (no result.json or deploy.json)")
 
-    body = {"images_b64": [base64.b64encode(x.tobytes()).decode() for x in images]}
-    r = http.post("/predict/batch", json=body)
-    r.raise_for_status()
-    return r.json()
+
+def _failure(result) -> str:
+    failed = [n for n in result.nodes.values() if n.status != "succeeded"]
+    detail = ""
+    for node in failed[:1]:
+        if node.stderr and Path(node.stderr).is_file():
+            detail = "\n" + "\n".join(Path(node.stderr).read_text().splitlines()[-15:])
+    return (f"the training workflow {result.status} (run {result.run_id}): "
+            f"{', '.join(n.id for n in failed)} did not succeed{detail}")
 
 
 def _start_mlflow_ui(uri: str, state: Path) -> tuple[subprocess.Popen, str]:
@@ -160,131 +154,164 @@ def _start_mlflow_ui(uri: str, state: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+class _Demo:
+    """The running parts of one demo: served stack, agents, oracle, stream log."""
+
+    def __init__(self, settings: DemoSettings, ui):
+        from scanflow.track import tracking_uri
+
+        self.settings, self.ui = settings, ui
+        self.example = get_example(settings.example)
+        self.app = demo_app(settings.state_dir, settings.example)
+        self.state = self.app.state_path
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.uri = tracking_uri(self.app)
+        os.environ["MLFLOW_TRACKING_URI"] = self.uri  # the nodes, the registry and the agents agree
+        _fresh_run_state(self.state)
+        self.log = StreamLog()
+        self.started = time.time()
+        self.stream_end = "stream finished"
+
+    def start(self, training: dict[str, Any]) -> None:
+        from scanflow.agents import AgentRuntime
+        from scanflow.serve.server import ServerThread
+        from scanflow.serve.stack import ServeStack
+
+        self.training = training
+        self.stack = ServeStack(self.app, poll_interval=0.5, accuracy=self.log.accuracy_points)
+        self.runtime = AgentRuntime(self.app, config=self._agent_config(), poll_interval=0.5)
+        self.mlflow = _start_mlflow_ui(self.uri, self.state) if self.settings.mlflow_ui else (None, None)
+        self.stack.dashboard.mlflow_url = self.mlflow[1]
+        self.server = ServerThread(self.stack.api, port=self.settings.port).start()
+        self.oracle = None if self.settings.human else _Oracle(self.stack.labels, self.log)
+        self.ui.urls(dashboard=f"{self.server.url}/dashboard", labeling=f"{self.server.url}/label/",
+                     api_docs=f"{self.server.url}/docs", mlflow=self.mlflow[1],
+                     mlflow_cmd=f"mlflow ui --backend-store-uri {self.uri}")
+        self.runtime.start()
+        if self.oracle is not None:
+            self.oracle.start()
+
+    def _agent_config(self) -> dict[str, dict[str, Any]]:
+        quick = self.example.quick_agents if self.settings.quick else {}
+        names = set(quick) | set(self.settings.agents)
+        return {n: {**quick.get(n, {}), **self.settings.agents.get(n, {})} for n in names}
+
+    def stop(self) -> None:
+        if getattr(self, "oracle", None) is not None:
+            self.oracle.stop.set()
+            self.oracle.join(timeout=10)
+        for part in ("runtime", "server"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        proc = getattr(self, "mlflow", (None, None))[0]
+        if proc is not None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+    # -- the stream --------------------------------------------------------------------------
+    def send(self, http, phase: Phase, rng: np.random.Generator) -> SentBatch:
+        n = self.settings.batch_size or self.example.batch_size
+        X, y = phase.draw(n, rng)
+        t0 = time.time()
+        r = http.post("/predict/batch", json=self.example.body(X))
+        r.raise_for_status()
+        body = r.json()
+        preds = body["predictions"]
+        batch = SentBatch(
+            index=len(self.log.batches), start=self.log.n_samples, phase=phase.name, shift=phase.shift,
+            y_true=np.asarray(y, dtype=object), y_pred=np.asarray([p["label"] for p in preds], dtype=object),
+            outliers=np.array([bool(p["outlier"] and p["outlier"]["is_outlier"]) for p in preds]),
+            prediction_ids=np.array([p["prediction_id"] or -1 for p in preds], dtype=np.int64),
+            version=body["model"]["version"], sent_at=t0, latency=time.time() - t0)
+        self.log.add(batch)
+        self.ui.stream_progress(self.log, self.runtime, self.stack)
+        return batch
+
+    def adapted(self, since: float) -> bool:
+        """Whether the episode opened since ``since`` is settled, resolved or out of labels."""
+        from scanflow.agents import EpisodeStore
+
+        for ep in EpisodeStore(self.runtime.store).list():
+            if ep.opened_at >= since and (ep.status in ("settling", "resolved", "closed")
+                                          or any(e.get("event") == "exhausted" for e in ep.info.get("events", []))):
+                return True
+        return False
+
+    def run_phase(self, http, phase: Phase, rng: np.random.Generator) -> None:
+        start, sent, after = time.time(), 0, 0
+        while True:
+            if time.time() - self.started > self.settings.timeout:
+                self.stream_end = f"timeout ({self.settings.timeout:.0f}s)"
+                return
+            self.send(http, phase, rng)
+            sent += 1
+            if not phase.shift and sent >= phase.batches:
+                return
+            if phase.shift:
+                after = after + 1 if self.adapted(start) else after
+                if sent >= phase.batches and after >= self.settings.after_batches:
+                    return
+                if sent >= phase.max_batches:
+                    self.stream_end = f"{phase.name}: the loop had not settled after {sent} batches"
+                    return
+            time.sleep(self.settings.pace)
+
+    def stream(self) -> None:
+        import httpx
+
+        phases = self.example.phases(self.settings)
+        rng = np.random.default_rng(self.settings.seed)
+        n = self.settings.batch_size or self.example.batch_size
+        self.ui.phase("stream", " → ".join(p.name for p in phases) + f" ({n} {self.example.noun} "
+                      "per request; each shift lasts until the agents have adapted to it)")
+        self.ui.start_stream(None)
+        with httpx.Client(base_url=self.server.url, timeout=120) as http:
+            for phase in phases:
+                self.ui.info(f"phase: {phase.name}")
+                self.run_phase(http, phase, rng)
+                if self.stream_end != "stream finished":
+                    break
+        self.ui.end_stream()
+        self.runtime.run_until(lambda rt: rt.idle(), timeout=30)
+
+
 def run_demo(settings: DemoSettings | None = None, ui=None) -> dict[str, Any]:
     """Run the demo; returns the summary (also written to ``settings.output`` when set)."""
-    import httpx
-
-    from scanflow.agents import AgentRuntime
-    from scanflow.datasets import load_mnist, make_stream
-    from scanflow.serve.server import ServerThread
-    from scanflow.serve.stack import ServeStack
-    from scanflow.track import tracking_uri
-
-    from .improve import make_improver
-    from .report import build_summary, write_outputs
+    from .report import write_outputs
+    from .summary import build_summary
     from .ui import QuietUI
 
     settings = settings or DemoSettings.preset()
     ui = ui or QuietUI()
-    started = time.time()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    app = demo_app(settings.state_dir)
-    state = app.state_path
-    state.mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri(app)
-    os.environ["MLFLOW_TRACKING_URI"] = uri  # the nodes, the registry helpers and the agents agree
-    _fresh_run_state(state)
-    ui.info(f"application {app.name} from {app.root}; state in {state}")
-
-    training = _train(app, settings, ui)
-    baseline = training["baseline_version"]
-    ui.info(f"champion: {MODEL_NAME} v{baseline} (clean accuracy {training['clean_accuracy']:.3f})")
-
-    log = StreamLog()
-    stack = ServeStack(app, model_name=MODEL_NAME, poll_interval=0.5, accuracy=log.accuracy_points,
-                       drift_window=200)
-    agent_config = {name: dict(conf) for name, conf in settings.agents.items()}
-    agent_config.setdefault("checker", {}).update({
-        "detector": stack.detector, "label_enqueue": _enqueue_with_truth_index(stack.labels)})
-    agent_config.setdefault("planner", {}).setdefault("model", MODEL_NAME)
-    improver = make_improver(app, stack.labels, model_name=MODEL_NAME,
-                             train_limit=int(settings.train.get("limit", 5000)), seed=settings.seed,
-                             session=training["run_id"])
-    agent_config.setdefault("improver", {}).setdefault("improve", improver)
-    runtime = AgentRuntime(app, config=agent_config, poll_interval=0.5)
-
-    mlflow_proc, mlflow_url = (None, None)
-    if settings.mlflow_ui:
-        mlflow_proc, mlflow_url = _start_mlflow_ui(uri, state)
-        stack.dashboard.mlflow_url = mlflow_url
-    server = ServerThread(stack.api, port=settings.port).start()
-    oracle = None if settings.human else _Oracle(stack.labels, log)
-    ui.urls(dashboard=f"{server.url}/dashboard", labeling=f"{server.url}/label/",
-            api_docs=f"{server.url}/docs", mlflow=mlflow_url,
-            mlflow_cmd=f"mlflow ui --backend-store-uri {uri}")
-    promoted_at: float | None = None
-    stream_end_reason = "stream exhausted"
+    demo = _Demo(settings, ui)
+    ui.info(f"application {demo.app.name} from {demo.app.root}; state in {demo.state}")
+    training = _train(demo.app, demo.example, settings, ui)
+    ui.info(f"champion: {demo.example.model} v{training['baseline_version']} (clean accuracy "
+            f"{training['clean_accuracy']:.3f})")
     try:
-        runtime.start()
-        if oracle is not None:
-            oracle.start()
-        X, y = load_mnist("test")
-        batches = make_stream(X, y, batch_size=settings.batch_size, n_clean=settings.clean_batches,
-                              n_drift=settings.max_drift_batches, corruption=settings.corruption,
-                              seed=settings.seed)
-        onset = settings.clean_batches * settings.batch_size
-        ui.phase("stream", f"{settings.clean_batches} clean requests of {settings.batch_size} digits, "
-                           f"then '{settings.corruption}' digits from sample {onset}")
-        ui.start_stream(len(batches) * settings.batch_size)
-        after = 0
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            for b in batches:
-                if time.time() - started > settings.timeout:
-                    stream_end_reason = f"timeout ({settings.timeout:.0f}s)"
-                    break
-                t0 = time.time()
-                body = _post(http, b.X)
-                preds = body["predictions"]
-                version = body["model"]["version"]
-                sent = SentBatch(
-                    index=b.index, start=b.start, y_true=np.asarray(b.y), corrupted=b.corrupted,
-                    y_pred=np.array([p["label"] for p in preds]),
-                    outliers=np.array([bool(p["outlier"] and p["outlier"]["is_outlier"]) for p in preds]),
-                    prediction_ids=np.array([p["prediction_id"] or -1 for p in preds], dtype=np.int64),
-                    version=version, sent_at=t0, latency=time.time() - t0)
-                log.add(sent)
-                if version != baseline and promoted_at is None:
-                    promoted_at = t0
-                    ui.info(f"the API now answers with v{version} (hot-swapped at sample {b.start})")
-                if promoted_at is not None and b.corrupted.all():
-                    after += 1
-                ui.stream_progress(log, runtime, stack)
-                if after >= settings.after_batches:
-                    stream_end_reason = "measured the promoted model"
-                    break
-                time.sleep(settings.pace)
-        ui.end_stream()
-        if settings.keep_open:
-            ui.info(f"serving on {server.url} — press Ctrl+C to stop")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(1)
+        demo.start(training)
+        demo.stream()
+        _keep_open(demo)
     finally:
-        if oracle is not None:
-            oracle.stop.set()
-            oracle.join(timeout=10)
-        runtime.stop()
-        server.stop()
-        if mlflow_proc is not None:
-            mlflow_proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                mlflow_proc.wait(timeout=10)
-
-    summary = build_summary(
-        settings=settings, app=app, training=training, log=log, runtime=runtime, stack=stack,
-        started=started, onset=settings.clean_batches * settings.batch_size,
-        promoted_at=promoted_at, stream_end_reason=stream_end_reason,
-        oracle_errors=oracle.errors if oracle is not None else [], tracking=uri,
-        server_url=server.url, candidates=improver.candidates,
-    )
-    summary["files"] = write_outputs(summary, settings.output or state / "demo", log, stack)
+        demo.stop()
+    summary = build_summary(demo)
+    summary["files"] = write_outputs(summary, settings.output or demo.state / "demo", demo)
     ui.summary(summary)
     return summary
 
 
-def clear_cache(state_dir: str | os.PathLike[str] | None = None) -> Path:
+def _keep_open(demo: _Demo) -> None:
+    if demo.settings.keep_open:
+        demo.ui.info(f"serving on {demo.server.url} — press Ctrl+C to stop")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
+
+
+def clear_cache(state_dir: str | os.PathLike[str] | None = None, example: str = "mnist") -> Path:
     """Remove the demo's cached weights (the next demo trains from scratch)."""
-    app = demo_app(state_dir)
-    target = app.state_path / "cache" / "demo"
+    target = demo_app(state_dir, example).state_path / "cache"
     shutil.rmtree(target, ignore_errors=True)
     return target

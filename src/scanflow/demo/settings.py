@@ -13,50 +13,36 @@ __all__ = ["DemoSettings"]
 class DemoSettings:
     """What ``scanflow demo`` does; :meth:`preset` gives the defaults of a mode.
 
-    Stream: ``clean_batches`` requests of ``batch_size`` clean digits, then corrupted digits
-    (``corruption``) until the agents have promoted a new model and ``after_batches`` more
-    corrupted requests were served by it (or ``max_drift_batches`` / ``timeout`` run out).
+    Stream (:mod:`scanflow.demo.examples`): ``clean_batches`` clean requests, then each shift
+    until the agents adapted to it (its episode settled or spent its budget) and
+    ``after_batches`` more requests were answered by the adapted model (at most
+    ``max_shift_batches`` per shift), then ``clean_batches`` clean requests again. ``shifts``
+    names the MNIST corruptions (default: fog, then impulse noise).
     """
 
+    example: str = "mnist"
     quick: bool = False
     human: bool = False
     output: Path | None = None
     state_dir: Path | None = None
-    corruption: str = "fog"
+    shifts: list[str] = field(default_factory=list)
     seed: int = 0
-    batch_size: int = 50
-    clean_batches: int = 10
-    max_drift_batches: int = 300
-    after_batches: int = 10
+    batch_size: int | None = None
+    clean_batches: int = 8
+    max_shift_batches: int = 160
+    after_batches: int = 8
     pace: float = 0.3
     timeout: float = 900.0
     port: int = 0
-    train: dict[str, Any] = field(default_factory=dict)
-    detector: dict[str, Any] = field(default_factory=dict)
-    agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train: dict[str, dict[str, Any]] = field(default_factory=dict)   # node -> parameters
+    agents: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent -> config
     keep_open: bool = False
     mlflow_ui: bool = False
 
     @classmethod
     def preset(cls, quick: bool = False, **overrides: Any) -> DemoSettings:
-        if quick:
-            base = cls(
-                quick=True, batch_size=50, clean_batches=6, max_drift_batches=200, after_batches=6,
-                pace=0.25, timeout=300.0,
-                train={"epochs": 1, "limit": 2000, "seed": 0, "channels": [16, 32], "hidden": 64},
-                detector={"epochs": 3, "limit": 1000, "seed": 0},
-                agents={"tracker": {"batch_size": 100, "window": 300},
-                        "checker": {"budget": 80},
-                        "improver": {"min_labels": 80}},
-            )
-        else:
-            base = cls(
-                train={"epochs": 3, "limit": 5000, "seed": 0},
-                detector={"epochs": 6, "limit": 3000, "seed": 0},
-                agents={"tracker": {"batch_size": 100, "window": 300},
-                        "checker": {"budget": 80},
-                        "improver": {"min_labels": 150}},
-            )
+        base = cls(quick=True, clean_batches=4, max_shift_batches=160, after_batches=4, pace=0.25,
+                   timeout=480.0) if quick else cls()
         for key, value in overrides.items():
             if value is None:
                 continue
@@ -65,7 +51,7 @@ class DemoSettings:
             setattr(base, key, value)
         if base.human:
             base.pace = max(base.pace, 0.5)
-            base.max_drift_batches = max(base.max_drift_batches, 400)
+            base.max_shift_batches = max(base.max_shift_batches, 400)
             base.timeout = max(base.timeout, 3600.0)
         return base
 

@@ -1,7 +1,9 @@
 """The executors of the demo's ``training`` workflow (run by the scheduler, one process each).
 
-``train`` and ``fit_detector`` run in parallel, then ``deploy`` evaluates the new model and
-points the registry's ``champion`` alias at it. Trained weights and the fitted detector are
+``train``, ``fit_detector`` and ``pretrain_denoiser`` run in parallel, then ``deploy``
+evaluates the new model and points the registry's ``champion`` alias at it. The denoiser is the
+improver's zero-label first response; pretraining it here (label-free, on the training digits)
+warms the improver's cache so the first response comes within seconds of an alarm. Trained weights and the fitted detector are
 cached under ``<state>/cache/demo`` by their settings, so a second ``scanflow demo`` skips the
 training (the model is still logged and registered as a new version, so every demo starts
 from the same baseline champion).
@@ -50,7 +52,8 @@ def train(epochs: int = 3, limit: int = 6000, seed: int = 0, channels: list[int]
     from scanflow.datasets import load_mnist
     from scanflow.improve.cache import cache_key, load_cached, save_cached
     from scanflow.improve.classifier import MnistCNN, accuracy, train_classifier
-    from scanflow.track import log_metrics, log_params, log_torch_model, register_model
+    from scanflow.models import log_torch_model
+    from scanflow.track import log_metrics, log_params, register_model
 
     settings = {"epochs": epochs, "limit": limit, "seed": seed, "channels": channels or [32, 64],
                 "hidden": hidden}
@@ -68,7 +71,9 @@ def train(epochs: int = 3, limit: int = 6000, seed: int = 0, channels: list[int]
                "test_accuracy": accuracy(net, X_test, y_test)}
     log_params({**settings, "cached": cached})
     log_metrics(metrics)
-    uri = log_torch_model(net, "model", init_kwargs=net.get_config())
+    from scanflow.improve.classifier import DIGITS
+
+    uri = log_torch_model(net, "model", init_kwargs=net.get_config(), schema=DIGITS)
     version = register_model(uri, model, tags={"scanflow.role": "baseline"},
                              description="baseline trained on clean digits")
     (_output() / "model.json").write_text(json.dumps({"model": model, "version": version, **metrics}))
@@ -101,12 +106,29 @@ def fit_detector(epochs: int = 6, limit: int = 3000, seed: int = 0) -> dict[str,
     return {"detector": str(target), "cached": cached}
 
 
+def pretrain_denoiser(steps: int = 600, seed: int = 0) -> dict[str, Any]:
+    """Pretrain the label-free denoiser into the improver's cache (``<state>/cache/improve``)."""
+    _threads()
+    from scanflow.improve.classifier import DIGITS, MnistCNN
+    from scanflow.improve.strategies import DenoiserStrategy
+    from scanflow.models import TorchModel
+
+    from .data import train_data
+
+    cache = _state() / "cache" / "improve"
+    X, _ = train_data()
+    DenoiserStrategy(pretrain_steps=steps, cache_dir=str(cache)).pretrain(
+        X, seed, TorchModel(MnistCNN(), schema=DIGITS))
+    return {"cache": str(cache), "steps": steps}
+
+
 def deploy(model: str = MODEL_NAME, corruption: str = EVAL_CORRUPTION) -> dict[str, Any]:
     """Evaluate the new version on clean and corrupted digits, then make it the champion."""
     _threads()
     from scanflow.datasets import corrupt, load_mnist
     from scanflow.improve.classifier import accuracy
-    from scanflow.track import get_client, load_torch_model, log_metrics, promote, tracking_uri
+    from scanflow.models import load_torch_model
+    from scanflow.track import get_client, log_metrics, promote, tracking_uri
 
     info = json.loads((_output() / "model.json").read_text())
     version = int(info["version"])

@@ -1,14 +1,14 @@
 """What the demo sent to the prediction API and what came back, with the ground truth.
 
-Every request's answers are kept with the true labels, the model version that answered and the
-prediction-log ids, so that accuracy before and after a promotion, the stream position of an
-agent's decision and the oracle's answers are all computed from what really happened.
+Every request's answers are kept with the true labels, the phase of the stream, the model
+version that answered and the prediction-log ids, so that accuracy per phase before and after a
+promotion, the stream position of an agent's decision and the oracle's answers are all computed
+from what really happened.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,10 @@ __all__ = ["SentBatch", "StreamLog"]
 class SentBatch:
     index: int
     start: int                 # stream position of the first sample
+    phase: str
+    shift: bool
     y_true: np.ndarray
     y_pred: np.ndarray
-    corrupted: np.ndarray
     outliers: np.ndarray
     prediction_ids: np.ndarray
     version: str | None
@@ -33,6 +34,10 @@ class SentBatch:
     @property
     def end(self) -> int:
         return self.start + len(self.y_true)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return np.asarray([str(a) == str(b) for a, b in zip(self.y_pred, self.y_true, strict=True)])
 
 
 @dataclass
@@ -55,26 +60,20 @@ class StreamLog:
         b = self.snapshot()
         return b[-1].end if b else 0
 
-    def truth_by_prediction_id(self) -> np.ndarray:
-        """Dense array ``y[prediction_id] = true label`` (-1 where unknown): the oracle's answers."""
-        batches = self.snapshot()
-        ids = [b.prediction_ids for b in batches if len(b.prediction_ids)]
-        if not ids:
-            return np.full(1, -1, dtype=np.int64)
-        top = int(max(int(i.max()) for i in ids))
-        y = np.full(top + 1, -1, dtype=np.int64)
-        for b in batches:
-            if len(b.prediction_ids):
-                y[b.prediction_ids] = b.y_true
-        return y
-
-    def position_of(self, prediction_id: int) -> int | None:
-        """The stream position of a prediction-log id (None if the demo did not send it)."""
+    def truth(self) -> dict[int, Any]:
+        """``{prediction id: true label}`` of everything sent: the oracle's answers."""
+        out: dict[int, Any] = {}
         for b in self.snapshot():
-            if len(b.prediction_ids) and b.prediction_ids[0] <= prediction_id <= b.prediction_ids[-1]:
-                hit = np.flatnonzero(b.prediction_ids == prediction_id)
-                if len(hit):
-                    return int(b.start + hit[0])
+            for pid, y in zip(b.prediction_ids, b.y_true, strict=True):
+                if pid >= 0:
+                    out[int(pid)] = y.item() if hasattr(y, "item") else y
+        return out
+
+    def phase_of(self, prediction_id: int) -> str | None:
+        """The phase of the sample logged under ``prediction_id`` (None if the demo did not send it)."""
+        for b in self.snapshot():
+            if len(b.prediction_ids) and b.prediction_ids.min() <= prediction_id <= b.prediction_ids.max():
+                return b.phase
         return None
 
     def position_at(self, t: float) -> int:
@@ -85,37 +84,35 @@ class StreamLog:
                 n = b.end
         return n
 
-    def accuracy(self, *, corrupted: bool | None = None, version: str | None = None,
-                 not_version: str | None = None, after: int = 0) -> tuple[float | None, int]:
+    def phases(self) -> list[dict[str, Any]]:
+        """The phases in stream order: name, shift, first and last sample, start and end times."""
+        out: list[dict[str, Any]] = []
+        for b in self.snapshot():
+            if not out or out[-1]["name"] != b.phase:
+                out.append({"name": b.phase, "shift": b.shift, "start": b.start,
+                            "started_at": b.sent_at, "batches": 0})
+            out[-1].update(end=b.end, ended_at=b.sent_at + b.latency)
+            out[-1]["batches"] += 1
+        return out
+
+    def accuracy(self, *, phase: str | None = None, version: str | None = None,
+                 not_version: str | None = None, after: float | None = None) -> tuple[float | None, int]:
         """Accuracy (and sample count) of the answers matching the filters."""
         right = total = 0
         for b in self.snapshot():
-            if b.start < after:
+            if phase is not None and b.phase != phase:
                 continue
             if version is not None and b.version != version:
                 continue
             if not_version is not None and b.version == not_version:
                 continue
-            mask = np.ones(len(b.y_true), bool) if corrupted is None else (b.corrupted == corrupted)
-            right += int((b.y_pred[mask] == b.y_true[mask]).sum())
-            total += int(mask.sum())
+            if after is not None and b.sent_at < after:
+                continue
+            right += int(b.correct.sum())
+            total += len(b.y_true)
         return (right / total if total else None), total
 
     def accuracy_points(self) -> list[dict[str, Any]]:
-        """Accuracy per request, one series per (served version, clean/corrupted): for the plots."""
-        out = []
-        for b in self.snapshot():
-            kind = "corrupted" if b.corrupted.mean() >= 0.5 else "clean"
-            out.append({"x": (b.start + b.end) / 2, "accuracy": float((b.y_pred == b.y_true).mean()),
-                        "series": f"model v{b.version} on {kind} digits"})
-        return out
-
-    def first_version_change(self, baseline: str | None) -> SentBatch | None:
-        for b in self.snapshot():
-            if b.version != baseline:
-                return b
-        return None
-
-
-def now() -> float:
-    return time.time()
+        """Accuracy per request, one series per served version: for the plots."""
+        return [{"x": (b.start + b.end) / 2, "accuracy": float(b.correct.mean()),
+                 "series": f"model v{b.version}", "phase": b.phase} for b in self.snapshot()]

@@ -63,16 +63,10 @@ class RichUI(QuietUI):
                 table.add_row(f"[bold]{label}[/]", f"[cyan]{urls[key]}[/]")
         self.console.print(table)
 
-    def start_stream(self, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    def start_stream(self, total: int | None) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("[bold]stream[/]"), BarColumn(), MofNCompleteColumn(),
+        self._progress = Progress(TextColumn("[bold]stream[/] {task.completed} samples"), BarColumn(),
                                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                                   console=self.console, transient=False)
         self._task = self._progress.add_task("stream", total=total, status="")
@@ -84,14 +78,14 @@ class RichUI(QuietUI):
             return
         last = batches[-1]
         labels = stack.labels.progress()
-        status = (f"v{last.version} · {'corrupted' if last.corrupted.all() else 'clean'} · "
-                  f"acc {100 * (last.y_pred == last.y_true).mean():.0f}% · "
-                  f"flagged {100 * last.outliers.mean():.0f}% · labels {labels['labeled']}"
-                  f"/{labels['labeled'] + labels['pending']}")
+        status = (f"{last.phase} · v{last.version} · acc {100 * last.correct.mean():.0f}% · "
+                  f"flagged {100 * last.outliers.mean():.0f}% · labels answered {labels['labeled']}"
+                  f"/{labels['total']} asked")
         self._progress.update(self._task, completed=last.end, status=status)
-        history = runtime.history(limit=200)
-        for d in history[self._seen_decisions:] if len(history) >= self._seen_decisions else history:
-            if d["decision"] != "normal":
+        history = runtime.history(limit=300)
+        new = history[: max(0, len(history) - self._seen_decisions)]
+        for d in reversed(new):
+            if d["decision"] not in ("normal", "wait", "observe"):
                 self._progress.console.print(
                     f"{self._t()} [magenta]{d['agent']}[/] → [bold]{d['decision']}[/]: {d['reason']}")
         self._seen_decisions = len(history)
@@ -107,42 +101,44 @@ class RichUI(QuietUI):
         def pct(x):
             return "n/a" if x is None else f"{100 * x:.1f}%"
 
-        r = s["reaction"]
-
-        def at(key):
-            v = r.get(key)
-            if not v:
-                return "—"
-            secs = v.get("seconds_after_onset")
-            return f"sample {v['sample']}" + ("" if secs is None else f" (+{secs:.1f}s)")
-
         self.console.rule("[bold]summary[/]")
-        table = Table(title=f"Scanflow demo ({s['mode']}, {s['labeler']} labels, {s['corruption']})")
-        table.add_column("")
-        table.add_column("value", justify="right")
-        table.add_row(f"accuracy on corrupted digits, before (v{s['baseline_version']})",
-                      pct(s["accuracy_before"]))
-        table.add_row(f"accuracy on corrupted digits, after (v{s['champion_version']})",
-                      f"[bold green]{pct(s['accuracy_after'])}[/]" if s["promoted"] else pct(s["accuracy_after"]))
-        table.add_row("accuracy on clean digits, before", pct(s["clean_accuracy_before"]))
-        table.add_row("drift onset", f"sample {s['drift_onset_sample']}")
-        table.add_row("drift detected", at("drift_detected"))
-        table.add_row("label request", at("label_request"))
-        table.add_row("promotion", at("promotion"))
-        table.add_row("labels used", str(s["labels_used"]))
-        table.add_row("promoted", "[green]yes[/]" if s["promoted"] else "[red]no[/]")
-        table.add_row("duration", f"{s['duration_seconds']:.0f} s")
-        self.console.print(table)
+        lab = s["labels"]
+        self.console.print(f"[bold]labels answered: {lab['answered']}[/] (people {lab['human']}, "
+                           f"oracle {lab['oracle']}; asked {lab['requested']}, skipped {lab['skipped']})")
+        phases = Table(title=f"Scanflow demo — {s['example']} ({s['mode']}, {s['labeler']} labels)")
+        for col in ("phase", "accuracy before", "after", "promoted", "alarms", "label requests"):
+            phases.add_column(col, justify="left" if col == "phase" else "right")
+        for p in s["phases"]:
+            phases.add_row(p["name"], pct(p["accuracy_before"]),
+                           f"[bold green]{pct(p['accuracy_after'])}[/]" if p["promotions"] else "—",
+                           ", ".join("v" + v for v in p["promotions"]) or "—",
+                           str(p["alarms"]), str(p["label_requests"]))
+        self.console.print(phases)
+        episodes = Table(title="Drift episodes")
+        for col in ("episode", "shift", "status", "answered", "trained on", "held out",
+                    "onset → promotion"):
+            episodes.add_column(col)
+        for e in s["episodes"]:
+            promo = e["promotions"][0] if e["promotions"] else None
+            episodes.add_row(str(e["id"]), str(e["phase"]), e["status"], str(e["labels"]["answered"]),
+                             str(e["labels"]["trained_on"]), str(e["labels"]["held_out"]),
+                             f"{e['samples_onset_to_promotion']} samples (+{promo['seconds_after_onset']}s)"
+                             if promo else "—")
+        self.console.print(episodes)
+        self._decisions(s)
+        files = s.get("files") or {}
+        if files:
+            self.console.print(f"report: [cyan]{files.get('report')}[/]   summary: [cyan]{files.get('summary')}[/]")
+        self.console.print(f"MLflow UI: [cyan]mlflow ui --backend-store-uri {s['tracking_uri']}[/]")
+
+    def _decisions(self, s: dict[str, Any]) -> None:
+        from rich.table import Table
 
         decisions = Table(title="What each agent decided, and why")
         decisions.add_column("t (s)", justify="right")
         decisions.add_column("agent")
         decisions.add_column("decision")
         decisions.add_column("reason", overflow="fold")
-        for d in [d for d in s["decisions"] if d["decision"] != "normal"][:30]:
+        for d in [d for d in s["decisions"] if d["decision"] not in ("normal", "wait")][:40]:
             decisions.add_row(f"{d['time']:.1f}", d["agent"], d["decision"], d["reason"])
         self.console.print(decisions)
-        files = s.get("files") or {}
-        if files:
-            self.console.print(f"report: [cyan]{files.get('report')}[/]   summary: [cyan]{files.get('summary')}[/]")
-        self.console.print(f"MLflow UI: [cyan]mlflow ui --backend-store-uri {s['tracking_uri']}[/]")

@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -130,8 +131,9 @@ class AlignStrategy(ZeroLabelStrategy):
 
     name = "align"
 
-    def __init__(self, *, alpha: float = 0.01):
+    def __init__(self, *, alpha: float = 0.01, cache_dir: str | None = None):
         self.alpha = alpha
+        self.cache_dir = cache_dir  # unused: nothing to cache
 
     def applies_to(self, model: ModelAdapter) -> bool:
         return model.kind == "table" and model.flavor in ("sklearn", "scanflow_torch")
@@ -187,7 +189,8 @@ class EntropyStrategy(ZeroLabelStrategy):
     name = "entropy"
 
     def __init__(self, *, steps: int = 60, lr: float = 2e-4, batch_size: int = 64,
-                 diversity: float = 1.0, replay: float = 1.0):
+                 diversity: float = 1.0, replay: float = 1.0, cache_dir: str | None = None):
+        self.cache_dir = cache_dir  # unused: nothing to cache
         self.steps = steps
         self.lr = lr
         self.batch_size = batch_size
@@ -242,7 +245,9 @@ def zero_label_for(model: Any, name: str = "auto", **params: Any) -> ZeroLabelSt
         method = get_zero_label(name, **params)
         return method if method.applies_to(adapter) else None
     for candidate in ("align", "denoise", "entropy"):
-        method = ALIGNERS[candidate]()
+        cls = ALIGNERS[candidate]
+        accepted = set(inspect.signature(cls.__init__).parameters)
+        method = cls(**{k: v for k, v in params.items() if k in accepted})
         if method.applies_to(adapter):
             return method
     return None

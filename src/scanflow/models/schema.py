@@ -181,7 +181,7 @@ class InputSchema:
     def to_signature(self, output: Any = None):
         """An MLflow ``ModelSignature`` (``output``: an example of the model's output)."""
         from mlflow.models import ModelSignature
-        from mlflow.types import ColSpec, Schema, TensorSpec
+        from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
         from mlflow.types.utils import _infer_schema
 
         if self.kind == "table":
@@ -189,7 +189,9 @@ class InputSchema:
         else:  # uint8 images stay uint8 (MLflow's server casts JSON numbers to it)
             inputs = Schema([TensorSpec(np.dtype(self.dtype), (-1, *self.sample_shape))])
         outputs = _infer_schema(output) if output is not None else None
-        return ModelSignature(inputs=inputs, outputs=outputs)
+        # predict(X, params={"output": "proba"}) gives class probabilities instead of labels
+        params = ParamSchema([ParamSpec("output", "string", "label")])
+        return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
     @classmethod
     def from_signature(cls, signature: Any) -> InputSchema | None:

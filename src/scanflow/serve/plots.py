@@ -43,7 +43,17 @@ def empty_plot(message: str) -> str:
         return _svg(fig)
 
 
-def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over time") -> str:
+def _phase_bands(ax, phases: Sequence[dict[str, Any]] | None) -> None:
+    """Shade the shift phases of a stream and name every phase above the plot."""
+    for p in phases or ():
+        if p.get("shift"):
+            ax.axvspan(p["start"], p["end"], color="#fff3bf", alpha=0.7, lw=0, zorder=0)
+        ax.text((p["start"] + p["end"]) / 2, 1.09, p["name"], ha="center", va="bottom",
+                fontsize=7, color="#868e96")
+
+
+def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over time",
+               phases: Sequence[dict[str, Any]] | None = None) -> str:
     """Share of flagged inputs and the window test's p-value, per window of the stream.
 
     Windows that drifted are shaded red; a vertical line marks each model swap (the window's
@@ -65,6 +75,7 @@ def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over ti
             thr = windows[-1].get("threshold")
             if thr is not None:
                 ax.axhline(thr, color="#e03131", lw=0.8, ls=":", label=f"significance {thr:g}")
+        _phase_bands(ax, phases)
         for w in windows:
             if w.get("is_drift"):
                 ax.axvspan(w["start"], w["end"], color="#ffc9c9", alpha=0.6, lw=0)
@@ -75,20 +86,24 @@ def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over ti
                 ax.text(w["start"], 1.02, f" v{w.get('model_version')}", color="#2b8a3e",
                         fontsize=8, va="bottom")
                 prev = w.get("model_version")
-        ax.set_ylim(-0.02, 1.08)
+        ax.set_ylim(-0.02, 1.14 if phases else 1.08)
         ax.set_xlabel("sample index in the served stream")
-        ax.set_title(title + " (red: drift detected)", fontsize=10, loc="left")
+        ax.set_title(title + " (red: drift detected" + ("; yellow: shifted data)" if phases else ")"),
+                     fontsize=10, loc="left")
         ax.legend(loc="upper left", fontsize=7, frameon=False)
         ax.grid(alpha=0.25)
         return _svg(fig)
 
 
-def accuracy_plot(points: Sequence[dict[str, Any]], *, title: str = "Accuracy") -> str:
-    """Accuracy per segment of the stream (``{"x", "accuracy", "series"}`` points)."""
+def accuracy_plot(points: Sequence[dict[str, Any]], *, title: str = "Accuracy",
+                  phases: Sequence[dict[str, Any]] | None = None) -> str:
+    """Accuracy per segment of the stream (``{"x", "accuracy", "series"}`` points); shift
+    ``phases`` (``{"name", "start", "end", "shift"}``) are shaded."""
     if not points:
         return empty_plot("no accuracy measured yet")
     with _LOCK:
         fig, ax = _figure()
+        _phase_bands(ax, phases)
         series: dict[str, list[tuple[float, float]]] = {}
         for p in points:
             series.setdefault(str(p.get("series", "accuracy")), []).append(
@@ -97,9 +112,9 @@ def accuracy_plot(points: Sequence[dict[str, Any]], *, title: str = "Accuracy") 
         for name, xy in series.items():
             xs, ys = zip(*sorted(xy), strict=True)
             ax.plot(xs, ys, "o-", ms=3, lw=1.5, label=name)
-        ax.set_ylim(0, 1.02)
+        ax.set_ylim(0, 1.14 if phases else 1.02)
         ax.set_xlabel("sample index in the served stream")
-        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_title(title + (" (yellow: shifted data)" if phases else ""), fontsize=10, loc="left")
         ax.legend(loc="lower left", fontsize=7, frameon=False)
         ax.grid(alpha=0.25)
         return _svg(fig)

@@ -210,6 +210,12 @@ class PredictionService:
             self.drift.stop()
             self.drift.flush()
 
+    def swap_detector(self, detector: Any) -> None:
+        """Check with ``detector`` from now on (inline flags and drift windows alike)."""
+        self.detector = detector
+        if self.drift is not None:
+            self.drift.checker = detector
+
     def _prepare(self, model: Any) -> Any:
         try:
             return as_served(model, name=self.slot.source.name, input_schema=self.input_schema,

@@ -10,7 +10,8 @@ Where things live (the embedded default; all under ``application.state_path``):
 * the champion model: MLflow registry alias ``champion`` of ``model_name`` (tracking URI of the
   application, SQLite by default), followed by the :class:`ModelSlot` (hot swap on promotion);
 * the detector for inline flags and background drift: ``detector_path`` (a file saved with
-  ``Detector.save``), default ``<state>/detector.npz`` when that file exists;
+  ``Detector.save``), default ``<state>/detector.npz`` when that file exists; the file is
+  followed, so a detector the checker agent extends after a drift episode is swapped in;
 * the prediction log (:class:`scanflow.track.PredictionLog`), agent decisions: the state
   database ``<state>/scanflow.db``;
 * the labeling queue: ``<state>/labels.db`` (the same default the agents use).
@@ -132,6 +133,7 @@ class ServeStack:
         from scanflow.track import PredictionLog, tracking_uri
 
         self.application = application
+        self.detector_file: Path | None = None
         conf = prediction_settings(application)
         self.model_name = model_name or conf.get("model")
         if not self.model_name:
@@ -150,6 +152,7 @@ class ServeStack:
         self.predictions = PredictionLog(url)
         self.labels = LabelStore(label_store_url or f"sqlite:///{(state / 'labels.db').resolve()}")
         self.detector, detector_name = self._detector(detector, detector_path or conf.get("detector"))
+        self.detector_watch = None
         self.trust = trust_settings(conf, trusted_types=trusted_types,
                                     trusted_architectures=trusted_architectures,
                                     allow_pickle=allow_pickle)
@@ -168,6 +171,11 @@ class ServeStack:
             node_statuses=self.node_statuses, runs=self.runs, accuracy=accuracy,
             label_url="/label/", mlflow_url=mlflow_url,
         )
+        if self.detector_file is not None:
+            from .detector_watch import DetectorWatch
+
+            self.detector_watch = DetectorWatch(self.detector_file, self.prediction.swap_detector,
+                                                poll_interval=poll_interval)
         self.api = self._build_api()
 
     def _detector(self, detector: Any, path: str | Path | None) -> tuple[Any, str | None]:
@@ -184,6 +192,7 @@ class ServeStack:
         path = Path(path)
         if not path.is_absolute():
             path = (root / path) if (root / path).exists() else state / path
+        self.detector_file = path
         return Detector.load(path), path.name
 
     # -- sources for the dashboard ------------------------------------------------------------
@@ -222,13 +231,18 @@ class ServeStack:
         from .labeling import create_labeling_router
 
         service = self.prediction
+        watch = self.detector_watch
 
         @asynccontextmanager
         async def lifespan(_app: FastAPI):
             service.start()
+            if watch is not None:
+                watch.start()
             try:
                 yield
             finally:
+                if watch is not None:
+                    watch.stop()
                 service.stop()
 
         api = FastAPI(

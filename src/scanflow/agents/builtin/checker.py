@@ -9,8 +9,8 @@ batch its own predictions sensor sees), reading the inputs from the prediction l
   across the whole pool.
 * **no drift** while an episode is *settling* → the shifted data is accepted again: the episode
   is *resolved*.
-* ``model.promoted`` with ``final`` for an episode → **settle**: the detector accepts the
-  episode's samples as normal (:class:`scanflow.check.accepted.AcceptingDetector`), is saved
+* ``model.promoted`` with ``final`` for an episode (or ``episode.adapted``: the champion already
+  copes with the shift) → **settle**: the detector accepts the episode's samples as normal (:class:`scanflow.check.accepted.AcceptingDetector`), is saved
   over its file (the serving layer reloads it like a model) and the episode is *settling*.
   The same shift then raises no alarm; a different one does; clean data never did.
 """
@@ -264,6 +264,10 @@ def _promoted_rule(cfg: CheckerConfig):
     def promoted(event: Event, ctx) -> Decision | None:
         p = event.payload
         episode = p.get("episode")
+        if event.kind == "episode.adapted":
+            return Decision("settle", f"{p.get('reason')} -> accept its samples as normal",
+                            inputs={"episode": episode},
+                            actions=[ActionRequest("settle", {"episode": episode})]) if cfg.settle else None
         if episode is None or not p.get("final") or p.get("rollback"):
             return None
         if not cfg.settle:
@@ -283,7 +287,7 @@ def checker_agent(spec: Any, cfg: CheckerConfig) -> AgentDefinition:
     definition = AgentDefinition(
         spec.name, kind="checker", sensors=sensors,
         rules=[FunctionRule("drift", on, _check_rule(cfg, holder)),
-               FunctionRule("settle", "model.promoted", _promoted_rule(cfg))],
+               FunctionRule("settle", ["model.promoted", "episode.adapted"], _promoted_rule(cfg))],
         actuators=[SendMessage("notify"), TrackEpisode("episode"), ResolveEpisode("episode_status"),
                    SettleEpisode("settle", holder)],
         talks_to=spec.talks_to, supervises=spec.supervises, config=cfg)

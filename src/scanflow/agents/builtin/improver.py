@@ -50,7 +50,8 @@ class ImproverConfig(AgentConfig):
     retrain_workflow: str | None = Field(None, description="the application's workflow that "
                                                            "retrains the model instead")
     train_data: Any = Field(None, description="the champion's training data: a CSV / Parquet "
-                                              "(label column `target`) or .npz file, {path, target}, "
+                                              "(label column `target`) or .npz file (relative: the "
+                                              "app folder, then the state folder), {path, target}, "
                                               "or 'pkg.mod:function' returning (X, y)")
     eval_data: Any = Field(None, description="held-out clean data, same forms (default: a fifth "
                                              "of train_data, set aside)")
@@ -58,7 +59,12 @@ class ImproverConfig(AgentConfig):
                                                         "the gate")
     target_gap: float = Field(0.03, ge=0, description="a candidate within this of clean accuracy "
                                                       "on the shift is final")
+    gate_params: dict[str, Any] = Field(default_factory=dict, description="EvaluationGate settings to "
+                                                                    "choose between candidates "
+                                                                    "(keep them as the planner's)")
     zero_label: str = Field("auto", description="auto, off, align, denoise or entropy")
+    zero_label_params: dict[str, Any] = Field(default_factory=dict,
+                                              description="settings of that method")
     detector: str | None = Field(None, description="detector file for the selector's features "
                                                    "(default: the state folder's detector.npz)")
     seed: int = 0
@@ -127,10 +133,19 @@ def _load(value: Any, ctx: Any) -> tuple[Any, np.ndarray]:
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return value[0], np.asarray(value[1])
     spec = value if isinstance(value, dict) else {"path": value}
-    path = Path(spec["path"])
-    if not path.is_absolute() and ctx.root is not None:
-        path = Path(ctx.root) / path
-    return load_labeled(path, spec.get("target"))
+    return load_labeled(_locate(Path(spec["path"]), ctx), spec.get("target"))
+
+
+def _locate(path: Path, ctx: Any) -> Path:
+    """A relative path is looked up in the application folder, then in its state folder."""
+    if path.is_absolute():
+        return path
+    bases = ([Path(ctx.root)] if ctx.root is not None else []) + (
+        [ctx.app.state_path] if ctx.app is not None else [])
+    for base in bases:
+        if (base / path).exists():
+            return base / path
+    return (bases[-1] / path) if bases else path
 
 
 # ----------------------------------------------------------------------------- actuators
@@ -199,6 +214,17 @@ class RequestLabels(Actuator):
                                     "champion": version})
 
 
+class NoteEpisode(Actuator):
+    """Add an event to the episode's history (params ``episode``, ``event``, and its details)."""
+
+    type = "episode_note"
+
+    def run(self, ctx, params, key):
+        details = {k: v for k, v in params.items() if k not in ("episode", "event")}
+        EpisodeStore(ctx.store).note(int(params["episode"]), params["event"], key=key, **details)
+        return ActionResult(result={"episode": params["episode"], "event": params["event"]})
+
+
 class ImproveModel(Actuator):
     """Make, evaluate and register a candidate from the episode's labels; send it on."""
 
@@ -239,9 +265,10 @@ def _report_rule(cfg: ImproverConfig):
                                                             "n": min(cfg.first_round, cfg.label_budget)}))
         if cfg.zero_label != "off" and not ep.info.get("zero_label_tried"):
             actions.append(ActionRequest("zero_label", {"episode": ep.id}))
-        if not actions:
+        if not actions:  # the common case while a shift goes on: not worth a history line each
             return Decision("wait", f"episode {ep.id}: {p.get('pool_size')} samples in its pool, "
-                            f"{ep.requested} labels asked for -> wait for them", inputs=inputs)
+                            f"{ep.requested} labels asked for -> wait for them", inputs=inputs,
+                            record=False)
         what = [f"ask for {cfg.first_round} labels from its pool" if not ep.rounds else "",
                 "build a zero-label candidate" if len(actions) > 1 or ep.rounds else ""]
         return Decision("respond", f"episode {ep.id} opened: " + " and ".join(w for w in what if w),
@@ -263,6 +290,27 @@ def _labels_rule(cfg: ImproverConfig):
     return labels
 
 
+def _champion_copes(cfg: ImproverConfig, payload: dict[str, Any]) -> bool:
+    """Whether the champion's own held-out accuracy on the shift is already within
+    ``target_gap`` of its clean accuracy (then the episode needs no new model)."""
+    base = payload.get("baseline_metrics") or {}
+    drifted, clean = base.get("drifted_accuracy"), base.get("clean_accuracy")
+    return drifted is not None and clean is not None and drifted >= clean - cfg.target_gap
+
+
+def _adapted(ep, payload: dict[str, Any], inputs: dict[str, Any]) -> Decision:
+    base = payload.get("baseline_metrics") or {}
+    why = (f"the champion already handles episode {ep.id}'s shift (held-out accuracy "
+           f"{base.get('drifted_accuracy', 0):.3f} vs {base.get('clean_accuracy', 0):.3f} on clean "
+           "data) -> no new model needed; the checker may settle it")
+    checker = ep.info.get("checker")
+    actions = [ActionRequest("note", {"episode": ep.id, "event": "adapted", "detail": why})]
+    if checker:
+        actions.append(ActionRequest("notify", {"to": [checker], "kind": "episode.adapted", "payload": {
+            "episode": ep.id, "model": payload.get("model", ""), "reason": why}}))
+    return Decision("adapted", why, inputs=inputs, actions=actions)
+
+
 def _decided_rule(cfg: ImproverConfig):
     def decided(event: Event, ctx) -> Decision | None:
         p = event.payload
@@ -271,20 +319,33 @@ def _decided_rule(cfg: ImproverConfig):
         ep = EpisodeStore(ctx.store).get(int(p["episode"]))
         what = "promoted" if event.kind == "model.promoted" else "rejected"
         inputs = {"episode": ep.id, "version": p.get("version"), "requested": ep.requested}
-        if what == "promoted" and p.get("final"):
-            return Decision("done", f"v{p.get('version')} promoted as final for episode {ep.id}: no "
-                            "more labels for this shift", inputs=inputs)
-        left = cfg.label_budget - ep.requested
-        if ep.status != OPEN or left <= 0:
-            return Decision("exhausted", f"v{p.get('version')} {what}; episode {ep.id} has spent its "
-                            f"{cfg.label_budget} labels -> stop asking (a person may close it)",
-                            inputs=inputs)
-        n = min(cfg.round_labels, left)
-        return Decision("next_round", f"v{p.get('version')} {what} and not final -> ask for {n} more "
-                        f"labels ({ep.requested} of {cfg.label_budget} used)", inputs=inputs,
-                        actions=[ActionRequest("request_labels", {"episode": ep.id, "n": n,
-                                                                  "round": len(ep.rounds) + 1})])
+        decision = _next_step(cfg, ep, p, what, inputs)
+        decision.actions.insert(0, ActionRequest("note", {
+            "episode": ep.id, "event": what, "version": str(p.get("version")),
+            "final": bool(p.get("final")), "detail": p.get("reason", "")}))
+        return decision
     return decided
+
+
+def _next_step(cfg: ImproverConfig, ep, p: dict[str, Any], what: str, inputs: dict) -> Decision:
+    """After the planner's verdict: done, adapted, exhausted, or another round of labels."""
+    if what == "promoted" and p.get("final"):
+        return Decision("done", f"v{p.get('version')} promoted as final for episode {ep.id}: no "
+                        "more labels for this shift", inputs=inputs)
+    if what == "rejected" and _champion_copes(cfg, p):
+        return _adapted(ep, p, inputs)
+    left = cfg.label_budget - ep.requested
+    if ep.status != OPEN or left <= 0:
+        return Decision("exhausted", f"v{p.get('version')} {what}; episode {ep.id} has spent its "
+                        f"{cfg.label_budget} labels -> stop asking (a person may close it)",
+                        inputs=inputs, actions=[ActionRequest("note", {
+                            "episode": ep.id, "event": "exhausted",
+                            "detail": f"{ep.requested} labels asked for"})])
+    n = min(cfg.round_labels, left)
+    return Decision("next_round", f"v{p.get('version')} {what} and not final -> ask for {n} more "
+                    f"labels ({ep.requested} of {cfg.label_budget} used)", inputs=inputs,
+                    actions=[ActionRequest("request_labels", {"episode": ep.id, "n": n,
+                                                              "round": len(ep.rounds) + 1})])
 
 
 def improver_agent(spec: Any, cfg: ImproverConfig) -> AgentDefinition:
@@ -307,7 +368,7 @@ def _assemble(definition: AgentDefinition, cfg: ImproverConfig) -> AgentDefiniti
                         FunctionRule("next", ["model.promoted", "model.rejected"], _decided_rule(cfg))]
     definition.actuators = {a.name: a for a in (
         ZeroLabelCandidate("zero_label", work), RequestLabels("request_labels", cfg, work),
-        ImproveModel("improve", work), SendMessage("notify"))}
+        ImproveModel("improve", work), NoteEpisode("note"), SendMessage("notify"))}
     definition.on_start = lambda ctx: holder.setdefault(
         "work", cfg.improvement if cfg.improvement is not None else EpisodeImprovement(cfg, ctx))
     return definition

@@ -37,7 +37,8 @@ class PlannerConfig(AgentConfig):
                                         "default: scanflow.improve EvaluationGate on its metrics")
     gate_params: dict[str, Any] = Field(default_factory=dict,
                                         description="settings of the default EvaluationGate")
-    watch_batches: int = Field(3, ge=0, description="batches watched after a promotion (0: no rollback)")
+    watch_batches: int = Field(0, ge=0, description="batches watched after a promotion for a "
+                                                    "rollback (0: off; see the module docstring)")
     watch_metric: Literal["mean_confidence", "outlier_rate"] = "mean_confidence"
     rollback_tolerance: float = Field(0.05, ge=0, description="how much worse counts as a regression")
 
@@ -84,7 +85,8 @@ def _promotion(cfg: PlannerConfig, ctx, cand: dict[str, Any], why: str, inputs: 
 def _rejection(ctx, cand: dict[str, Any], why: str, inputs: dict) -> Decision:
     to = _recipients(ctx, cand)
     payload = {"model": cand["model"], "version": cand.get("version"), "reason": why,
-               "episode": cand.get("episode")}
+               "episode": cand.get("episode"), "metrics": cand.get("metrics") or {},
+               "baseline_metrics": cand.get("baseline_metrics") or {}}
     actions = [ActionRequest("notify", {"to": to, "kind": "model.rejected", "payload": payload})] if to else []
     return Decision("reject", f"{why} -> reject {cand['model']} v{cand.get('version')}",
                     inputs=inputs, actions=actions)
