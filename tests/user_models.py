@@ -109,3 +109,21 @@ def train_color_net(X, y, epochs: int = 15, seed: int = 0) -> ColorNet:
     torch.manual_seed(seed)
     adapter = as_model(ColorNet(), schema=InputSchema.from_data(X), classes=[0, 1, 2, 3])
     return adapter.fit_more(X, y, epochs=epochs, lr=3e-3, seed=seed, augment=False).native
+
+
+_COLOR: dict[str, tuple] = {}
+
+
+def color_train_data():
+    """``(X, y)``: 400 clean colour-shape images the user's CNN trains on (an improver's
+    ``train_data: user_models:color_train_data``)."""
+    if "train" not in _COLOR:
+        _COLOR["train"] = color_shapes(400, seed=0)
+    return _COLOR["train"]
+
+
+def color_clean_data():
+    """``(X, y)``: 200 held-out clean colour-shape images (the gate's clean slice)."""
+    if "clean" not in _COLOR:
+        _COLOR["clean"] = color_shapes(200, seed=2)
+    return _COLOR["clean"]

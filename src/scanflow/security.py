@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request, Response
 
+from scanflow.errors import ScanflowError
+
 __all__ = [
     "COOKIE_NAME",
     "TOKEN_ENV",
@@ -48,7 +50,7 @@ COOKIE_NAME = "scanflow_token"
 DEFAULT_HOST = "127.0.0.1"
 
 
-class InsecureBindError(ValueError):
+class InsecureBindError(ScanflowError, ValueError):
     """A service was asked to listen on a non-loopback address without a token."""
 
 

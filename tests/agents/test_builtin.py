@@ -9,7 +9,8 @@ from agent_fakes import Ledger, MeanShiftDetector, Registry, accuracy_gate, imag
 
 from scanflow.agents import AgentConfigError, AgentRuntime, EpisodeStore, StateStore
 from scanflow.app import Agent, Application
-from scanflow.improve.labels import LabelStore, OracleLabeler
+from scanflow.improve.labelers import OracleLabeler
+from scanflow.improve.labels import LabelStore
 
 
 def make_app(tmp_path, planner_config=None, tracker_config=None, improver_config=None) -> Application:
@@ -55,7 +56,7 @@ def test_a_drifted_batch_opens_an_episode_and_the_improver_asks_for_the_first_la
     checks = rt.history("checker")
     assert [h["decision"] for h in checks] == ["normal", "normal", "alert"]
     assert checks[-1]["reason"].startswith("drift (meanshift): ")
-    assert checks[-1]["reason"].endswith("50 samples opens a drift episode")
+    assert checks[-1]["reason"].endswith("50 samples open a drift episode")
     [episode] = EpisodeStore(rt.store).list()
     assert episode.status == "open" and episode.model == "loop"
     assert EpisodeStore(rt.store).pool(episode.id) == list(range(101, 151))

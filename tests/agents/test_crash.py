@@ -21,7 +21,8 @@ import numpy as np
 from agent_fakes import Ledger, images
 
 from scanflow.agents import StateStore, default_state_url
-from scanflow.improve.labels import LabelStore, OracleLabeler
+from scanflow.improve.labelers import OracleLabeler
+from scanflow.improve.labels import LabelStore
 
 HERE = Path(__file__).parent
 N_BATCHES, N_DRIFTED, ROUND, ROUNDS = 12, 8, 5, 4

@@ -100,3 +100,25 @@ def test_missing_inputs_name_the_fix(store):
 def test_pause_state_survives_a_new_store_object(store):
     store.set_paused("a", True)
     assert StateStore(store.url).paused(["a", "b"]) == {"a": True, "b": False}
+
+
+def test_each_concern_is_a_small_store_on_the_facade_s_database(store):
+    from scanflow.agents.store import AgentStateStore, Approvals, DecisionLog, Outbox
+
+    Outbox(store.db).send("k", "a", "b", "note", {"n": 1})
+    AgentStateStore(store.db).set_paused("b", True)
+    DecisionLog(store.url).record_decision("k/r", "b", "k", "r", "act", "why", {}, [], {})
+    Approvals(store.url).request_approval("ask", "b", {"v": 1}, "gate passed")
+    assert [m.key for m in store.inbox("b")] == ["k"] and store.paused(["b"]) == {"b": True}
+    assert store.decision("k/r").reason == "why" and store.approvals()[0].key == "ask"
+    assert DecisionLog(store.url).db is store.db  # one set of engines per database and process
+
+
+def test_agents_read_predictions_from_the_prediction_log_of_the_state_database(store):
+    from scanflow.agents.services import AgentServices
+    from scanflow.track import PredictionLog
+
+    log = AgentServices.for_app(None, store).predictions
+    assert log.record_predictions("api", None, [3]) == [1]
+    assert isinstance(store.predictions, PredictionLog) and store.predictions.db is store.db
+    assert [p.prediction for p in store.predictions_since(0)] == [3]

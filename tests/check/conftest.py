@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - torch is a dependency
 
 
 @register_detector("example_mean_shift")
-class MeanShiftChecker(Detector):
+class MeanShiftDetector(Detector):
     """A user plugin: z-test on the batch mean of every feature (Bonferroni).
 
     Registered here, so the shared suite (parametrised over the registry) tests it like a

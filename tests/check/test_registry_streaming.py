@@ -1,4 +1,4 @@
-"""Plugins (decorator and entry point), the default checker, streaming, reports, tracking."""
+"""Plugins (decorator and entry point), the default detector, streaming, reports, tracking."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from scanflow.check import (
     KSDetector,
     StreamingDetector,
     available_detectors,
-    default_checker,
+    default_detector,
     get_detector,
     register_detector,
     unregister_detector,
@@ -44,13 +44,13 @@ def test_plugin_from_decorator_runs_with_the_same_schema(kind_data):
 
 
 def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
-    pkg = tmp_path / "my_checkers"
+    pkg = tmp_path / "my_detectors"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(textwrap.dedent('''
         import numpy as np
         from scanflow.check import Detector, CheckResult
 
-        class CountChecker(Detector):
+        class CountDetector(Detector):
             input_kinds = ("table",)
             def __init__(self, *, limit: int = 10):
                 self.limit = limit
@@ -62,33 +62,33 @@ def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
                 return CheckResult(detector=self.name, is_drift=len(data) > self.limit,
                                    score=len(data), threshold=self.limit, n_samples=len(data))
     '''))
-    dist = tmp_path / "my_checkers-1.0.dist-info"
+    dist = tmp_path / "my_detectors-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-checkers\nVersion: 1.0\n")
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-detectors\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[scanflow.checkers]\ncount_checker = my_checkers:CountChecker\n")
+        "[scanflow.detectors]\ncount_detector = my_detectors:CountDetector\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     try:
-        assert "count_checker" in available_detectors()
-        det = get_detector("count_checker", limit=5).fit(np.zeros((3, 2)))
+        assert "count_detector" in available_detectors()
+        det = get_detector("count_detector", limit=5).fit(np.zeros((3, 2)))
         assert det.predict(np.zeros((8, 2))).is_drift
     finally:
-        unregister_detector("count_checker")
-        sys.modules.pop("my_checkers", None)
+        unregister_detector("count_detector")
+        sys.modules.pop("my_detectors", None)
 
 
-def test_default_checker_catches_geometric_and_contrast_shifts(kind_data):
+def test_default_detector_catches_geometric_and_contrast_shifts(kind_data):
     data = kind_data["image"]
-    checker = default_checker(epochs=2, latent_dim=8, n_permutations=100,
-                              random_state=0).fit(data.ref)
-    clean = checker.predict(data.clean[:100])
+    detector = default_detector(epochs=2, latent_dim=8, n_permutations=100,
+                               random_state=0).fit(data.ref)
+    clean = detector.predict(data.clean[:100])
     assert not clean.is_drift
     assert set(clean.metadata["components"]) == {"reconstruction_error", "latent_mmd"}
-    assert checker.predict(corrupt(data.clean[:100], "scale")).is_drift
-    assert checker.predict((data.clean[:100] * 0.4).astype(np.uint8)).is_drift
-    assert checker.latent(data.clean[:3]).shape == (3, 8)
-    assert checker.p_values(data.clean[:3]).shape == (3,)
+    assert detector.predict(corrupt(data.clean[:100], "scale")).is_drift
+    assert detector.predict((data.clean[:100] * 0.4).astype(np.uint8)).is_drift
+    assert detector.latent(data.clean[:3]).shape == (3, 8)
+    assert detector.p_values(data.clean[:3]).shape == (3,)
 
 
 def test_streaming_reports_when_drift_starts(mnist_small):

@@ -2,7 +2,7 @@
 
 Parametrised over the registry at collection time, so a detector registered with
 ``@register_detector`` (like the ``example_mean_shift`` plugin in conftest.py) or through the
-``scanflow.checkers`` entry point is tested the moment it exists.
+``scanflow.detectors`` entry point is tested the moment it exists.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from scanflow.check import (
-    DefaultChecker,
+    DefaultDetector,
     IntegrityDetector,
     PSIDetector,
     feature_ranking,
@@ -172,16 +172,16 @@ def test_integrity_states_the_batch_size_it_needs(wine):
 def test_ae_and_pca_report_per_feature_error_ratios(wine):
     ref, batch = _split(wine, seed=1)
     shifted = batch.assign(proline=batch.proline + 3 * ref.proline.std())
-    for det in (get_detector("pca").fit(ref), DefaultChecker(**DefaultChecker._test_params())
+    for det in (get_detector("pca").fit(ref), DefaultDetector(**DefaultDetector._test_params())
                 .fit(ref)):
         r = det.predict(shifted)
         ratios = dict(zip(r.metadata["feature_names"], r.metadata["feature_error_ratio"],
                           strict=True))
         assert set(ratios) == set(wine.columns) and ratios["proline"] > 2
-    assert feature_ranking(r)[0]["feature"] == "proline"  # the AE of the default checker
+    assert feature_ranking(r)[0]["feature"] == "proline"  # the AE of the default detector
 
 
-def test_default_checker_latent_and_reconstruct_match_columns_by_name(fitted_named, named_data):
+def test_default_detector_latent_and_reconstruct_match_columns_by_name(fitted_named, named_data):
     det = fitted_named("default", "table")
     batch = next(named_data["table"].batches(named_data["table"].clean, 1))
     shuffled = batch[list(batch.columns[::-1])]

@@ -3,7 +3,7 @@ import re
 
 from dockerfile_parse import DockerfileParser
 
-from scanflow.deploy import BASE_IMAGE, build_deployment, write_dockerfiles
+from scanflow.deploy import BASE_IMAGE, DockerfilesExporter, build_deployment, write_dockerfiles
 from scanflow.deploy.dockerfile import USER_ID
 
 
@@ -56,8 +56,8 @@ def test_agent_images_install_scanflow_and_start_the_agent(app, tmp_path):
     assert steps["EXPOSE"] == "9000"
 
 
-def test_base_image_and_registry_are_settings(app, tmp_path):
-    dep = build_deployment(app, registry="ghcr.io/acme/", tag="1.2.0")
-    files = write_dockerfiles(dep, tmp_path, base_image="python:3.12.7-slim-bookworm")
+def test_base_image_and_registry_are_settings_of_the_dockerfiles_exporter(app, tmp_path):
+    exporter = DockerfilesExporter(registry="ghcr.io/acme/", tag="1.2.0", base_image="python:3.12.7-slim-bookworm")
+    files = exporter.export(app, tmp_path)
     assert parse(files["api"])[0] == ("FROM", "python:3.12.7-slim-bookworm")
-    assert dep.container("api").image == "ghcr.io/acme/shop-ml-api:1.2.0"
+    assert exporter.deployment(app).container("api").image == "ghcr.io/acme/shop-ml-api:1.2.0"

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from scanflow.app import parse_cpu, parse_memory
+from scanflow.app.plan import build_plan, param_env
 from scanflow.deploy import export
-from scanflow.run.plan import build_plan, param_env
 
 
 def expected(app):

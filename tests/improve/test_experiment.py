@@ -114,7 +114,7 @@ def test_store_labeler_waits_for_human_labels(tmp_path):
     import threading
     import time
 
-    from scanflow.cli.experiment import StoreLabeler
+    from scanflow.improve.labelers import StoreLabeler
     from scanflow.improve.labels import LabelStore
 
     store = LabelStore(tmp_path / "labels.db")

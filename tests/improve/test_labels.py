@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
+from scanflow.improve.labelers import OracleLabeler
 from scanflow.improve.labels import (
     LabelConflictError,
     LabelError,
     LabelStore,
-    OracleLabeler,
     UnknownItemError,
 )
 
@@ -248,3 +248,14 @@ def test_batches_and_labeled_of_an_empty_batch(store, images):
     with pytest.raises(LabelError) as err:
         store.labeled()
     assert err.value.field == "batch"
+
+
+def test_the_label_store_shares_the_state_database_s_engines_and_versioned_schema(store_url):
+    from scanflow.agents.store import StateStore
+    from scanflow.storage import head_revision, schema_revision
+
+    labels = LabelStore(store_url)
+    assert labels.db is StateStore(store_url).db
+    assert schema_revision(labels.db) == head_revision()
+    labels.close()  # releases the pooled connections; the store reconnects when used again
+    assert labels.progress()["total"] == 0

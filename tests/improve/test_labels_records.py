@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scanflow.improve.labels import LabelError, LabelStore, OracleLabeler, class_keys
+from scanflow.improve.labelers import OracleLabeler
+from scanflow.improve.labels import LabelError, LabelStore, class_keys
 
 pytest_plugins = ["_postgres"]
 

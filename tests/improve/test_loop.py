@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scanflow.improve.gate import EvaluationGate
-from scanflow.improve.labels import OracleLabeler
+from scanflow.improve.labelers import OracleLabeler
 from scanflow.improve.loop import run_round
 from scanflow.improve.selection import get_selector
 from scanflow.improve.strategies import RetrainStrategy

@@ -1,4 +1,7 @@
-"""Improvement strategies: candidates are new models that learn the drift from a few labels."""
+"""Improvement strategies: candidates are new models that learn the drift from a few labels.
+
+What every strategy does whatever the model (never modify the champion, same seed same
+candidate, bad input named) is checked in test_strategy_suite.py; here, what each one learns."""
 
 from __future__ import annotations
 
@@ -40,15 +43,6 @@ def test_retrain_learns_the_drift_from_forty_labels(base_cnn, digits, brightness
     cand = RetrainStrategy(epochs=1).improve(base_cnn, X, y, Xl, yl, seed=0)
     assert isinstance(cand, MnistCNN)
     assert accuracy(cand, Xh, yh) > accuracy(base_cnn, Xh, yh) + 0.1
-
-
-def test_retrain_does_not_modify_the_champion(base_cnn, digits, brightness):
-    X, y, _, _ = digits
-    Xl, yl, _, _ = brightness
-    before = MnistCNN(**base_cnn.get_config())
-    before.load_state_dict(base_cnn.state_dict())
-    RetrainStrategy(epochs=1, replay=200).improve(base_cnn, X, y, Xl, yl, seed=0)
-    assert _same_weights(before, base_cnn)
 
 
 def test_denoiser_wraps_the_champion_into_one_servable_module(
@@ -105,12 +99,6 @@ def test_retrain_of_a_wrapped_champion_keeps_its_denoiser(base_cnn, digits, brig
     cand = RetrainStrategy(epochs=1, replay=200).improve(wrapped, X, y, Xl, yl, seed=0)
     assert isinstance(cand, DenoisedClassifier)
     assert _same_weights(cand.denoiser, wrapped.denoiser)
-
-
-def test_strategies_name_mismatched_inputs(base_cnn, digits):
-    X, y, _, _ = digits
-    with pytest.raises(StrategyError, match="y_labeled"):
-        RetrainStrategy().improve(base_cnn, X, y, X[:5], y[:3])
 
 
 def test_get_strategy_builds_by_name_and_lists_the_known_ones(tmp_path):

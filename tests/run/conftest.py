@@ -1,4 +1,5 @@
-"""Fixtures for the runner tests: small applications on disk and a ready MLflow SQLite store."""
+"""Fixtures for the runner tests: small applications on disk, a ready MLflow SQLite store, and a
+local Ray instance shared by the session."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ def make_app(tmp_path, mlflow_db_template):
         return load_app(root)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray instance for the whole session: 2 CPUs, loopback, no dashboard."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -1,4 +1,8 @@
-"""The ray backend on a real local Ray instance (2 CPUs, loopback, no dashboard)."""
+"""What only the ray backend does, on a real local Ray instance (2 CPUs, loopback, no dashboard).
+
+The contract it shares with every backend (environment, logs, exit codes, timeouts and cancels
+that kill the process tree, resources it cannot meet) is checked in test_backend_contract.py.
+"""
 
 import os
 import subprocess
@@ -13,17 +17,6 @@ import pytest
 from scanflow.run.backend import NodeTask
 
 ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=False, configure_logging=False)
-    yield ray
-    if started:
-        ray.shutdown()
 
 
 @pytest.fixture
@@ -43,59 +36,6 @@ def make_task(tmp_path, code, name="n", **kw):
 
 
 pytestmark = pytest.mark.ray
-
-
-def test_a_node_runs_with_its_env_workdir_and_logs(backend, tmp_path):
-    task = make_task(tmp_path, """
-        import os, sys
-        print(os.environ["GREETING"], os.getcwd())
-        print("oops", file=sys.stderr)
-    """)
-    result = backend.run_node(task)
-    assert result.status == "succeeded" and result.returncode == 0
-    assert task.stdout_path.read_text().split() == ["hello", str(task.workdir)]
-    assert task.stderr_path.read_text() == "oops\n"
-    assert result.finished_at >= result.started_at > 0
-
-
-def test_a_failing_node_reports_its_exit_code(backend, tmp_path):
-    result = backend.run_node(make_task(tmp_path, "raise SystemExit(3)", attempt=2))
-    assert result.status == "failed" and result.returncode == 3
-    assert "exited with code 3" in result.error
-
-
-def test_a_timeout_kills_the_whole_process_tree(backend, tmp_path):
-    pid_file = tmp_path / "child.pid"
-    task = make_task(tmp_path, f"""
-        import subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        open({str(pid_file)!r}, "w").write(str(child.pid))
-        time.sleep(60)
-    """, timeout=2)
-    result = backend.run_node(task)
-    assert result.status == "timeout" and "timed out after 2 s" in result.error
-    child = int(pid_file.read_text())
-    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
-
-
-def test_a_cancel_request_stops_the_node(backend, tmp_path):
-    started = tmp_path / "started"
-    task = make_task(tmp_path, f"""
-        import os, time
-        open({str(started)!r}, "w").write(str(os.getpid()))
-        time.sleep(60)
-    """)
-    threading.Thread(target=lambda: (_wait_for(started), task.cancel.set()), daemon=True).start()
-    result = backend.run_node(task)
-    assert result.status == "cancelled"
-    pid = int(started.read_text())
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-
-
-def _wait_for(path, timeout=60):
-    deadline = time.time() + timeout
-    while not path.exists() and time.time() < deadline:
-        time.sleep(0.05)
 
 
 def test_resources_become_ray_task_options(backend, tmp_path):
@@ -118,10 +58,59 @@ def test_a_remote_cluster_gets_the_working_dir_and_pip_requirements(tmp_path):
     assert env == {"env_vars": {"A": "1"}, "working_dir": str(tmp_path.resolve()), "pip": ["numpy==2.0.0"]}
 
 
-def test_a_node_no_ray_node_can_hold_fails_at_once_with_what_it_asked(backend, tmp_path):
-    result = backend.run_node(make_task(tmp_path, "pass", resources={"cpu": 8}))
-    assert result.status == "failed"
-    assert "asks for CPU=8" in result.error and "largest node has CPU=2" in result.error
+def test_cancel_requests_come_before_the_check_in_or_after_it():
+    """The task checks in with the CancelRequests actor before it starts the node's process, so a
+    cancel either stops the task before the process exists or finds it started (and waited for)."""
+    from scanflow.run.ray_backend import CancelRequests
+
+    flags = CancelRequests()
+    assert flags.cancel("queued") is False and flags.check_in("queued") is False  # never starts
+    assert flags.check_in("running") is True and not flags.is_cancelled("running")
+    assert flags.cancel("running") is True and flags.is_cancelled("running")  # the driver waits
+
+
+def test_a_cancel_waits_for_a_node_that_ignores_sigterm_to_be_killed(backend, tmp_path):
+    started = tmp_path / "started"
+    task = make_task(tmp_path, f"""
+        import os, signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open({str(started)!r} + ".tmp", "w").write(str(os.getpid()))
+        os.replace({str(started)!r} + ".tmp", {str(started)!r})
+        time.sleep(60)
+    """)
+    threading.Thread(target=lambda: (_wait_for(started), task.cancel.set()), daemon=True).start()
+    result = backend.run_node(task)
+    assert result.status == "cancelled" and "process tree was killed" in result.error
+    pid = int(started.read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert result.finished_at - result.started_at >= backend.kill_grace  # SIGKILL came after the grace
+
+
+def test_a_cancel_while_the_node_waits_for_cpus_starts_nothing(backend, tmp_path):
+    hold, marker = tmp_path / "hold", tmp_path / "ran"
+    blocker = make_task(tmp_path, f"""
+        import os, time
+        open({str(hold)!r}, "w").close()
+        while os.path.exists({str(hold)!r}):
+            time.sleep(0.05)
+    """, "blocker", resources={"cpu": 2})
+    waiting = make_task(tmp_path, f"open({str(marker)!r}, 'w').close()", "waiting", resources={"cpu": 1})
+    first = threading.Thread(target=backend.run_node, args=(blocker,))
+    first.start()
+    _wait_for(hold)
+    threading.Timer(0.5, waiting.cancel.set).start()
+    result = backend.run_node(waiting)  # queued behind the blocker, which holds both CPUs
+    hold.unlink()
+    first.join()
+    assert result.status == "cancelled" and "before it started" in result.error
+    time.sleep(1)  # had it been started anyway, it would have run by now
+    assert not marker.exists()
+
+
+def _wait_for(path, timeout=60):
+    deadline = time.time() + timeout
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def test_two_one_cpu_nodes_run_at_the_same_time(backend, tmp_path):

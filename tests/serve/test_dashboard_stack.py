@@ -154,3 +154,144 @@ def test_a_token_protects_every_endpoint(application):
         assert client.post("/predict", json={"image": [[0] * 28] * 28}).status_code == 401
         ok = client.get("/dashboard/api/status", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
+
+
+# -- drift episodes ------------------------------------------------------------------------------
+def _labeled_round(stack, episode_id: int, *, people: int, oracle: int, skipped: int, pending: int,
+                   first_id: int = 1) -> None:
+    """Round 1 of an episode as the improver files it: batch ``episode-<id>-r1`` in the real label
+    store, some answered by a person, some by the oracle, some skipped, the rest waiting."""
+    from scanflow.agents.episodes import EpisodeStore
+    from scanflow.improve.labels import ORACLE
+
+    n = people + oracle + skipped + pending
+    batch = f"episode-{episode_id}-r1"
+    pids = list(range(first_id, first_id + n))
+    ids = stack.labels.enqueue(np.zeros((n, 28, 28), np.uint8), batch=batch,
+                               meta=[{"prediction_id": p, "episode": episode_id} for p in pids])
+    EpisodeStore(stack.state).mark_requested(episode_id, pids, batch, key=f"round-{episode_id}-1")
+    for i in ids[:people]:
+        stack.labels.submit(i, 3, "ana")
+    for i in ids[people:people + oracle]:
+        stack.labels.submit(i, 7, ORACLE, kind=ORACLE)
+    for i in ids[people + oracle:people + oracle + skipped]:
+        stack.labels.skip(i, "ana")
+
+
+def _two_episodes(stack):
+    """Episode 1: fog, 8 labels asked, zero-label v2 not promoted, v3 promoted, resolved.
+    Episode 2: a new shift, open, 4 labels asked, one answered by a person."""
+    from scanflow.agents.episodes import RESOLVED, SETTLING, EpisodeStore
+
+    episodes = EpisodeStore(stack.state)
+    first = episodes.open_or_join("digits", list(range(1, 31)), key="alarm-1", budget=100,
+                                  reason="drift (ae): 70/100 flagged")
+    _labeled_round(stack, first.id, people=2, oracle=3, skipped=1, pending=2)
+    episodes.update_info(first.id, key="zero-1", zero_label={
+        "version": "2", "run_id": "r2", "made_by": "zero-label:align"})
+    episodes.update_info(first.id, key="improve-1/accounting", trained_on=4, held_out=1)
+    episodes.note(first.id, "promoted", key="promoted-1", version="3", final=True)
+    episodes.set_status(first.id, SETTLING, key="settle-1", reason="v3 handles the shift")
+    episodes.set_status(first.id, RESOLVED, key="resolve-1", reason="data accepted")
+    second = episodes.open_or_join("digits", list(range(31, 41)), key="alarm-2", budget=100)
+    _labeled_round(stack, second.id, people=1, oracle=0, skipped=0, pending=3, first_id=31)
+    return first, second
+
+
+def test_episodes_are_listed_with_honest_label_accounting(stack):
+    first, second = _two_episodes(stack)
+    with TestClient(stack.api) as client:
+        body = client.get("/dashboard/api/episodes").json()
+    newest, oldest = body["episodes"]
+    assert (newest["id"], oldest["id"]) == (second.id, first.id)
+    assert oldest["labels"] == {"requested": 8, "answered": 5, "human": 2, "oracle": 3, "skipped": 1,
+                                "pending": 2, "trained_on": 4, "held_out": 1}
+    assert oldest["status"] == "resolved" and not oldest["can_close"] and oldest["pool"] == 30
+    assert oldest["promotions"][0]["version"] == "3" and oldest["promotions"][0]["final"]
+    assert oldest["zero_label"] == {"method": "align", "version": "2", "promoted": False}
+    assert oldest["settled_at"] <= oldest["closed_at"]
+    assert newest["status"] == "open" and newest["can_close"] and newest["labels"]["answered"] == 1
+    totals = body["totals"]
+    assert totals["labels"]["answered"] == 6 and totals["labels"]["human"] == 3
+    assert totals["labels"]["requested"] == 12 and totals["labels"]["pending"] == 5
+    assert (totals["episodes"], totals["active"], totals["promotions"]) == (2, 1, 1)
+
+
+def test_the_page_shows_episodes_with_labels_answered_first(stack):
+    import re
+
+    first, second = _two_episodes(stack)
+    with TestClient(stack.api) as client:
+        html = client.get("/dashboard").text
+        fragment = client.get("/dashboard/api/status").json()["html"]["episodes"]
+    assert 'id="episodes-card"' in html
+    for text in (html, fragment):
+        assert re.search(r'id="episodes-answered"[^>]*>6<', text)  # the headline: 5 + 1
+        assert f'data-episode="{first.id}" data-status="resolved"' in text
+        assert f'data-episode="{second.id}" data-status="open"' in text
+        assert f'data-close-episode="{second.id}"' in text  # only the active one can be closed
+        assert f'data-close-episode="{first.id}"' not in text
+        assert "align v2" in text and "not promoted" in text
+
+
+def test_a_person_closes_an_open_episode_once(stack):
+    from scanflow.agents.episodes import EpisodeStore
+    from scanflow.agents.store import StateStore
+
+    first, second = _two_episodes(stack)
+    url = f"/dashboard/api/episodes/{second.id}/close"
+    with TestClient(stack.api) as client:
+        r = client.post(url, json={"reason": "expected seasonal shift", "by": "ana"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "closed"
+        # committed: a fresh connection to the state database sees it
+        closed = EpisodeStore(StateStore(stack.state.url)).get(second.id)
+        assert closed.status == "closed" and closed.closed_at is not None
+        assert closed.info["events"][-1]["reason"] == "expected seasonal shift (ana)"
+        again = client.post(url, json={})
+        assert again.status_code == 409
+        assert again.json()["detail"]["field"] == "episode_id"
+        assert "already closed" in again.json()["detail"]["message"]
+        resolved = client.post(f"/dashboard/api/episodes/{first.id}/close", json={})
+        assert resolved.status_code == 409 and "already resolved" in resolved.json()["detail"]["message"]
+        missing = client.post("/dashboard/api/episodes/999/close", json={})
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == {"field": "episode_id", "message": "no episode 999",
+                                            "fix": "list the episodes with GET /dashboard/api/episodes"}
+        listed = client.get("/dashboard/api/episodes").json()["episodes"]
+    assert [e["status"] for e in listed] == ["closed", "resolved"] and listed[0]["can_close"] is False
+    assert listed[0]["status_reason"] == "expected seasonal shift (ana)"
+
+
+def test_closing_takes_json_only_so_other_pages_cannot_post_it(stack):
+    from scanflow.agents.episodes import EpisodeStore
+
+    _, second = _two_episodes(stack)
+    with TestClient(stack.api) as client:
+        form = client.post(f"/dashboard/api/episodes/{second.id}/close", data={"reason": "x"})
+        empty = client.post(f"/dashboard/api/episodes/{second.id}/close")
+    assert form.status_code == 422 and empty.status_code == 422
+    assert EpisodeStore(stack.state).get(second.id).status == "open"
+
+
+def test_closing_an_episode_needs_the_token(application):
+    from scanflow.agents.episodes import EpisodeStore
+    from scanflow.serve.stack import ServeStack
+
+    stack = ServeStack(application, poll_interval=0, token="s3cret")
+    episode = EpisodeStore(stack.state).open_or_join("digits", [1, 2], key="alarm-1")
+    url = f"/dashboard/api/episodes/{episode.id}/close"
+    with TestClient(stack.api) as client:
+        assert client.get("/dashboard/api/episodes").status_code == 401
+        assert client.post(url, json={}).status_code == 401
+        assert EpisodeStore(stack.state).get(episode.id).status == "open"
+        ok = client.post(url, json={}, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and ok.json()["reason"] == "closed by a person"
+
+
+def test_the_model_section_names_the_flavor_and_the_input(stack):
+    with TestClient(stack.api) as client:
+        d = client.get("/dashboard/api/status").json()
+    assert d["served_model"]["flavor"] == "scanflow_torch"
+    assert d["served_model"]["input"] == "images 28x28 (HW)"
+    assert "scanflow_torch</span> &middot; images 28x28 (HW)" in d["html"]["model"]

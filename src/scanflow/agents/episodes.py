@@ -44,8 +44,9 @@ from sqlalchemy import (
 )
 
 from scanflow.errors import ScanflowError
+from scanflow.storage import Database, open_database
 
-__all__ = ["CLOSED", "OPEN", "RESOLVED", "SETTLING", "Episode", "EpisodeError", "EpisodeStore",
+__all__ = ["ACTIVE", "CLOSED", "OPEN", "RESOLVED", "SETTLING", "Episode", "EpisodeError", "EpisodeStore",
            "label_accounting"]
 
 OPEN, SETTLING, RESOLVED, CLOSED = "open", "settling", "resolved", "closed"
@@ -122,15 +123,27 @@ def _episode(row: Any) -> Episode:
 
 
 class EpisodeStore:
-    """Episodes in the agents' state database (``store``: a :class:`StateStore`)."""
+    """Episodes in the agents' state database.
+
+    Args:
+        store: the :class:`~scanflow.agents.store.StateStore` (or any store) whose database
+            holds them, a :class:`~scanflow.storage.Database`, or the database's URL. The
+            tables come with Scanflow's schema (:mod:`scanflow.storage.schema`).
+    """
 
     def __init__(self, store: Any):
         self.store = store
-        metadata.create_all(store._writer)
+        if isinstance(store, Database):
+            self.db = store
+        elif isinstance(getattr(store, "db", None), Database):
+            self.db = store.db
+        else:
+            self.db = open_database(store, what="state_url", allow_path=False)
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, episode_id: int) -> Episode:
-        row = self.store._read(lambda c: c.execute(
+        """The episode with this id; :class:`EpisodeError` if there is none."""
+        row = self.db.read(lambda c: c.execute(
             select(episodes).where(episodes.c.id == int(episode_id))).first())
         if row is None:
             raise EpisodeError(f"no episode {episode_id}; list them with `scanflow episodes list APP`")
@@ -141,14 +154,15 @@ class EpisodeStore:
         q = select(episodes).where(episodes.c.status.in_(ACTIVE)).order_by(episodes.c.id.desc())
         if model is not None:
             q = q.where(episodes.c.model == model)
-        row = self.store._read(lambda c: c.execute(q.limit(1)).first())
+        row = self.db.read(lambda c: c.execute(q.limit(1)).first())
         return None if row is None else _episode(row)
 
     def list(self, status: str | None = None, limit: int = 100) -> list[Episode]:
+        """The last ``limit`` episodes (with ``status``), newest first."""
         q = select(episodes).order_by(episodes.c.id.desc()).limit(limit)
         if status is not None:
             q = q.where(episodes.c.status == status)
-        return self.store._read(lambda c: [_episode(r) for r in c.execute(q)])
+        return self.db.read(lambda c: [_episode(r) for r in c.execute(q)])
 
     def pool(self, episode_id: int, *, unrequested: bool = False) -> list[int]:
         """The prediction ids in the episode's pool, oldest first."""
@@ -156,7 +170,7 @@ class EpisodeStore:
         q = select(s.prediction_id).where(s.episode_id == int(episode_id)).order_by(s.id)
         if unrequested:
             q = q.where(s.requested.is_(None))
-        return self.store._read(lambda c: [int(r[0]) for r in c.execute(q)])
+        return self.db.read(lambda c: [int(r[0]) for r in c.execute(q)])
 
     # -- writing (each change keyed by the action that made it) ------------------------------
     def _once(self, conn, key: str, episode_id: int) -> bool:
@@ -193,11 +207,11 @@ class EpisodeStore:
             self._once(conn, key, eid)
             self._add_samples(conn, eid, prediction_ids)
             return eid
-        return self.get(self.store._write(fn))
+        return self.get(self.db.write(fn))
 
     def set_budget(self, episode_id: int, budget: int) -> None:
         """The episode's label budget (set by the agent that spends it)."""
-        self.store._write(lambda c: c.execute(update(episodes).where(
+        self.db.write(lambda c: c.execute(update(episodes).where(
             episodes.c.id == int(episode_id)).values(budget=int(budget))))
 
     def mark_requested(self, episode_id: int, prediction_ids: Sequence[int], batch: str,
@@ -213,18 +227,28 @@ class EpisodeStore:
                 .values(requested=batch))
             self._append(conn, episode_id, "rounds", {"batch": batch, "requested": len(prediction_ids),
                                                       "at": time.time()})
-        self.store._write(fn)
+        self.db.write(fn)
 
     def note(self, episode_id: int, event: str, *, key: str, **data: Any) -> None:
         """Add an event (candidate, promotion, settle...) to the episode's history, once per key."""
         def fn(conn):
             if self._once(conn, key, episode_id):
                 self._append(conn, episode_id, "events", {"at": time.time(), "event": event, **data})
-        self.store._write(fn)
+        self.db.write(fn)
 
-    def set_status(self, episode_id: int, status: str, *, key: str, reason: str = "") -> Episode:
-        """Move the episode to ``status`` (``settling``, ``resolved``, ``closed``, back to ``open``)."""
+    def set_status(self, episode_id: int, status: str, *, key: str, reason: str = "",
+                   only_from: Sequence[str] | None = None) -> Episode:
+        """Move the episode to ``status`` (``settling``, ``resolved``, ``closed``, back to ``open``).
+
+        ``only_from``: the states it may leave (checked in the same transaction, so a person's
+        close cannot overwrite the agents' ``resolved`` that landed a moment before); from any
+        other, :class:`EpisodeError` and nothing changes."""
         def fn(conn):
+            now = conn.execute(select(episodes.c.status).where(
+                episodes.c.id == int(episode_id)).with_for_update()).scalar_one()
+            if only_from is not None and now not in only_from:
+                raise EpisodeError(f"episode {episode_id} is already {now}: only an episode that "
+                                   f"is {' or '.join(only_from)} can become {status}")
             if not self._once(conn, key, episode_id):
                 return
             values: dict[str, Any] = {"status": status}
@@ -234,7 +258,7 @@ class EpisodeStore:
             self._append(conn, episode_id, "events", {"at": time.time(), "event": status,
                                                       "reason": reason})
         self.get(episode_id)
-        self.store._write(fn)
+        self.db.write(fn)
         return self.get(episode_id)
 
     def update_info(self, episode_id: int, *, key: str, **values: Any) -> None:
@@ -246,7 +270,7 @@ class EpisodeStore:
                 episodes.c.id == int(episode_id)).with_for_update()).scalar_one() or {})
             info.update(values)
             conn.execute(update(episodes).where(episodes.c.id == int(episode_id)).values(info=info))
-        self.store._write(fn)
+        self.db.write(fn)
 
     @staticmethod
     def _append(conn, episode_id: int, field_name: str, entry: dict[str, Any]) -> None:

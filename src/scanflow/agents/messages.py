@@ -139,6 +139,7 @@ class ModelCandidate(Payload):
     zero_label: bool = False
     notify: list[str] = Field(default_factory=list)
     labels: dict[str, int] = Field(default_factory=dict)
+    needs_approval: bool = False
 
 
 @message_type("model.promoted")

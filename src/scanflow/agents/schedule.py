@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from scanflow.errors import ScanflowError
+
 __all__ = ["Cron", "CronError", "Interval"]
 
 
@@ -42,7 +44,7 @@ class Interval:
         return f"every {self.seconds:g}s"
 
 
-class CronError(ValueError):
+class CronError(ScanflowError, ValueError):
     """A cron expression that cannot be parsed; the message names the field and the fix."""
 
 

@@ -164,16 +164,18 @@ class RunsSensor(Sensor):
 
     def poll(self, ctx, cursor, now, force):
         after = float((cursor or {}).get("end_time", 0))
-        seen = set((cursor or {}).get("ids", []))
-        runs = [r for r in ctx.services.runs.finished_runs(self.experiment, after)
-                if r["run_id"] not in seen][: self.max_runs]
+        seen = list((cursor or {}).get("ids", []))  # the runs handed out that ended at `after`
+        # from 1 ms before the cursor: runs ending in the same millisecond as the last one handed
+        # out, but left for the next event by max_runs, are not lost
+        runs = [r for r in ctx.services.runs.finished_runs(self.experiment, after - 1)
+                if r["run_id"] not in seen and float(r["end_time"]) >= after][: self.max_runs]
         if not runs and not force:
             return None
         if not runs:
             return Observation(cursor=cursor or {}, token=f"{after:.0f}-empty",
                                payload={"experiment": self.experiment, "runs": []})
         end = max(float(r["end_time"]) for r in runs)
-        ids = [r["run_id"] for r in runs if float(r["end_time"]) == end]
+        ids = (seen if end == after else []) + [r["run_id"] for r in runs if float(r["end_time"]) == end]
         return Observation(cursor={"end_time": end, "ids": ids}, token=f"{end:.0f}-{runs[-1]['run_id']}",
                            payload={"experiment": self.experiment, "runs": runs})
 

@@ -178,7 +178,7 @@ def _runs(app, store, _):
 
 
 def _predictions(app, store, _):
-    return store
+    return store.predictions  # the PredictionLog (scanflow.track) of the state database
 
 
 _DEFAULTS: dict[str, Callable[[Any, Any, str | None], Any]] = {

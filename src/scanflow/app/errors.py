@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scanflow.errors import ScanflowError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -27,7 +29,7 @@ class Problem:
         return text
 
 
-class SpecError(ValueError):
+class SpecError(ScanflowError, ValueError):
     """Raised when an application spec is invalid; ``problems`` lists every problem found."""
 
     def __init__(self, problems: list[Problem]):

@@ -245,12 +245,6 @@ class Workflow(_Spec):
     def dependencies(self) -> list[Dependency]:
         return [Dependency(upstream=up, downstream=n.name) for n in self.nodes for up in n.depends_on]
 
-    def add_dependency(self, upstream: str, downstream: str) -> Workflow:
-        node = self.node(downstream)
-        if upstream not in node.depends_on:
-            node.depends_on = [*node.depends_on, upstream]
-        return self
-
     def _repr_svg_(self) -> str | None:
         return _render("svg", self)
 
@@ -412,7 +406,7 @@ class Application(_Spec):
         return _render("html", self)
 
 
-# Rendering lives in scanflow.graph, a higher room: it registers itself here (a callback, so that
+# Rendering lives in scanflow.graph, a package in a higher layer: it registers itself here (a callback, so that
 # the spec imports nothing else of Scanflow).
 _renderer: Callable[[str, Any], str | None] | None = None
 

@@ -1,14 +1,14 @@
-"""Checkers: drift, outlier and integrity detectors with one result schema.
+"""Detectors: drift, outlier and integrity checks with one result schema.
 
 Every detector follows one small interface (``fit`` on reference data, ``score`` per sample,
 ``predict`` a batch decision as a :class:`CheckResult`, ``save`` / ``load``) and is found by
-name in a registry that plugins extend (``@register_detector`` or the ``scanflow.checkers``
+name in a registry that plugins extend (``@register_detector`` or the ``scanflow.detectors``
 entry point group). Importing this package does not import torch.
 
 =============  =====================================================================
 name           detector
 =============  =====================================================================
-``default``    :class:`DefaultChecker`: AE error distribution + MMD on the AE latent
+``default``    :class:`DefaultDetector`: AE error distribution + MMD on the AE latent
 ``ae``         :class:`AutoencoderDetector`: reconstruction error, two-tailed
 ``latent``     :class:`LatentDriftDetector`: KS / MMD on a (trained or untrained) latent
 ``ks``         :class:`KSDetector`: KS per feature, Bonferroni / FDR
@@ -35,7 +35,7 @@ from .base import Detector, DetectorInputError, NotFittedError, prepare_input
 from .categorical import Chi2Detector
 from .features import feature_ranking
 from .integrity import IntegrityDetector
-from .latent import DefaultChecker, LatentDriftDetector, default_checker
+from .latent import DefaultDetector, LatentDriftDetector, default_detector
 from .pca import PCADetector
 from .registry import (
     ENTRY_POINT_GROUP,
@@ -55,7 +55,7 @@ __all__ = [
     "AutoencoderDetector",
     "CheckResult",
     "Chi2Detector",
-    "DefaultChecker",
+    "DefaultDetector",
     "Detector",
     "DetectorInputError",
     "IntegrityDetector",
@@ -69,7 +69,7 @@ __all__ = [
     "TrainingCollapseWarning",
     "adjust_p_values",
     "available_detectors",
-    "default_checker",
+    "default_detector",
     "feature_ranking",
     "get_detector",
     "get_detector_class",

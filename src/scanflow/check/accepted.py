@@ -1,4 +1,4 @@
-"""A checker that learns which shifts the deployed model already handles: accepted references.
+"""A detector that learns which shifts the deployed model already handles: accepted references.
 
 After the loop adapted the model to a shift (a promotion ended a drift episode), the shifted
 data is *normal* for the deployed model: alarming on it again would ask people for labels
@@ -90,7 +90,7 @@ class AcceptingDetector(Detector):
         base._check_fitted()
         obj = cls(base=base.name, base_params=base.get_params(), **params)
         obj.base_ = base
-        obj.accepted_ = []
+        obj.accepted_, obj.accepted_keys_ = [], []
         for attr in ("input_kind_", "input_shape_", "feature_names_in_", "n_reference_"):
             setattr(obj, attr, getattr(base, attr))
         return obj
@@ -102,6 +102,7 @@ class AcceptingDetector(Detector):
     def _fit(self, data: PreparedData) -> None:
         self.base_ = get_detector(self.base, **(self.base_params or {})).fit(self._raw(data))
         self.accepted_: list[AutoencoderDetector] = []
+        self.accepted_keys_: list[str | None] = []
 
     @staticmethod
     def _raw(data: PreparedData) -> Any:
@@ -111,19 +112,29 @@ class AcceptingDetector(Detector):
             return pd.DataFrame(data.values, columns=data.columns)
         return data.values
 
-    def accept(self, X) -> AcceptingDetector:
+    def accept(self, X, key: str | None = None) -> AcceptingDetector:
         """Learn ``X`` (samples of a shift the model now handles) as normal from now on (at most
-        ``max_samples`` of them, drawn at random: enough to learn what the shift looks like)."""
+        ``max_samples`` of them, drawn at random: enough to learn what the shift looks like).
+
+        ``key`` names the decision that accepts it: accepting again under a key already
+        accepted (a replay after a crash) changes nothing."""
         self._check_fitted()
+        if key is not None and key in self.accepted_keys_:
+            return self
         data = self._prepare(X, fitting=False)
         if len(data) > self.max_samples:
             keep = np.sort(np.random.default_rng(self.random_state).choice(
                 len(data), self.max_samples, replace=False))
             data = type(data)(data.values[keep], data.kind, data.columns)
+        self.accepted_.append(self._reference(data))
+        self.accepted_keys_.append(key)
+        return self
+
+    def _reference(self, data: PreparedData) -> AutoencoderDetector:
+        """The fitted reference of one accepted shift."""
         ref = AutoencoderDetector(epochs=self.epochs, latent_dim=self.latent_dim, fpr=self.fpr,
                                   random_state=self.random_state + len(self.accepted_))
-        self.accepted_.append(ref.fit(data.values))
-        return self
+        return ref.fit(data.values)
 
     def _novel(self, data: PreparedData, base: CheckResult) -> np.ndarray:
         novel = _flags(base, self.base)
@@ -156,7 +167,7 @@ class AcceptingDetector(Detector):
         meta, arrays = super()._get_state()
         meta["base_"], a = self._nest("base", self.base_)
         arrays.update(a)
-        meta["accepted_"] = []
+        meta["accepted_"], meta["accepted_keys_"] = [], list(self.accepted_keys_)
         for i, ref in enumerate(self.accepted_):
             m, a = self._nest(f"accepted{i}", ref)
             meta["accepted_"].append(m)
@@ -168,3 +179,4 @@ class AcceptingDetector(Detector):
         self.base_ = self._unnest("base", meta["base_"], arrays)
         self.accepted_ = [self._unnest(f"accepted{i}", m, arrays)
                           for i, m in enumerate(meta["accepted_"])]
+        self.accepted_keys_ = list(meta.get("accepted_keys_") or [None] * len(self.accepted_))

@@ -1,4 +1,4 @@
-"""The small ``Detector`` interface every checker implements.
+"""The small ``Detector`` interface every detector implements.
 
     fit(X_ref)   learn the reference and calibrate thresholds once (state ends with ``_``)
     score(X)     one anomaly score per sample (higher = more unusual)
@@ -22,7 +22,6 @@ taken positionally, and only when its width matches the reference.
 
 from __future__ import annotations
 
-import inspect
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -30,6 +29,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from scanflow.errors import ScanflowError
+from scanflow.params import ParamsMixin
+
+from .registry import get_detector_class
 from .result import CheckResult, to_jsonable
 
 __all__ = [
@@ -45,11 +48,11 @@ FORMAT = "scanflow.detector"
 FORMAT_VERSION = 1
 
 
-class DetectorInputError(ValueError):
+class DetectorInputError(ScanflowError, ValueError):
     """The data passed to a detector has the wrong shape, dtype or values."""
 
 
-class NotFittedError(RuntimeError):
+class NotFittedError(ScanflowError, RuntimeError):
     """A detector was used before ``fit``."""
 
 
@@ -127,7 +130,7 @@ def align_columns(X, names: list[str]):
 
 
 def _frame_to_array(X) -> tuple[np.ndarray, list[str]]:
-    import pandas as pd
+    import pandas as pd  # lazy: only DataFrame input needs pandas, which is slow to import
 
     bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     if bad:
@@ -140,15 +143,33 @@ def _frame_to_array(X) -> tuple[np.ndarray, list[str]]:
 
 def prepare_input(X, *, allow_nan: bool = False, kind: str | None = None) -> PreparedData:
     """Validate and normalise detector input (see the module docstring for the rules)."""
-    columns = None
+    arr, columns = _as_array(X)
+    _check_dtype_and_shape(arr, kind)
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind == "c":
+        raise DetectorInputError("X is complex; pass real numbers")
+    is_image = arr.ndim >= 3 if kind is None else kind == "image"
+    if not is_image:
+        values = arr.astype(np.float64, copy=False)
+        _check_finite(values, allow_nan)
+        return PreparedData(values, "table", columns)
+    return PreparedData(np.ascontiguousarray(_image_values(arr, allow_nan)), "image", None)
+
+
+def _as_array(X) -> tuple[np.ndarray, list[str] | None]:
+    """``X`` as an array, with the column names when it is a DataFrame."""
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas DataFrame
         if len(X) == 0:
             raise DetectorInputError("empty batch: X has 0 rows; pass at least one sample")
-        arr, columns = _frame_to_array(X)
-    else:
-        if X is None:
-            raise DetectorInputError("X is None; pass an array or a DataFrame")
-        arr = np.asarray(X)
+        return _frame_to_array(X)
+    if X is None:
+        raise DetectorInputError("X is None; pass an array or a DataFrame")
+    return np.asarray(X), None
+
+
+def _check_dtype_and_shape(arr: np.ndarray, kind: str | None) -> None:
+    """Refuse non-numbers, empty batches, 1-D or >4-D arrays, and a shape of the wrong kind."""
     if arr.dtype == object or arr.dtype.kind in "USMmV":
         raise DetectorInputError(
             f"X has dtype {arr.dtype}; this detector needs numbers (uint8 images or float "
@@ -163,7 +184,6 @@ def prepare_input(X, *, allow_nan: bool = False, kind: str | None = None) -> Pre
         )
     if arr.ndim > 4:
         raise DetectorInputError(f"X has {arr.ndim} dimensions {arr.shape}; expected 2 to 4")
-    is_image = arr.ndim >= 3 if kind is None else kind == "image"
     if kind == "table" and arr.ndim != 2:
         raise DetectorInputError(
             f"this detector was fitted on a table (n, d) but X has shape {arr.shape}"
@@ -173,40 +193,31 @@ def prepare_input(X, *, allow_nan: bool = False, kind: str | None = None) -> Pre
             f"this detector was fitted on images but X has shape {arr.shape}; pass "
             "(n, H, W) or (n, C, H, W) images"
         )
-    if arr.dtype.kind == "b":
-        arr = arr.astype(np.float64)
-    if arr.dtype.kind == "c":
-        raise DetectorInputError("X is complex; pass real numbers")
 
-    if not is_image:
-        values = arr.astype(np.float64, copy=False)
-        _check_finite(values, allow_nan)
-        return PreparedData(values, "table", columns)
 
-    # images
+def _image_values(arr: np.ndarray, allow_nan: bool) -> np.ndarray:
+    """Images as float32 ``(n, C, H, W)`` in [0, 1] (uint8 and integer 0-255 are scaled)."""
     if arr.ndim == 3:
         arr = arr[:, None]
     elif arr.shape[1] not in (1, 3, 4) and arr.shape[-1] in (1, 3, 4):
         arr = np.moveaxis(arr, -1, 1)  # channels last -> channels first
     if arr.dtype == np.uint8:
-        values = arr.astype(np.float32) / np.float32(255.0)
-    elif arr.dtype.kind in "iu":
+        return arr.astype(np.float32) / np.float32(255.0)
+    if arr.dtype.kind in "iu":
         if arr.min() < 0 or arr.max() > 255:
             raise DetectorInputError(
                 f"integer images must hold 0-255 values, got range [{arr.min()}, {arr.max()}]"
             )
-        values = arr.astype(np.float32) / np.float32(255.0)
-    else:
-        values = arr.astype(np.float32, copy=False)
-        _check_finite(values, allow_nan)
-        finite = values[np.isfinite(values)]
-        if finite.size and (finite.min() < -1e-6 or finite.max() > 1 + 1e-6):
-            raise DetectorInputError(
-                f"float images must be in [0, 1], got range [{finite.min():.3g}, "
-                f"{finite.max():.3g}]; pass uint8 0-255 images or divide by 255"
-            )
-        values = np.clip(values, 0.0, 1.0) if not allow_nan else values
-    return PreparedData(np.ascontiguousarray(values), "image", None)
+        return arr.astype(np.float32) / np.float32(255.0)
+    values = arr.astype(np.float32, copy=False)
+    _check_finite(values, allow_nan)
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite.min() < -1e-6 or finite.max() > 1 + 1e-6):
+        raise DetectorInputError(
+            f"float images must be in [0, 1], got range [{finite.min():.3g}, "
+            f"{finite.max():.3g}]; pass uint8 0-255 images or divide by 255"
+        )
+    return np.clip(values, 0.0, 1.0) if not allow_nan else values
 
 
 def _check_finite(values: np.ndarray, allow_nan: bool) -> None:
@@ -223,8 +234,8 @@ def _check_finite(values: np.ndarray, allow_nan: bool) -> None:
         )
 
 
-class Detector(ABC):
-    """Base class of every checker (see the module docstring).
+class Detector(ParamsMixin, ABC):
+    """Base class of every detector (see the module docstring).
 
     Subclasses implement ``_fit(data)``, ``_score(data)`` and ``_predict(data)`` on
     :class:`PreparedData`, plus ``_get_state`` / ``_set_state`` for persistence; the base
@@ -241,46 +252,12 @@ class Detector(ABC):
     reports_schema: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-        ]
-
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        """The constructor settings (``deep`` is accepted for scikit-learn compatibility)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params) -> Detector:
-        valid = set(self._param_names())
-        for key, value in params.items():
-            if key not in valid:
-                raise ValueError(
-                    f"{type(self).__name__} has no parameter {key!r}; valid: {sorted(valid)}"
-                )
-            setattr(self, key, value)
-        return self
-
-    def clone(self) -> Detector:
-        """A new, unfitted detector with the same settings."""
-        return type(self)(**self.get_params())
+    # get_params / set_params / clone / __repr__ come from scanflow.params.ParamsMixin.
 
     @classmethod
     def _test_params(cls) -> dict[str, Any]:
         """Small, fast settings for the shared test suite."""
         return {}
-
-    def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
-        shown = []
-        for name, value in self.get_params().items():
-            default = sig.parameters[name].default
-            if default is inspect.Parameter.empty or not _same(value, default):
-                shown.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------------ fit / use
     @property
@@ -355,9 +332,6 @@ class Detector(ABC):
         self._check_fitted()
         return self._predict(self._prepare(X, fitting=False))
 
-    def fit_predict(self, X_ref, X) -> CheckResult:
-        return self.fit(X_ref).predict(X)
-
     # to implement
     @abstractmethod
     def _fit(self, data: PreparedData) -> None:
@@ -400,8 +374,6 @@ class Detector(ABC):
 
     @classmethod
     def _restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Detector:
-        from .registry import get_detector_class
-
         klass = get_detector_class(meta["class"])
         obj = klass(**meta["params"])
         obj._set_state(meta["state"], arrays)
@@ -461,9 +433,3 @@ class Detector(ABC):
         sub = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
         return Detector._restore(meta, sub)
 
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001 - arrays and odd types: treat as different
-        return a is b

@@ -259,9 +259,9 @@ class IntegrityDetector(Detector):
     def _check_images(self, data: PreparedData):
         spec = self.spec_
         if data.kind != "image":
-            v = data.values
+            table = data.values
             return [self._issue("schema", f"expected images {spec['sample_shape']}, got a "
-                                          f"table with {v.shape[1]} columns")], np.ones(len(v))
+                                          f"table with {table.shape[1]} columns")], np.ones(len(table))
         arr = data.values
         issues = []
         per_sample = np.zeros(len(arr))

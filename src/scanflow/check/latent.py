@@ -1,9 +1,9 @@
-"""Detectors on an autoencoder's latent space, and the default checker.
+"""Detectors on an autoencoder's latent space, and the default detector.
 
 * :class:`LatentDriftDetector` (``"latent"``): KS or MMD on the latent features of an
   autoencoder, trained on the reference (``trained=True``) or left at its random
   initialisation (``trained=False``: the common "untrained encoder" baseline).
-* :class:`DefaultChecker` (``"default"``): one autoencoder, two tests combined with a
+* :class:`DefaultDetector` (``"default"``): one autoencoder, two tests combined with a
   Bonferroni correction —
 
   1. the whole distribution of reconstruction errors vs the held-out reference errors
@@ -18,8 +18,8 @@
 Example:
     >>> from scanflow.datasets import load_mnist, corrupt
     >>> X, _ = load_mnist("train", limit=600)
-    >>> checker = default_checker(epochs=3).fit(X)
-    >>> checker.predict(corrupt(X[:100], "scale")).is_drift
+    >>> detector = default_detector(epochs=3).fit(X)
+    >>> detector.predict(corrupt(X[:100], "scale")).is_drift
     True
 """
 
@@ -35,7 +35,7 @@ from .registry import register_detector
 from .result import CheckResult
 from .stats import CORRECTIONS, KSDetector, MMDDetector
 
-__all__ = ["DefaultChecker", "LatentDriftDetector", "default_checker"]
+__all__ = ["DefaultDetector", "LatentDriftDetector", "default_detector"]
 
 LATENT_TESTS = ("mmd", "ks")
 
@@ -132,8 +132,8 @@ class LatentDriftDetector(Detector):
 
 
 @register_detector("default")
-class DefaultChecker(Detector):
-    """The checker Scanflow runs by default: AE error test + latent MMD (see module doc).
+class DefaultDetector(Detector):
+    """The detector Scanflow runs by default: AE error test + latent MMD (see module doc).
 
     The batch p-value is ``min(1, 2 * min(p_error, p_latent))`` (Bonferroni), so a clean
     batch raises an alarm with probability at most ``alpha``. Per-sample flags and scores
@@ -175,7 +175,7 @@ class DefaultChecker(Detector):
         self.reference_scores_ = self.autoencoder_.reference_scores_
         self.threshold_ = self.autoencoder_.threshold_
 
-    # the AE's per-sample API, for callers that treat the checker as an outlier detector
+    # the AE's per-sample API, for callers that treat this detector as an outlier detector
     # (the inner AE was fitted on arrays: columns are matched by name here, once)
     def latent(self, X) -> np.ndarray:
         self._check_fitted()
@@ -243,6 +243,6 @@ class DefaultChecker(Detector):
         self.threshold_ = self.autoencoder_.threshold_
 
 
-def default_checker(**params) -> DefaultChecker:
-    """The default checker (unfitted): ``default_checker().fit(X_ref).predict(batch)``."""
-    return DefaultChecker(**params)
+def default_detector(**params) -> DefaultDetector:
+    """The default detector (unfitted): ``default_detector().fit(X_ref).predict(batch)``."""
+    return DefaultDetector(**params)

@@ -52,10 +52,10 @@ class PCADetector(CalibratedScoresMixin, Detector):
         train, cal = split_calibration(len(x), self.calibration_fraction, self.random_state)
         ref = x[train]
         self.mean_ = ref.mean(0)
-        s = ref.std(0)
-        self.scale_ = np.where(s > 1e-12, s, 1.0)
-        z = (ref - self.mean_) / self.scale_
-        _, sing, vt = np.linalg.svd(z, full_matrices=False)
+        std = ref.std(0)
+        self.scale_ = np.where(std > 1e-12, std, 1.0)
+        standardized = (ref - self.mean_) / self.scale_
+        _, sing, vt = np.linalg.svd(standardized, full_matrices=False)
         var = sing**2
         ratio = np.cumsum(var) / max(var.sum(), 1e-300)
         if isinstance(self.n_components, float) and 0 < self.n_components <= 1:

@@ -1,11 +1,11 @@
 """Detector registry: built-ins, ``@register_detector`` plugins and entry points.
 
 A plugin is a :class:`~scanflow.check.base.Detector` subclass registered either with the
-decorator (in code that is imported) or through the ``scanflow.checkers`` entry point group
+decorator (in code that is imported) or through the ``scanflow.detectors`` entry point group
 of an installed package::
 
-    [project.entry-points."scanflow.checkers"]
-    my_checker = "my_pkg.checkers:MyChecker"
+    [project.entry-points."scanflow.detectors"]
+    my_detector = "my_pkg.detectors:MyDetector"
 
 Registered detectors run from ``scanflow check --detector NAME``, report the same
 :class:`~scanflow.check.result.CheckResult` and are picked up by the shared test suite.
@@ -37,7 +37,7 @@ __all__ = [
     "unregister_detector",
 ]
 
-ENTRY_POINT_GROUP = "scanflow.checkers"
+ENTRY_POINT_GROUP = "scanflow.detectors"
 _REGISTRY: dict[str, type[Detector]] = {}
 _entry_points_loaded = False
 
@@ -82,7 +82,7 @@ def _load_entry_points() -> None:
         try:
             obj = ep.load()
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
-            warnings.warn(f"cannot load checker plugin {ep.name!r} ({ep.value}): {exc}",
+            warnings.warn(f"cannot load detector plugin {ep.name!r} ({ep.value}): {exc}",
                           stacklevel=2)
             continue
         if isinstance(obj, type) and issubclass(obj, Detector) and ep.name not in _REGISTRY:
@@ -102,7 +102,7 @@ def get_detector_class(name: str) -> type[Detector]:
     except KeyError:
         raise KeyError(
             f"no detector named {name!r}; available: {', '.join(sorted(_REGISTRY))}. "
-            "Register one with @register_detector or the 'scanflow.checkers' entry point."
+            "Register one with @register_detector or the 'scanflow.detectors' entry point."
         ) from None
 
 

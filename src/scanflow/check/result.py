@@ -1,4 +1,4 @@
-"""The one result schema every checker returns (CLI, reports, agents and the API read it)."""
+"""The one result schema every detector returns (CLI, reports, agents and the API read it)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 class CheckResult(BaseModel):
-    """What a checker decided about one batch.
+    """What a detector decided about one batch.
 
     Fields:
         detector: registry name of the detector (``"ae"``, ``"ks"``, a plugin name ...).

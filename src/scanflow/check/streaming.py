@@ -69,7 +69,6 @@ class StreamingDetector:
         self.drift_detected = False
         self.drift_started_at: int | None = None
         self.drift_detected_at: int | None = None
-        self.last_result: CheckResult | None = None
         self.history: list[dict] = []
 
     @property
@@ -120,7 +119,6 @@ class StreamingDetector:
     def _check(self) -> CheckResult:
         result = self.detector.predict(self.window())
         start = self.n_seen - self.window_size
-        self.last_result = result
         self.history.append({"end": self.n_seen, "start": start, "is_drift": result.is_drift,
                              "p_value": result.p_value, "score": result.score})
         if result.is_drift:

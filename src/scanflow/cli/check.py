@@ -1,4 +1,4 @@
-"""``scanflow check``: compare new data with reference data using a registered checker.
+"""``scanflow check``: compare new data with reference data using a registered detector.
 
     scanflow check --reference train.npy --data batch.npy [--detector default] \
         [--report out.html] [--json] [--track]
@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 __all__ = ["check"]
 
@@ -37,8 +40,6 @@ def _parse_params(items: list[str] | None) -> dict:
 
 
 def _print_table(result, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"scanflow check — {result.detector}")
     table.add_column("field")
     table.add_column("value")
@@ -63,9 +64,7 @@ def _print_table(result, console) -> None:
 
 
 def _print_features(result, console, top: int) -> None:
-    from rich.table import Table
-
-    from scanflow.check import feature_ranking
+    from scanflow.check import feature_ranking  # lazy: scanflow.check loads SciPy
 
     rows = feature_ranking(result, top=top)
     if not rows:
@@ -86,75 +85,44 @@ def _print_features(result, console, top: int) -> None:
 
 
 def check(
-    data: Path = typer.Option(..., "--data", "-d", help="New data: .npy, .npz, .csv, "
-                              ".parquet, IDX or a CIFAR-10 batch."),
-    reference: Path | None = typer.Option(None, "--reference", "-r",
-                                          help="Reference data (same formats)."),
-    detector: str = typer.Option("default", "--detector", help="Registered checker: ae, ks, "
-                                 "mmd, chi2, psi, pca, integrity, latent, default or a plugin."),
-    param: list[str] | None = typer.Option(None, "--param", "-p",
-                                           help="Detector setting KEY=VALUE (repeatable)."),
-    load: Path | None = typer.Option(None, "--load", help="Use a fitted detector file "
-                                     "(from --save) instead of fitting on --reference."),
+    data: Path = typer.Option(..., "--data", "-d", help="New data: .npy, .npz, .csv, .parquet, IDX or a CIFAR-10 batch."),
+    reference: Path | None = typer.Option(None, "--reference", "-r", help="Reference data (same formats)."),
+    detector: str = typer.Option("default", "--detector", help="Registered detector: ae, ks, mmd, chi2, psi, pca, integrity, latent, default or a plugin."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="Detector setting KEY=VALUE (repeatable)."),
+    load: Path | None = typer.Option(None, "--load", help="Use a fitted detector file (from --save) instead of fitting on --reference."),
     save: Path | None = typer.Option(None, "--save", help="Save the fitted detector (.npz)."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON only."),
     track: bool = typer.Option(False, "--track", help="Log the result to MLflow."),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri",
-                                            help="MLflow tracking URI (implies --track)."),
-    fail_on_drift: bool = typer.Option(False, "--fail-on-drift",
-                                       help="Exit with code 1 when drift is found."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (implies --track)."),
+    fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit with code 1 when drift is found."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads."),
-    top_features: int = typer.Option(10, "--top-features", min=0,
-                                     help="Table data: list this many most drifted features "
-                                     "(0 hides the list)."),
+    top_features: int = typer.Option(10, "--top-features", min=0, help="Table data: list this many most drifted features (0 hides the list)."),
 ) -> None:
     """Check new data against reference data: drift, outliers, integrity."""
-    from rich.console import Console
-
-    from scanflow.check import Detector, available_detectors, get_detector_class
+    # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
+    from scanflow.check import Detector
     from scanflow.check.base import DetectorInputError
+    from scanflow.check.report import write_report
+    from scanflow.check.tracking import log_check
     from scanflow.datasets import DatasetError, load_any
 
     console = Console(stderr=as_json)
-    err = Console(stderr=True)
-
-    def fail(message: str, code: int = 2):
-        err.print(f"[bold red]error:[/] {message}")
-        raise typer.Exit(code)
-
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        _set_torch_threads(threads)
     try:
         X_new, _ = load_any(data)
-        if load is not None:
-            det = Detector.load(load)
-        else:
-            if reference is None:
-                fail("give --reference REF (data to fit on) or --load DETECTOR.npz")
-            if detector not in available_detectors():
-                fail(f"unknown detector {detector!r}; available: "
-                     f"{', '.join(available_detectors())}")
-            X_ref, _ = load_any(reference)
-            det = get_detector_class(detector)(**_parse_params(param))
-            with console.status(f"fitting {detector} on {reference.name}"):
-                det.fit(X_ref)
+        det = Detector.load(load) if load is not None else _fit(detector, reference, param, console)
         if save is not None:
             det.save(save)
         result = det.predict(X_new)
     except (DatasetError, DetectorInputError, FileNotFoundError, ValueError, TypeError) as exc:
-        fail(str(exc))
+        _fail(str(exc))
     if report is not None:
-        from scanflow.check.report import write_report
-
         write_report(report, result, det, X_new=X_new if getattr(X_new, "ndim", 0) >= 3
                      else None, sources={"reference": reference or load, "data": data})
     run_id = None
     if track or tracking_uri:
-        from scanflow.check.tracking import log_check
-
         run_id = log_check(result, params={"detector": det.name, "reference": reference,
                                            "data": data, **det.get_params()},
                            report=report, tracking_uri=tracking_uri)
@@ -170,3 +138,32 @@ def check(
             console.print(f"MLflow run: {run_id}")
     if fail_on_drift and result.is_drift:
         raise typer.Exit(1)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Print the error on stderr and exit with ``code``."""
+    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _set_torch_threads(threads: int) -> None:
+    import torch  # lazy: torch takes seconds to import and most detectors do not need it
+
+    torch.set_num_threads(threads)
+
+
+def _fit(name: str, reference: Path | None, param: list[str] | None, console: Console):
+    """A new detector ``name`` with the ``--param`` settings, fitted on the reference data."""
+    # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
+    from scanflow.check import available_detectors, get_detector_class
+    from scanflow.datasets import load_any
+
+    if reference is None:
+        _fail("give --reference REF (data to fit on) or --load DETECTOR.npz")
+    if name not in available_detectors():
+        _fail(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")
+    X_ref, _ = load_any(reference)
+    det = get_detector_class(name)(**_parse_params(param))
+    with console.status(f"fitting {name} on {reference.name}"):
+        det.fit(X_ref)
+    return det

@@ -10,6 +10,7 @@ APP is an application file or its folder; episodes live in its state database.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Annotated
 
@@ -100,14 +101,13 @@ def close(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")
           reason: Annotated[str, typer.Option(help="why (kept in the episode's history)")] = "closed by a person",
           by: Annotated[str, typer.Option(help="who closes it")] = "") -> None:
     """End an episode by hand: no more labels are asked for it."""
-    import time
-
-    from ..agents.episodes import CLOSED, EpisodeError, EpisodeStore
+    from ..agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore
 
     store, _ = _stores(app_path)
     try:
         ep = EpisodeStore(store).set_status(episode, CLOSED, key=f"cli-close-{episode}-{time.time()}",
-                                            reason=f"{reason}" + (f" ({by})" if by else ""))
+                                            reason=f"{reason}" + (f" ({by})" if by else ""),
+                                            only_from=ACTIVE)
     except EpisodeError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None

@@ -14,12 +14,19 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
+
+from scanflow.improve.labelers import store_labeler_factory
+from scanflow.improve.labels import LabelStore
+from scanflow.improve.report import grid_table, headline, per_corruption_table, write_report
+from scanflow.improve.selection import SELECTORS
+
+__all__ = ["app", "mnist_c"]
 
 app = typer.Typer(help="Run the paper's experiments end to end.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -30,72 +37,11 @@ def _group() -> None:
     """Run the paper's experiments end to end."""
 
 
-class StoreLabeler:
-    """Labels through the label store: queue the samples, wait until people label them.
-
-    ``label(indices)`` enqueues ``X[indices]`` as one batch (with the model's guesses and the
-    selection order as scores) and blocks until every sample is labeled or skipped (skipped
-    samples come back as ``-1``), polling every ``poll`` seconds; ``timeout`` (seconds, None:
-    wait forever) raises ``TimeoutError`` with what was labeled so far kept in the store.
-    """
-
-    def __init__(
-        self,
-        store,
-        X,
-        *,
-        guesses=None,
-        batch_prefix: str = "mnist-c",
-        poll: float = 1.0,
-        timeout: float | None = None,
-        on_progress=None,
-    ):
-        self.store = store
-        self.X = np.asarray(X)
-        self.guesses = guesses
-        self.batch_prefix = batch_prefix
-        self.poll = poll
-        self.timeout = timeout
-        self.on_progress = on_progress
-        self.batch_: str | None = None
-
-    def label(self, indices) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64)
-        batch = f"{self.batch_prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.batch_ = batch
-        guesses = None if self.guesses is None else [int(self.guesses[i]) for i in idx]
-        self.store.enqueue(
-            self.X[idx],
-            batch=batch,
-            meta=[{"index": int(i)} for i in idx],
-            model_guess=guesses,
-            scores=list(range(len(idx), 0, -1)),
-        )
-        start, last = time.monotonic(), None
-        while True:
-            prog = self.store.progress(batch)
-            if prog != last and self.on_progress is not None:
-                self.on_progress(prog)
-            last = prog
-            if prog["pending"] == 0:
-                break
-            if self.timeout is not None and time.monotonic() - start > self.timeout:
-                raise TimeoutError(
-                    f"labeling batch {batch!r}: {prog['labeled']} of {prog['total']} labeled "
-                    f"after {self.timeout:.0f} s; the labels are kept in the store"
-                )
-            time.sleep(self.poll)
-        labels = {
-            int(it.meta["index"]): (it.label if it.status == "labeled" else -1)
-            for it in self.store.items_of(batch)
-        }
-        return np.array([labels[int(i)] for i in idx], dtype=np.int64)
-
-
 def _serve_labeling(store, host: str, port: int):
-    import uvicorn
+    """Serve the labeling UI of ``store`` in a daemon thread; wait (up to 10 s) until it is up."""
+    import uvicorn  # lazy: only --human serves
 
-    from scanflow.serve.labeling import create_labeling_app
+    from scanflow.serve.labeling import create_labeling_app  # lazy: loads FastAPI
 
     config = uvicorn.Config(
         create_labeling_app(store, title="Scanflow MNIST-C labeling"),
@@ -113,139 +59,134 @@ def _serve_labeling(store, host: str, port: int):
     return server, thread
 
 
-@app.command("mnist-c")
-def mnist_c(
-    quick: Annotated[bool, typer.Option("--quick", help="a cut grid for CI (~2 minutes)")] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="write the report (HTML, Markdown, plots, results.json) here"
-        ),
-    ] = None,
-    human: Annotated[
-        bool, typer.Option("--human", help="label in the browser instead of the oracle (one round)")
-    ] = False,
-    seeds: Annotated[
-        int | None, typer.Option("--seeds", min=1, help="number of seeds (default 3; quick 1)")
-    ] = None,
-    state: Annotated[
-        Path | None,
-        typer.Option(
-            "--state",
-            help="cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]",
-        ),
-    ] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads")] = None,
-    budget: Annotated[
-        int, typer.Option("--budget", min=1, help="labels to ask for with --human")
-    ] = 30,
-    selection: Annotated[
-        str, typer.Option("--selection", help="selection strategy with --human")
-    ] = "kcenter",
-    strategy: Annotated[
-        str, typer.Option("--strategy", help="improvement strategy with --human")
-    ] = "denoiser",
-    port: Annotated[int, typer.Option("--port", help="labeling UI port with --human")] = 8766,
-    label_timeout: Annotated[
-        float | None,
-        typer.Option("--label-timeout", help="seconds to wait for labels with --human"),
-    ] = None,
-    budgets: Annotated[
-        str | None,
-        typer.Option("--budgets", help="comma-separated label budgets, e.g. 20,50,100,200"),
-    ] = None,
-    selections: Annotated[
-        str | None, typer.Option("--selections", help="comma-separated selection strategies")
-    ] = None,
-    strategies: Annotated[
-        str | None, typer.Option("--strategies", help="comma-separated improvement strategies")
-    ] = None,
-) -> None:
-    """Train on clean MNIST, stream MNIST-C, detect, select, label, improve, gate, promote."""
-    from scanflow.improve.experiment import ExperimentConfig, run_experiment
-    from scanflow.improve.report import grid_table, headline, per_corruption_table, write_report
+@dataclass
+class _LabelingUI:
+    """The labeling UI of a ``--human`` run: its label store, server and address."""
 
-    cfg = ExperimentConfig.quick_config() if quick else ExperimentConfig()
-    if seeds:
-        cfg.seeds = list(range(seeds))
-    cfg.threads = threads
-    if budgets:
-        try:
-            cfg.budgets = [int(b) for b in budgets.split(",")]
-        except ValueError:
-            raise typer.BadParameter(
-                f"{budgets!r}: give integers like 20,50,100", param_hint="--budgets"
-            ) from None
-        cfg.best_budget = (
-            max(b for b in cfg.budgets if b <= 100) if min(cfg.budgets) <= 100 else min(cfg.budgets)
-        )
-    if selections:
-        cfg.selections = [s.strip() for s in selections.split(",")]
-    if strategies:
-        cfg.strategies = [s.strip() for s in strategies.split(",")]
-    try:
-        cfg.validate()
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    state_dir = state or ((output / "state") if output else Path(".scanflow/experiments/mnist-c"))
-    labeler_factory = None
-    server = None
-    if human:
-        from scanflow.improve.classifier import predict
-        from scanflow.improve.labels import LabelStore
-        from scanflow.improve.selection import SELECTORS
-        from scanflow.improve.strategies import STRATEGIES
+    store: LabelStore
+    server: Any
+    url: str
+    timeout: float | None  # seconds to wait for the labels (None: forever)
 
-        if selection not in SELECTORS:
-            raise typer.BadParameter(f"choose one of {list(SELECTORS)}", param_hint="--selection")
-        if strategy not in STRATEGIES:
-            raise typer.BadParameter(f"choose one of {list(STRATEGIES)}", param_hint="--strategy")
-        cfg.seeds = cfg.seeds[:1]
-        cfg.selections, cfg.strategies = [selection], [strategy]
-        cfg.budgets, cfg.best_budget = [budget], budget
-        cfg.labeler = "human"
+    @classmethod
+    def open(cls, state_dir: Path, port: int, timeout: float | None) -> _LabelingUI:
+        """Open the label store under the state folder and serve its UI in the background."""
         state_dir.mkdir(parents=True, exist_ok=True)
         store = LabelStore(state_dir / "labels.db")
         server, _ = _serve_labeling(store, "127.0.0.1", port)
         url = f"http://127.0.0.1:{port}/"
         console.print(f"[bold]Labeling UI:[/bold] {url}  (label the digits there; the run waits)")
+        return cls(store, server, url, timeout)
 
-        def factory(data, base):
-            return StoreLabeler(
-                store,
-                data.X_pool,
-                batch_prefix=f"mnist-c-seed{data.seed}",
-                timeout=label_timeout,
-                guesses=predict(base, data.X_pool),
-                on_progress=lambda p: console.print(
-                    f"labels: {p['labeled']} labeled, {p['skipped']} skipped, "
-                    f"{p['pending']} to go  ({url})"
-                ),
-            )
+    def labeler_factory(self):
+        """Labelers that queue each seed's picks in the store and wait for people's answers."""
+        return store_labeler_factory(self.store, timeout=self.timeout, on_progress=self._progress)
 
-        labeler_factory = factory
+    def _progress(self, p: dict[str, Any]) -> None:
+        console.print(
+            f"labels: {p['labeled']} labeled, {p['skipped']} skipped, "
+            f"{p['pending']} to go  ({self.url})"
+        )
 
+    def close(self) -> None:
+        self.server.should_exit = True
+
+
+@app.command("mnist-c")
+def mnist_c(
+    quick: Annotated[bool, typer.Option("--quick", help="a cut grid for CI (~2 minutes)")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the report (HTML, Markdown, plots, results.json) here")] = None,
+    human: Annotated[bool, typer.Option("--human", help="label in the browser instead of the oracle (one round)")] = False,
+    seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="number of seeds (default 3; quick 1)")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads")] = None,
+    budget: Annotated[int, typer.Option("--budget", min=1, help="labels to ask for with --human")] = 30,
+    selection: Annotated[str, typer.Option("--selection", help="selection strategy with --human")] = "kcenter",
+    strategy: Annotated[str, typer.Option("--strategy", help="improvement strategy with --human")] = "denoiser",
+    port: Annotated[int, typer.Option("--port", help="labeling UI port with --human")] = 8766,
+    label_timeout: Annotated[float | None, typer.Option("--label-timeout", help="seconds to wait for labels with --human")] = None,
+    budgets: Annotated[str | None, typer.Option("--budgets", help="comma-separated label budgets, e.g. 20,50,100,200")] = None,
+    selections: Annotated[str | None, typer.Option("--selections", help="comma-separated selection strategies")] = None,
+    strategies: Annotated[str | None, typer.Option("--strategies", help="comma-separated improvement strategies")] = None,
+) -> None:
+    """Train on clean MNIST, stream MNIST-C, detect, select, label, improve, gate, promote."""
+    from scanflow.improve.experiment import ExperimentConfig  # lazy: loads SciPy and the datasets
+
+    try:
+        cfg = ExperimentConfig.from_options(
+            quick=quick,
+            seeds=seeds,
+            threads=threads,
+            budgets=_budget_list(budgets),
+            selections=_name_list(selections),
+            strategies=_name_list(strategies),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    state_dir = state or ((output / "state") if output else Path(".scanflow/experiments/mnist-c"))
+    ui = None
+    if human:
+        _check_human_choices(selection, strategy)
+        cfg.use_human_round(selection, strategy, budget)
+        ui = _LabelingUI.open(state_dir, port, label_timeout)
+    results = _run(cfg, state_dir, ui)
+    _print_results(results, write_report(results, output) if output else {})
+
+
+def _budget_list(text: str | None) -> list[int] | None:
+    """``--budgets 20,50,100`` as integers (None when not given)."""
+    if not text:
+        return None
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: give integers like 20,50,100", param_hint="--budgets"
+        ) from None
+
+
+def _name_list(text: str | None) -> list[str] | None:
+    """A comma-separated option as names (None when not given)."""
+    return [s.strip() for s in text.split(",")] if text else None
+
+
+def _check_human_choices(selection: str, strategy: str) -> None:
+    """Refuse a ``--selection`` or ``--strategy`` that is not registered."""
+    from scanflow.improve.strategies import STRATEGIES  # lazy: strategies import torch
+
+    if selection not in SELECTORS:
+        raise typer.BadParameter(f"choose one of {list(SELECTORS)}", param_hint="--selection")
+    if strategy not in STRATEGIES:
+        raise typer.BadParameter(f"choose one of {list(STRATEGIES)}", param_hint="--strategy")
+
+
+def _run(cfg, state_dir: Path, ui: _LabelingUI | None) -> dict[str, Any]:
+    """Run the experiment, printing progress with the time spent; stop the labeling UI after."""
+    from scanflow.improve.experiment import run_experiment  # lazy: loads SciPy and the datasets
+
+    labeler_factory = None if ui is None else ui.labeler_factory()
     t0 = time.perf_counter()
     try:
-        results = run_experiment(
+        return run_experiment(
             cfg,
             state_dir,
             labeler_factory=labeler_factory,
             progress=lambda m: console.print(f"[dim]{time.perf_counter() - t0:6.0f}s[/dim] {m}"),
         )
     finally:
-        if server is not None:
-            server.should_exit = True
-    out: dict[str, Any] = {}
-    if output:
-        out = write_report(results, output)
+        if ui is not None:
+            ui.close()
+
+
+def _print_results(results: dict[str, Any], report: dict[str, Any]) -> None:
+    """The headline and tables; then the report's files, or the key numbers as JSON."""
     typer.echo(headline(results))
     typer.echo("")
     typer.echo(grid_table(results))
     typer.echo("")
     typer.echo(per_corruption_table(results))
-    if out:
-        typer.echo(f"\nreport: {out['html']}  {out['markdown']}  {out['results']}")
+    if report:
+        typer.echo(f"\nreport: {report['html']}  {report['markdown']}  {report['results']}")
     else:
         keys = (
             "base_clean_accuracy",

@@ -27,17 +27,10 @@ BaseOpt = Annotated[str | None, typer.Option("--base-image", help="base image of
 def _run(target: str, app_path: Path, output: Path, **settings) -> None:
     from scanflow.app import SpecError, load_app
     from scanflow.deploy import ExportInvalid, export
-    from scanflow.deploy.dockerfile import write_dockerfiles
 
     try:
         application = load_app(app_path)
-        if target == "dockerfiles":
-            from scanflow.deploy import BASE_IMAGE, build_deployment
-
-            base_image = settings.pop("base_image", None) or BASE_IMAGE
-            files = write_dockerfiles(build_deployment(application, **settings), output, base_image)
-        else:
-            files = export(application, target, output, **settings)
+        files = export(application, target, output, **settings)
     except (SpecError, FileNotFoundError, KeyError, ValueError, ExportInvalid) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         err.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)

@@ -176,8 +176,8 @@ def _render(
 def _read_key() -> str:
     """One key press from a terminal (no Enter needed); one line otherwise (scripts, tests)."""
     if sys.stdin.isatty():
-        import termios
-        import tty
+        import termios  # lazy: POSIX-only, and only an interactive terminal needs it
+        import tty  # lazy: as termios
 
         fd = sys.stdin.fileno()
         old = termios.tcgetattr(fd)
@@ -251,7 +251,7 @@ def label(
 
 def _load_samples(path: Path | None, mnist: str | None, limit: int | None):
     """``(X, meta)`` from a data file (tables stay DataFrames) or the MNIST demo set."""
-    from ..datasets.loaders import load_any, load_mnist
+    from ..datasets.loaders import load_any, load_mnist  # lazy: scanflow.datasets loads SciPy
 
     if mnist:
         X, _ = load_mnist(mnist, limit=limit)
@@ -317,6 +317,28 @@ def add(
     )
 
 
+_PROGRESS_COLUMNS = ("total", "labeled", "human", "oracle", "skipped", "pending", "in_progress")
+
+
+def _progress_table(store: LabelStore, names: list[str]) -> Table:
+    """One row of progress counts per batch, and an ``all`` row when there are several."""
+    table = Table(caption=f"store: {store.url}")
+    columns = ("batch", "total", "labeled", "human", "oracle", "skipped", "pending", "held")
+    for col in (*columns, "labelers"):
+        table.add_column(col, justify="left" if col in ("batch", "labelers") else "right")
+    for name in names:
+        p = store.progress(name)
+        table.add_row(
+            name,
+            *(str(p[k]) for k in _PROGRESS_COLUMNS),
+            ", ".join(f"{k}:{v}" for k, v in p["by_labeler"].items()),
+        )
+    if len(names) > 1:
+        p = store.progress()
+        table.add_row("[b]all[/b]", *(f"[b]{p[k]}[/b]" for k in _PROGRESS_COLUMNS), "")
+    return table
+
+
 @app.command("status")
 def status(
     db: str = typer.Option(None, "--db", help=_DB_HELP),
@@ -325,55 +347,7 @@ def status(
     """Progress of the queue, per batch: labeled (by humans / by the oracle), skipped, pending."""
     with _store(db) as store:
         names = [batch] if batch else store.batches()
-        table = Table(caption=f"store: {store.url}")
-        for col in (
-            "batch",
-            "total",
-            "labeled",
-            "human",
-            "oracle",
-            "skipped",
-            "pending",
-            "held",
-            "labelers",
-        ):
-            table.add_column(col, justify="left" if col in ("batch", "labelers") else "right")
-        for name in names:
-            p = store.progress(name)
-            table.add_row(
-                name,
-                *(
-                    str(p[k])
-                    for k in (
-                        "total",
-                        "labeled",
-                        "human",
-                        "oracle",
-                        "skipped",
-                        "pending",
-                        "in_progress",
-                    )
-                ),
-                ", ".join(f"{k}:{v}" for k, v in p["by_labeler"].items()),
-            )
-        if len(names) > 1:
-            p = store.progress()
-            table.add_row(
-                "[b]all[/b]",
-                *(
-                    f"[b]{p[k]}[/b]"
-                    for k in (
-                        "total",
-                        "labeled",
-                        "human",
-                        "oracle",
-                        "skipped",
-                        "pending",
-                        "in_progress",
-                    )
-                ),
-                "",
-            )
+        table = _progress_table(store, names)
     console = Console()
     if not names:
         console.print("The queue is empty: add samples with `scanflow label add`.")
@@ -449,6 +423,7 @@ def serve(
     ),
 ) -> None:
     """Serve the labeling web UI (open the printed address in a browser)."""
+    # lazy: these load FastAPI, which only `label serve` needs
     from ..security import InsecureBindError, check_bind
     from ..security import serve as run_server
     from ..serve.labeling import create_labeling_app

@@ -18,6 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scanflow.app import SpecError, load_app
+from scanflow.track import get_alias_version, get_client
+from scanflow.track import promote as track_promote
+from scanflow.track import rollback as track_rollback
+from scanflow.track import tracking_uri as default_uri
+from scanflow.track.store import registry_uri
+
 app = typer.Typer(
     help="List registered models, promote a version, roll back the champion.", no_args_is_help=True
 )
@@ -37,16 +44,11 @@ def _fail(msg: str) -> None:
 
 
 def _client(tracking_uri: str | None, app_path: str | None):
-    from scanflow.track import get_client
-    from scanflow.track import tracking_uri as default_uri
-    from scanflow.track.store import registry_uri
-
+    """The registry client and tracking URI the options point at (see the module docstring)."""
     if tracking_uri:
         return get_client(tracking_uri), tracking_uri
     application = None
     if app_path is not None:
-        from scanflow.app import SpecError, load_app
-
         try:
             application = load_app(app_path)
         except (SpecError, FileNotFoundError, OSError) as exc:
@@ -56,7 +58,7 @@ def _client(tracking_uri: str | None, app_path: str | None):
 
 
 def _model_exists(client, name: str) -> None:
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException  # lazy: mlflow takes seconds to import
 
     try:
         client.get_registered_model(name)
@@ -78,37 +80,50 @@ def list_models(
     """List registered models with their aliases, or the versions of model NAME."""
     client, uri = _client(tracking_uri, app_path)
     if name is None:
-        models = client.search_registered_models()
-        rows = [
-            {
-                "name": m.name,
-                "latest": max((int(v.version) for v in m.latest_versions or []), default=None),
-                "aliases": {a: int(v) for a, v in sorted((m.aliases or {}).items())},
-            }
-            for m in models
-        ]
-        if as_json:
-            print(json.dumps(rows))
-            return
-        table = Table(title=f"registered models ({uri})")
-        for col in ("name", "latest version", "aliases"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(
-                r["name"],
-                str(r["latest"] or "-"),
-                ", ".join(f"{a}→v{v}" for a, v in r["aliases"].items()) or "-",
-            )
-        console.print(table if rows else f"no registered model in {uri}")
+        _print_models(_model_rows(client), uri, as_json)
+    else:
+        _model_exists(client, name)
+        _print_versions(_version_rows(client, name), name, uri, as_json)
+
+
+def _model_rows(client) -> list[dict]:
+    """Every registered model: its name, latest version and aliases."""
+    return [
+        {
+            "name": m.name,
+            "latest": max((int(v.version) for v in m.latest_versions or []), default=None),
+            "aliases": {a: int(v) for a, v in sorted((m.aliases or {}).items())},
+        }
+        for m in client.search_registered_models()
+    ]
+
+
+def _print_models(rows: list[dict], uri: str, as_json: bool) -> None:
+    """The registered models as JSON or a table."""
+    if as_json:
+        print(json.dumps(rows))
         return
-    _model_exists(client, name)
+    table = Table(title=f"registered models ({uri})")
+    for col in ("name", "latest version", "aliases"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            str(r["latest"] or "-"),
+            ", ".join(f"{a}→v{v}" for a, v in r["aliases"].items()) or "-",
+        )
+    console.print(table if rows else f"no registered model in {uri}")
+
+
+def _version_rows(client, name: str) -> list[dict]:
+    """The versions of model ``name``, oldest first, with their aliases, run and gate decision."""
     aliases: dict[str, list[str]] = {}
     for alias, version in (client.get_registered_model(name).aliases or {}).items():
         aliases.setdefault(str(version), []).append(alias)
     versions = sorted(
         client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version)
     )
-    rows = [
+    return [
         {
             "version": int(v.version),
             "aliases": sorted(aliases.get(str(v.version), [])),
@@ -119,6 +134,10 @@ def list_models(
         }
         for v in versions
     ]
+
+
+def _print_versions(rows: list[dict], name: str, uri: str, as_json: bool) -> None:
+    """The versions of one model as JSON or a table."""
     if as_json:
         print(json.dumps(rows))
         return
@@ -145,9 +164,7 @@ def promote(
     app_path: Annotated[str | None, _APP] = None,
 ) -> None:
     """Point ALIAS (default champion) of model NAME at VERSION; the old one is kept for rollback."""
-    from mlflow.exceptions import MlflowException
-
-    from scanflow.track import promote as track_promote
+    from mlflow.exceptions import MlflowException  # lazy: mlflow takes seconds to import
 
     client, _ = _client(tracking_uri, app_path)
     _model_exists(client, name)
@@ -178,9 +195,6 @@ def rollback(
     app_path: Annotated[str | None, _APP] = None,
 ) -> None:
     """Move ALIAS (default champion) of model NAME back to the version it had before."""
-    from scanflow.track import get_alias_version
-    from scanflow.track import rollback as track_rollback
-
     client, _ = _client(tracking_uri, app_path)
     _model_exists(client, name)
     current = get_alias_version(name, alias, client=client)

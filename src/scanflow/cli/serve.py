@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+
+from scanflow.app import SpecError, load_app
 
 console = Console()
 err = Console(stderr=True)
@@ -45,26 +47,14 @@ def serve(
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="load models stored as pickles (runs code of the file's choosing: trusted sources only)")] = False,
 ) -> None:
     """Serve the champion model with inline checking, the dashboard and the labeling UI."""
-    from scanflow.app import SpecError, load_app
-    from scanflow.security import InsecureBindError, check_bind
+    import uvicorn  # lazy: only this command serves
+
+    from scanflow.serve.stack import ServeStack  # lazy: loads FastAPI, which other commands skip
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        application = load_app(app_path)
-    except (FileNotFoundError, SpecError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    if state_dir is not None:
-        application.state_dir = str(state_dir.resolve())
-    try:
-        token = check_bind(host, token)
-    except InsecureBindError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    from scanflow.serve.inputs import model_takes
-    from scanflow.serve.stack import ServeStack
-
+    application = _load_application(app_path, state_dir)
+    token = _checked_token(host, token)
     try:
         stack = ServeStack(application, model_name=model, alias=alias, detector_path=detector,
                            drift_window=drift_window, poll_interval=poll, token=token,
@@ -73,12 +63,43 @@ def serve(
                            allow_pickle=allow_pickle)
         stack.prediction.load()  # a detector that cannot check the model stops here
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    import uvicorn
+        _fail(exc)
+    _print_addresses(stack, application.name, f"http://{host}:{port}")
+    uvicorn.run(stack.api, host=host, port=port, log_level="warning")
 
-    base = f"http://{host}:{port}"
-    console.print(f"Serving [bold]{stack.model_name}@{stack.alias}[/] of {application.name}")
+
+def _fail(exc: Exception) -> NoReturn:
+    """Print the error and exit with code 2."""
+    err.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(2) from None
+
+
+def _load_application(app_path: str, state_dir: Path | None):
+    """The application to serve, on ``state_dir`` when given."""
+    try:
+        application = load_app(app_path)
+    except (FileNotFoundError, SpecError) as exc:
+        _fail(exc)
+    if state_dir is not None:
+        application.state_dir = str(state_dir.resolve())
+    return application
+
+
+def _checked_token(host: str, token: str | None) -> str | None:
+    """The access token; binding anything but loopback without one stops here."""
+    from scanflow.security import InsecureBindError, check_bind  # lazy: loads FastAPI
+
+    try:
+        return check_bind(host, token)
+    except InsecureBindError as exc:
+        _fail(exc)
+
+
+def _print_addresses(stack, app_name: str, base: str) -> None:
+    """Where everything is served, what the served model takes, and what is missing."""
+    from scanflow.serve.inputs import model_takes  # lazy: loads FastAPI
+
+    console.print(f"Serving [bold]{stack.model_name}@{stack.alias}[/] of {app_name}")
     console.print(f"  prediction API  [cyan]{base}/predict[/]   docs [cyan]{base}/docs[/]")
     console.print(f"  dashboard       [cyan]{base}/dashboard[/]")
     console.print(f"  labeling        [cyan]{base}/label/[/]")
@@ -91,7 +112,6 @@ def serve(
         err.print(f"[yellow]no model served yet[/]: {stack.slot.last_error_ or 'no version has the alias'}")
     if stack.detector is None:
         console.print("  [yellow]no detector[/]: answers carry no outlier flag (pass --detector FILE)")
-    uvicorn.run(stack.api, host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
+from scanflow.errors import ScanflowError
+
 __all__ = ["CORRUPTIONS", "CorruptionError", "corrupt", "corruption_function"]
 
 CORRUPTIONS: tuple[str, ...] = (
@@ -68,7 +70,7 @@ _SIZE = 28
 _CENTRE = (_SIZE - 1) / 2.0  # 13.5: the affine corruptions keep it fixed
 
 
-class CorruptionError(ValueError):
+class CorruptionError(ScanflowError, ValueError):
     """Bad input to :func:`corrupt` (unknown name, wrong shape or dtype)."""
 
 

@@ -1,4 +1,4 @@
-"""Loaders for the data formats Scanflow's checkers and examples use.
+"""Loaders for the data formats Scanflow's detectors and examples use.
 
 Every loader returns plain numpy arrays (or a pandas DataFrame for tables) and never
 unpickles anything: ``.npy`` / ``.npz`` files are opened with ``allow_pickle=False`` and the
@@ -18,7 +18,7 @@ subset. Why not simply train = training sample + t10k[:5000], test = t10k[5000:]
 populations (t10k[:5000] by NIST SD-3 Census employees, t10k[5000:] by SD-1 students, the
 training sample by yet other writers), so with that split a clean "test" batch of 100 is
 *really* shifted from the reference: an MMD test on raw pixels flags 100 % of clean test
-batches of 100 (measured), and no checker can keep its false alarms down. With the mixed
+batches of 100 (measured), and no detector can keep its false alarms down. With the mixed
 split clean test batches are exchangeable with the reference. (Cost: writers of the official
 test set appear in both splits, which makes classifier accuracy on "test" slightly optimistic.)
 
@@ -36,6 +36,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from scanflow.errors import ScanflowError
 
 __all__ = [
     "DatasetError",
@@ -64,7 +66,7 @@ MNIST_SPLITS = ("train", "test", "all")
 MNIST_SCHEMES = ("mixed", "contiguous")
 
 
-class DatasetError(ValueError):
+class DatasetError(ScanflowError, ValueError):
     """A data file is missing, malformed or of an unsupported format."""
 
 

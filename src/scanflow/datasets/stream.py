@@ -48,7 +48,27 @@ class StreamBatch:
         return len(self.X)
 
 
-def _mixture(corruption) -> tuple[list[str], np.ndarray]:
+@dataclass(frozen=True)
+class _Mixture:
+    """The corruptions a drifting sample is drawn from, with their probabilities."""
+
+    names: list[str]
+    weights: np.ndarray
+
+    def corrupt(self, images: np.ndarray, flags: np.ndarray, rng) -> np.ndarray:
+        """Corrupt the flagged ``images`` in place, one drawn corruption each; return the names."""
+        which = np.full(len(images), CLEAN, dtype=object)
+        picks = rng.choice(len(self.names), size=len(images), p=self.weights)
+        for k, name in enumerate(self.names):
+            chosen = flags & (picks == k)
+            if chosen.any():
+                images[chosen] = corrupt(images[chosen], name, seed=int(rng.integers(2**31)))
+                which[chosen] = name
+        return which
+
+
+def _mixture(corruption) -> _Mixture:
+    """Read a corruption name, a list of names or a ``{name: weight}`` mapping."""
     if isinstance(corruption, str):
         names, weights = [corruption], [1.0]
     elif isinstance(corruption, Mapping):
@@ -70,7 +90,55 @@ def _mixture(corruption) -> tuple[list[str], np.ndarray]:
     w = np.asarray(weights, dtype=float)
     if (w < 0).any() or w.sum() <= 0:
         raise CorruptionError(f"mixture weights must be non-negative with a positive sum: {w}")
-    return names, w / w.sum()
+    return _Mixture(names, w / w.sum())
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """When a stream drifts: ``n_clean`` clean batches, then ``n_drift`` drifting ones."""
+
+    batch_size: int
+    n_clean: int
+    n_drift: int
+    mode: str
+    transition: int
+
+    def check(self) -> None:
+        """Raise :class:`CorruptionError` on sizes or a mode that make no stream."""
+        if self.batch_size < 1 or self.n_clean < 0 or self.n_drift < 0:
+            raise CorruptionError("batch_size must be >= 1, n_clean and n_drift >= 0")
+        if self.mode not in ("sudden", "gradual"):
+            raise CorruptionError(f"mode must be 'sudden' or 'gradual', got {self.mode!r}")
+        if self.mode == "gradual" and self.transition < 1:
+            raise CorruptionError("transition must be >= 1 batch for a gradual stream")
+
+    @property
+    def n_batches(self) -> int:
+        return self.n_clean + self.n_drift
+
+    def drift_share(self, batch: int) -> float:
+        """The share of corrupted samples in batch number ``batch``."""
+        if batch < self.n_clean:
+            return 0.0
+        if self.mode == "sudden":
+            return 1.0
+        return min(1.0, (batch - self.n_clean + 1) / self.transition)
+
+
+def _check_images(X: np.ndarray, y) -> None:
+    """Raise :class:`CorruptionError` unless ``X`` holds uint8 digits and ``y`` one label each."""
+    if X.ndim != 3 or X.dtype != np.uint8:
+        raise CorruptionError(
+            f"make_stream expects uint8 images (n, 28, 28), got {X.dtype} {X.shape}"
+        )
+    if y is not None and len(y) != len(X):
+        raise CorruptionError(f"y has {len(y)} labels for {len(X)} images")
+
+
+def _sample_order(rng, n_items: int, total: int) -> np.ndarray:
+    """``total`` indices into the data: without replacement while it lasts, then again."""
+    reps = -(-total // n_items)
+    return np.concatenate([rng.permutation(n_items) for _ in range(reps)])[:total]
 
 
 def make_stream(
@@ -94,48 +162,24 @@ def make_stream(
     lasts (then with replacement), so a stream may be longer than the data.
     """
     X = np.asarray(X)
-    if X.ndim != 3 or X.dtype != np.uint8:
-        raise CorruptionError(
-            f"make_stream expects uint8 images (n, 28, 28), got {X.dtype} {X.shape}"
-        )
-    if y is not None and len(y) != len(X):
-        raise CorruptionError(f"y has {len(y)} labels for {len(X)} images")
-    if batch_size < 1 or n_clean < 0 or n_drift < 0:
-        raise CorruptionError("batch_size must be >= 1, n_clean and n_drift >= 0")
-    if mode not in ("sudden", "gradual"):
-        raise CorruptionError(f"mode must be 'sudden' or 'gradual', got {mode!r}")
-    if mode == "gradual" and transition < 1:
-        raise CorruptionError("transition must be >= 1 batch for a gradual stream")
-    names, weights = _mixture(corruption)
+    _check_images(X, y)
+    schedule = _Schedule(batch_size, n_clean, n_drift, mode, transition)
+    schedule.check()
+    mixture = _mixture(corruption)
     rng = np.random.default_rng(seed)
-    n_batches = n_clean + n_drift
-    total = n_batches * batch_size
-    reps = -(-total // len(X))
-    order = np.concatenate([rng.permutation(len(X)) for _ in range(reps)])[:total]
-
+    order = _sample_order(rng, len(X), schedule.n_batches * batch_size)
     batches = []
-    for b in range(n_batches):
+    for b in range(schedule.n_batches):
         idx = order[b * batch_size : (b + 1) * batch_size]
-        xb = X[idx].copy()
-        if b < n_clean:
-            share = 0.0
-        elif mode == "sudden":
-            share = 1.0
-        else:
-            share = min(1.0, (b - n_clean + 1) / transition)
+        images = X[idx].copy()
+        share = schedule.drift_share(b)
         flags = rng.random(batch_size) < share if 0 < share < 1 else np.full(batch_size, share >= 1)
-        which = np.full(batch_size, CLEAN, dtype=object)
-        picks = rng.choice(len(names), size=batch_size, p=weights)
-        for k, name in enumerate(names):
-            sel = flags & (picks == k)
-            if sel.any():
-                xb[sel] = corrupt(xb[sel], name, seed=int(rng.integers(2**31)))
-                which[sel] = name
+        which = mixture.corrupt(images, flags, rng)
         batches.append(
             StreamBatch(
                 index=b,
                 start=b * batch_size,
-                X=xb,
+                X=images,
                 y=None if y is None else np.asarray(y)[idx],
                 corrupted=flags.astype(bool),
                 corruption=which.astype(str),

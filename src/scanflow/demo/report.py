@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .summary import notable_decisions
+
 __all__ = ["report_markdown", "write_outputs"]
 
 
@@ -60,11 +62,12 @@ def report_markdown(s: dict[str, Any]) -> str:
              "## Drift episodes", "", *_episode_table(s), "",
              "## What each agent decided, and why", "",
              "| t (s) | sample | agent | decision | reason |", "| --- | --- | --- | --- | --- |"]
-    shown = [d for d in s["decisions"] if d["decision"] not in ("normal", "wait")]
+    shown = notable_decisions(s["decisions"])
     for d in shown:
         reason = d["reason"].replace("|", "\\|")
-        lines.append(f"| {d['time']:.1f} | {d['sample']} | {d['agent']} | {d['decision']} | {reason} |")
-    hidden = len(s["decisions"]) - len(shown)
+        what = d["decision"] + (f" ×{d['count']}" if d["count"] > 1 else "")
+        lines.append(f"| {d['time']:.1f} | {d['sample']} | {d['agent']} | {what} | {reason} |")
+    hidden = len(s["decisions"]) - sum(d["count"] for d in shown)
     if hidden:
         lines += ["", f"({hidden} routine `normal` / `wait` decisions not shown; all are in summary.json.)"]
     lines += ["", "## Where to look", "", f"- state: `{s['state_dir']}`",

@@ -78,7 +78,7 @@ class _Oracle(threading.Thread):
                 self.errors.append(str(exc))
 
     def _label_pending(self) -> None:
-        from scanflow.improve.labels import OracleLabeler
+        from scanflow.improve.labelers import OracleLabeler
 
         truth = self.log.truth()
         for batch, counts in self.store.batch_progress().items():

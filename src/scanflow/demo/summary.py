@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
-__all__ = ["build_summary"]
+__all__ = ["build_summary", "notable_decisions"]
 
 
 def _promotions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,3 +168,32 @@ def _with_headline(demo, s: dict[str, Any]) -> dict[str, Any]:
         "labels_used": s["labels"]["answered"],
     })
     return s
+
+
+_JOINS = re.compile(r"samples join episode (\d+)$")
+
+
+def notable_decisions(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The decisions worth a line: no routine ``normal``/``wait``, and each run of alerts that
+    only add a batch to the same open episode folded into one line (with ``count``).
+
+    >>> d = lambda t, r: {"time": t, "sample": t, "agent": "checker", "decision": "alert", "reason": r}
+    >>> rows = notable_decisions([d(1, "x; 9 samples open a drift episode"),
+    ...                           d(2, "y; 9 samples join episode 1"), d(3, "z; 9 samples join episode 1")])
+    >>> [(r["time"], r.get("count", 1), r["reason"]) for r in rows][1]
+    (2, 2, '2 drifted batches join episode 1 (the shift goes on) until t=3.0 s')
+    """
+    out: list[dict[str, Any]] = []
+    for d in decisions:
+        if d["decision"] in ("normal", "wait", "observe"):
+            continue
+        joined = _JOINS.search(d["reason"]) if d["decision"] == "alert" else None
+        last = out[-1] if out else None
+        if joined and last is not None and last.get("joins") == joined.group(1) \
+                and last["agent"] == d["agent"]:
+            last["count"] += 1
+            last["reason"] = (f"{last['count']} drifted batches join episode {joined.group(1)} "
+                              f"(the shift goes on) until t={d['time']:.1f} s")
+            continue
+        out.append({**d, "count": 1, **({"joins": joined.group(1)} if joined else {})})
+    return out

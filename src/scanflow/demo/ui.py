@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .summary import notable_decisions
+
 __all__ = ["QuietUI", "RichUI"]
 
 
@@ -139,6 +141,7 @@ class RichUI(QuietUI):
         decisions.add_column("agent")
         decisions.add_column("decision")
         decisions.add_column("reason", overflow="fold")
-        for d in [d for d in s["decisions"] if d["decision"] not in ("normal", "wait")][:40]:
-            decisions.add_row(f"{d['time']:.1f}", d["agent"], d["decision"], d["reason"])
+        for d in notable_decisions(s["decisions"])[:40]:
+            what = d["decision"] + (f" ×{d['count']}" if d["count"] > 1 else "")
+            decisions.add_row(f"{d['time']:.1f}", d["agent"], what, d["reason"])
         self.console.print(decisions)

@@ -1,4 +1,7 @@
-"""Deploy an application: a Dockerfile per node, and Compose, Swarm and Kubernetes/Argo exports.
+"""Deploy an application: Dockerfiles, Docker Compose, Docker Swarm and Kubernetes/Argo exports.
+
+Every target is an :class:`Exporter` (one method, ``export(app, out_dir) -> {what: path}``) in
+one registry, :data:`EXPORTERS`; :func:`export` writes a target by name.
 
 >>> from scanflow.app import Application, Workflow, Executor
 >>> app = Application(name="demo", workflows=[Workflow(name="w", nodes=[
@@ -11,31 +14,16 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from scanflow.app import Application
-
 from .compose import ComposeExporter, SwarmExporter
 from .containers import BASE_IMAGE, Container, Deployment, build_deployment
-from .dockerfile import dockerfile_for, write_dockerfiles
+from .dockerfile import DockerfilesExporter, dockerfile_for, write_dockerfiles
+from .exporter import EXPORTERS, Exporter, ExportError, export, get_exporter, register_exporter
 from .kubernetes import KubernetesExporter
 from .schemas import ExportInvalid, validate_compose
 
-EXPORTERS = {"compose": ComposeExporter, "swarm": SwarmExporter, "kubernetes": KubernetesExporter}
-
-
-def export(app: Application, target: str, out_dir: str | os.PathLike[str], **settings) -> dict[str, Path]:
-    """Write ``target`` (compose, swarm, kubernetes) files for ``app`` into ``out_dir``."""
-    try:
-        exporter = EXPORTERS[target]
-    except KeyError:
-        raise ValueError(f"unknown export target {target!r}: use one of {', '.join(EXPORTERS)}") from None
-    return exporter(**settings).export(app, out_dir)
-
-
 __all__ = [
-    "BASE_IMAGE", "ComposeExporter", "Container", "Deployment", "EXPORTERS", "ExportInvalid",
-    "KubernetesExporter", "SwarmExporter", "build_deployment", "dockerfile_for", "export",
+    "BASE_IMAGE", "ComposeExporter", "Container", "Deployment", "DockerfilesExporter", "EXPORTERS",
+    "ExportError", "ExportInvalid", "Exporter", "KubernetesExporter", "SwarmExporter",
+    "build_deployment", "dockerfile_for", "export", "get_exporter", "register_exporter",
     "validate_compose", "write_dockerfiles",
 ]

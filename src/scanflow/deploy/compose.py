@@ -20,10 +20,12 @@ from typing import Any
 
 import yaml
 
-from scanflow import __version__
+from scanflow._version import __version__
+from scanflow.app import Application
 
 from .containers import TRACKER_NAME, TRACKER_PORT, Container, Deployment
 from .dockerfile import write_dockerfiles
+from .exporter import Exporter, register_exporter
 from .schemas import validate_compose
 
 NETWORK = "scanflow"
@@ -166,8 +168,12 @@ def compose_document(dep: Deployment, out_dir: Path, dockerfiles: dict[str, Path
     return doc
 
 
-class ComposeExporter:
+@register_exporter
+class ComposeExporter(Exporter):
     """Write ``docker-compose.yaml`` and the Dockerfiles it builds.
+
+    ``validate``: check the document against the Compose specification before writing it (when
+    ``jsonschema`` is installed); the other settings are :class:`Exporter`'s.
 
     >>> from scanflow.app import Application, Workflow, Executor
     >>> app = Application(name="demo", workflows=[Workflow(name="w", nodes=[
@@ -185,25 +191,14 @@ class ComposeExporter:
 
     def __init__(self, registry: str | None = None, tag: str = "latest", base_image: str | None = None,
                  tracker_image: str | None = None, validate: bool = True):
-        self.registry = registry
-        self.tag = tag
-        self.base_image = base_image
-        self.tracker_image = tracker_image
+        super().__init__(registry=registry, tag=tag, base_image=base_image, tracker_image=tracker_image)
         self.validate = validate
 
-    def deployment(self, app) -> Deployment:
-        from .containers import build_deployment
-
-        return build_deployment(app, registry=self.registry, tag=self.tag, tracker_image=self.tracker_image)
-
-    def export(self, app, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    def export(self, app: Application, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write the files into ``out_dir``; returns ``{"compose": path, <container>: Dockerfile}``."""
-        from .containers import BASE_IMAGE
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        dep = self.deployment(app)
-        dockerfiles = write_dockerfiles(dep, out / "dockerfiles", self.base_image or BASE_IMAGE)
+        dep = self.deployment(app)  # bad input is refused before anything is written
+        out = self.output_folder(out_dir)
+        dockerfiles = write_dockerfiles(dep, out / "dockerfiles", self.dockerfile_base)
         doc = compose_document(dep, out, dockerfiles, swarm=self.swarm)
         if self.validate:
             validate_compose(doc)
@@ -218,6 +213,7 @@ class ComposeExporter:
                 f"# MLflow UI: http://127.0.0.1:{TRACKER_PORT} (tracker service '{TRACKER_NAME}')")
 
 
+@register_exporter
 class SwarmExporter(ComposeExporter):
     """Write ``stack.yaml`` for ``docker stack deploy`` (images must be pushed to ``registry``)."""
 

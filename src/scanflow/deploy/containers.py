@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from scanflow.app import Application, Executor, Resources, Service
-from scanflow.run.plan import CALLABLE_SNIPPET, build_plan, param_env, param_flags
+from scanflow.app.plan import CALLABLE_SNIPPET, build_plan, param_env, param_flags
 
 from .naming import dns_label
 
@@ -86,8 +86,6 @@ class Deployment:
     nodes: list[Container]
     services: list[Container]
     agents: list[Container]
-    data_volume: str = "data"
-    tracker_volume: str = "mlflow"
 
     @property
     def containers(self) -> list[Container]:
@@ -185,7 +183,7 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
         env = {**common, "SCANFLOW_WORKFLOW": planned.id.split("/", 1)[0],
                "SCANFLOW_NODE": planned.id, "SCANFLOW_OUTPUT_DIR": OUTPUT_DIR,
                **param_env(spec.parameters), **spec.env}
-        c = Container(
+        container = Container(
             name=name, kind="node", ref=planned.id, image=spec.image or image_of(name),
             command=command, args=args, env=env,
             depends_on=[names[d] for d in planned.deps] + ([TRACKER_NAME] if tracker else []),
@@ -194,8 +192,8 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
             dockerfile=spec.dockerfile, requirements=spec.requirement_list(app.root),
             workdir=APP_DIR, volumes={"data": DATA_DIR},
         )
-        _resources(c, spec.resources)
-        nodes.append(c)
+        _resources(container, spec.resources)
+        nodes.append(container)
 
     services: list[Container] = []
     for svc in app.services:
@@ -206,9 +204,9 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
             if any(s.name == up for s in app.services):
                 deps.append(dns_label(up))
             else:  # a workflow: wait for its last nodes
-                deps += [c.name for c in nodes if c.workflow == up and not any(
-                    c.name in other.depends_on for other in nodes if other.workflow == up)]
-        c = Container(
+                deps += [container.name for container in nodes if container.workflow == up and not any(
+                    container.name in other.depends_on for other in nodes if other.workflow == up)]
+        container = Container(
             name=name, kind="service", ref=f"service:{svc.name}", image=svc.image or image_of(name),
             command=command, args=args,
             env={**common, "SCANFLOW_SERVICE": svc.name, **param_env(svc.parameters), **svc.env},
@@ -216,29 +214,29 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
             replicas=svc.replicas, build=svc.image is None, dockerfile=svc.dockerfile,
             requirements=svc.requirement_list(app.root), volumes={"data": DATA_DIR},
         )
-        _resources(c, svc.resources)
-        services.append(c)
+        _resources(container, svc.resources)
+        services.append(container)
 
     agents: list[Container] = []
     for agent in app.agents:
         name = namer(f"agent-{agent.name}", f"agent {agent.name!r}")
         command = [part.format(app=APP_DIR, agent=agent.name) for part in agent_command]
-        c = Container(
+        container = Container(
             name=name, kind="agent", ref=f"agent:{agent.name}", image=agent.image or image_of(name),
             command=command[:1], args=command[1:],
             env={**common, "SCANFLOW_AGENT": agent.name, **agent.env},
             depends_on=[TRACKER_NAME] if tracker else [], port=agent.port,
             build=agent.image is None, requirements=[], volumes={"data": DATA_DIR},
         )
-        _resources(c, agent.resources)
-        agents.append(c)
+        _resources(container, agent.resources)
+        agents.append(container)
     return Deployment(app=app, namespace=namespace or app_label, tracking_uri=tracking_uri,
                       tracker=tracker, nodes=nodes, services=services, agents=agents)
 
 
 def agent_requirement() -> str:
     """What an agent image installs to get Scanflow's agent runtime."""
-    from scanflow import __version__
+    from scanflow._version import __version__
 
     return f"scanflow=={__version__}"
 

@@ -22,6 +22,8 @@ import os
 import shlex
 from pathlib import Path
 
+from scanflow.app import Application
+
 from .containers import (
     APP_DIR,
     BASE_IMAGE,
@@ -31,6 +33,7 @@ from .containers import (
     Deployment,
     agent_requirement,
 )
+from .exporter import Exporter, register_exporter
 
 USER_ID = 10001
 DOCKERIGNORE = """\
@@ -101,3 +104,23 @@ def write_dockerfiles(dep: Deployment, out_dir: str | os.PathLike[str],
         Path(f"{path}.dockerignore").write_text(DOCKERIGNORE)
         files[c.name] = path
     return files
+
+
+@register_exporter
+class DockerfilesExporter(Exporter):
+    """Write ``<container>.Dockerfile`` (and its ``.dockerignore``) for every container Scanflow
+    builds; returns ``{container name: Dockerfile}``, the user's own Dockerfiles included.
+
+    >>> from scanflow.app import Application, Workflow, Executor
+    >>> app = Application(name="demo", workflows=[Workflow(name="w", nodes=[
+    ...     Executor(name="a", script="a.py")])])
+    >>> import tempfile
+    >>> sorted(DockerfilesExporter(tag="v1").export(app, tempfile.mkdtemp()))
+    ['w-a']
+    """
+
+    target = "dockerfiles"
+
+    def export(self, app: Application, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        dep = self.deployment(app)  # bad input is refused before anything is written
+        return write_dockerfiles(dep, self.output_folder(out_dir), self.dockerfile_base)

@@ -22,8 +22,3 @@ def dns_label(text: str, max_len: int = 63) -> str:
         digest = hashlib.sha256(text.encode()).hexdigest()[:8]
         label = label[: max_len - 9].rstrip("-") + "-" + digest
     return label
-
-
-def env_name(text: str) -> str:
-    """An environment-variable-safe upper-case name."""
-    return re.sub(r"[^A-Z0-9_]", "_", text.upper())

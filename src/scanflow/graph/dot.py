@@ -17,11 +17,13 @@ from typing import Any
 
 import networkx as nx
 
+from scanflow.errors import ScanflowError
+
 from .model import build_graph, children
 from .style import colours
 
 
-class GraphvizNotFound(RuntimeError):
+class GraphvizNotFound(ScanflowError, RuntimeError):
     """Graphviz's ``dot`` program is not installed (SVG, PNG and PDF need it)."""
 
 
@@ -66,15 +68,9 @@ def _is_cluster(g: nx.MultiDiGraph, nid: str) -> bool:
     return data["kind"] == "workflow" and bool(data.get("expanded"))
 
 
-def to_dot(obj: Any, statuses: dict[str, str] | None = None, rankdir: str = "LR") -> str:
-    """DOT text for an :class:`Application`, a :class:`Workflow` or a graph from ``build_graph``.
-
-    ``statuses`` maps node ids (``"training/train"``, ``"agent:checker"``) to a status; those
-    nodes are filled with the status colour and the status is shown in their tooltip.
-    """
-    g = _graph(obj, statuses)
-    name = g.graph.get("name", "scanflow")
-    lines = [
+def _header(name: str, rankdir: str) -> list[str]:
+    """The opening lines: the graph's name and the default graph, node and edge styles."""
+    return [
         f"digraph {_q(name)} {{",
         f'  graph [compound=true, rankdir={rankdir}, fontname="Helvetica", fontsize=12, '
         f'label={_q(name)}, labelloc=t, nodesep=0.3, ranksep=0.45];',
@@ -82,74 +78,100 @@ def to_dot(obj: Any, statuses: dict[str, str] | None = None, rankdir: str = "LR"
         '  edge [fontname="Helvetica", fontsize=9, color="#495057"];',
     ]
 
-    def node_line(nid: str, indent: str) -> str:
-        d = g.nodes[nid]
-        fill, border = colours(d["kind"], d.get("status"))
-        label = d["label"] + (f"\n{d['detail']}" if d.get("detail") else "")
-        attrs = [f"label={_q(label)}", f"fillcolor={_q(fill)}", f"color={_q(border)}"]
-        tooltip = f"{d['kind']} {nid}" + (f": {d['status']}" if d.get("status") else "")
-        attrs.append(f"tooltip={_q(tooltip)}")
-        if d["kind"] == "agent":
-            attrs.append("shape=ellipse")
-        elif d["kind"] == "service":
-            attrs.append("shape=component")
-        elif d["kind"] == "workflow":  # folded nested workflow
-            attrs.append("shape=folder")
-        if d.get("status") == "running":
-            attrs.append("penwidth=2")
-        return f"{indent}{_q(nid)} [{', '.join(attrs)}];"
 
-    def cluster(cid: str, indent: str) -> None:
-        d = g.nodes[cid]
-        fill, border = colours("workflow", d.get("status"))
-        lines.append(f"{indent}subgraph {_q('cluster_' + cid)} {{")
-        label = d["label"] + (f" [{d['status']}]" if d.get("status") else "")
-        lines.append(f'{indent}  label={_q(label)}; style="rounded,filled"; '
-                     f"fillcolor={_q(fill)}; color={_q(border)};")
-        members = children(g, cid)
-        if not members:
-            lines.append(f'{indent}  {_q(cid + "/.empty")} [label="(empty)", shape=plaintext, style=""];')
-        for m in members:
-            if _is_cluster(g, m):
-                cluster(m, indent + "  ")
-            else:
-                lines.append(node_line(m, indent + "  "))
-        lines.append(f"{indent}}}")
+_SHAPES = {"agent": "shape=ellipse", "service": "shape=component", "workflow": "shape=folder"}
+# a "workflow" drawn as a node is a folded nested workflow
 
+
+def _node_line(g: nx.MultiDiGraph, nid: str, indent: str) -> str:
+    """One node: its label, status colours, tooltip and the shape of its kind."""
+    data = g.nodes[nid]
+    fill, border = colours(data["kind"], data.get("status"))
+    label = data["label"] + (f"\n{data['detail']}" if data.get("detail") else "")
+    attrs = [f"label={_q(label)}", f"fillcolor={_q(fill)}", f"color={_q(border)}"]
+    tooltip = f"{data['kind']} {nid}" + (f": {data['status']}" if data.get("status") else "")
+    attrs.append(f"tooltip={_q(tooltip)}")
+    if data["kind"] in _SHAPES:
+        attrs.append(_SHAPES[data["kind"]])
+    if data.get("status") == "running":
+        attrs.append("penwidth=2")
+    return f"{indent}{_q(nid)} [{', '.join(attrs)}];"
+
+
+def _cluster_lines(g: nx.MultiDiGraph, cid: str, indent: str) -> list[str]:
+    """An expanded workflow as a cluster holding its members (nested clusters included)."""
+    data = g.nodes[cid]
+    fill, border = colours("workflow", data.get("status"))
+    label = data["label"] + (f" [{data['status']}]" if data.get("status") else "")
+    lines = [
+        f"{indent}subgraph {_q('cluster_' + cid)} {{",
+        f'{indent}  label={_q(label)}; style="rounded,filled"; '
+        f"fillcolor={_q(fill)}; color={_q(border)};",
+    ]
+    members = children(g, cid)
+    if not members:
+        lines.append(f'{indent}  {_q(cid + "/.empty")} [label="(empty)", shape=plaintext, style=""];')
+    for member in members:
+        lines += _item_lines(g, member, indent + "  ")
+    lines.append(f"{indent}}}")
+    return lines
+
+
+def _item_lines(g: nx.MultiDiGraph, nid: str, indent: str) -> list[str]:
+    """A node, or a cluster when it is an expanded workflow."""
+    if _is_cluster(g, nid):
+        return _cluster_lines(g, nid, indent)
+    return [_node_line(g, nid, indent)]
+
+
+def _agent_lines(g: nx.MultiDiGraph, agents: list[str]) -> list[str]:
+    """The agents, together in one dashed cluster (nothing when there is none)."""
+    if not agents:
+        return []
+    return [
+        f"  subgraph {_q('cluster_agents')} {{",
+        '    label="agents"; style="rounded,dashed"; color="#5f3dc4";',
+        *(_node_line(g, agent, "    ") for agent in agents),
+        "  }",
+    ]
+
+
+_EDGE_STYLES = {
+    "supervises": ['style=dashed', 'color="#5f3dc4"', 'label="supervises"', "constraint=false"],
+    "talks_to": ['style=dotted', 'color="#5f3dc4"', 'label="talks to"'],
+    "after": ['style=bold', 'label="after"'],
+}
+
+
+def _edge_line(g: nx.MultiDiGraph, u: str, v: str, kind: str) -> str:
+    """One edge; an end that is a cluster is attached to one of its leaves (``ltail``/``lhead``)."""
+    attrs = []
+    src, dst = u, v
+    if _is_cluster(g, u):
+        src = _entry(g, u, last=True)
+        attrs.append(f"ltail={_q('cluster_' + u)}")
+    if _is_cluster(g, v):
+        dst = _entry(g, v)
+        attrs.append(f"lhead={_q('cluster_' + v)}")
+    attrs += _EDGE_STYLES.get(kind, [])
+    suffix = f" [{', '.join(attrs)}]" if attrs else ""
+    return f"  {_q(src)} -> {_q(dst)}{suffix};"
+
+
+def to_dot(obj: Any, statuses: dict[str, str] | None = None, rankdir: str = "LR") -> str:
+    """DOT text for an :class:`Application`, a :class:`Workflow` or a graph from ``build_graph``.
+
+    ``statuses`` maps node ids (``"training/train"``, ``"agent:checker"``) to a status; those
+    nodes are filled with the status colour and the status is shown in their tooltip.
+    """
+    g = _graph(obj, statuses)
+    lines = _header(g.graph.get("name", "scanflow"), rankdir)
     top = children(g, None)
     for nid in top:
-        if g.nodes[nid]["layer"] != "workflows":
-            continue
-        if _is_cluster(g, nid):
-            cluster(nid, "  ")
-        else:
-            lines.append(node_line(nid, "  "))
-    agents = [n for n in top if g.nodes[n]["layer"] == "agents"]
-    if agents:
-        lines.append(f"  subgraph {_q('cluster_agents')} {{")
-        lines.append('    label="agents"; style="rounded,dashed"; color="#5f3dc4";')
-        lines.extend(node_line(a, "    ") for a in agents)
-        lines.append("  }")
-
-    for u, v, kind in g.edges(keys=True):
-        if kind == "contains":
-            continue
-        attrs = []
-        src, dst = u, v
-        if _is_cluster(g, u):
-            src = _entry(g, u, last=True)
-            attrs.append(f"ltail={_q('cluster_' + u)}")
-        if _is_cluster(g, v):
-            dst = _entry(g, v)
-            attrs.append(f"lhead={_q('cluster_' + v)}")
-        if kind == "supervises":
-            attrs += ['style=dashed', 'color="#5f3dc4"', 'label="supervises"', "constraint=false"]
-        elif kind == "talks_to":
-            attrs += ['style=dotted', 'color="#5f3dc4"', 'label="talks to"']
-        elif kind == "after":
-            attrs += ['style=bold', 'label="after"']
-        suffix = f" [{', '.join(attrs)}]" if attrs else ""
-        lines.append(f"  {_q(src)} -> {_q(dst)}{suffix};")
+        if g.nodes[nid]["layer"] == "workflows":
+            lines += _item_lines(g, nid, "  ")
+    lines += _agent_lines(g, [n for n in top if g.nodes[n]["layer"] == "agents"])
+    lines += [_edge_line(g, u, v, kind) for u, v, kind in g.edges(keys=True) if kind != "contains"]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -1,8 +1,9 @@
 """Jupyter display of applications and workflows (installed by ``import scanflow.graph``).
 
-The spec room cannot import this one, so :func:`scanflow.app.set_renderer` takes a callback:
-``render_for_jupyter(fmt, obj)`` returns SVG when Graphviz is installed, and otherwise an HTML
-fallback (the Mermaid text, with how to get a picture), so a notebook always shows something.
+The spec package (:mod:`scanflow.app`) cannot import this one, so
+:func:`scanflow.app.set_renderer` takes a callback: ``render_for_jupyter(fmt, obj)`` returns SVG
+when Graphviz is installed, and otherwise an HTML fallback (the Mermaid text, with how to get a
+picture), so a notebook always shows something.
 """
 
 from __future__ import annotations

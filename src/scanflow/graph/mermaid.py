@@ -51,39 +51,39 @@ def to_mermaid(obj: Any, statuses: dict[str, str] | None = None, direction: str 
     Workflows are subgraphs, agents are rounded nodes in an ``agents`` subgraph, and nodes with
     a status get the ``classDef`` ``st_STATUS`` (``st_succeeded``, ``st_failed``...).
     """
-    g: nx.MultiDiGraph = _graph(obj, statuses)
+    graph: nx.MultiDiGraph = _graph(obj, statuses)
     ids = _Ids()
     lines = [f"flowchart {direction}"]
 
     def shape(nid: str) -> str:
-        d = g.nodes[nid]
-        label = _label(d["label"]) + (f"<br/><small>{_label(d['detail'])}</small>" if d.get("detail") else "")
+        attrs = graph.nodes[nid]
+        label = _label(attrs["label"]) + (f"<br/><small>{_label(attrs['detail'])}</small>" if attrs.get("detail") else "")
         wrap = {"agent": ('(["', '"])'), "service": ('[["', '"]]'), "workflow": ('[/"', '"/]')}
-        left, right = wrap.get(d["kind"], ('["', '"]'))
+        left, right = wrap.get(attrs["kind"], ('["', '"]'))
         return f"{ids(nid)}{left}{label}{right}"
 
     def block(nid: str, indent: str) -> None:
-        d = g.nodes[nid]
-        lines.append(f'{indent}subgraph {ids(nid)}["{_label(d["label"])}"]')
+        attrs = graph.nodes[nid]
+        lines.append(f'{indent}subgraph {ids(nid)}["{_label(attrs["label"])}"]')
         lines.append(f"{indent}  direction {direction}")
-        members = children(g, nid)
+        members = children(graph, nid)
         if not members:
             lines.append(f'{indent}  {ids(nid + "/.empty")}["(empty)"]')
-        for m in members:
-            if _is_cluster(g, m):
-                block(m, indent + "  ")
+        for member in members:
+            if _is_cluster(graph, member):
+                block(member, indent + "  ")
             else:
-                lines.append(f"{indent}  {shape(m)}")
+                lines.append(f"{indent}  {shape(member)}")
         lines.append(f"{indent}end")
 
-    top = children(g, None)
+    top = children(graph, None)
     for nid in top:
-        if g.nodes[nid]["layer"] == "workflows":
-            if _is_cluster(g, nid):
+        if graph.nodes[nid]["layer"] == "workflows":
+            if _is_cluster(graph, nid):
                 block(nid, "  ")
             else:
                 lines.append(f"  {shape(nid)}")
-    agents = [n for n in top if g.nodes[n]["layer"] == "agents"]
+    agents = [n for n in top if graph.nodes[n]["layer"] == "agents"]
     if agents:
         lines.append('  subgraph agents_layer["agents"]')
         lines.extend(f"    {shape(a)}" for a in agents)
@@ -91,14 +91,14 @@ def to_mermaid(obj: Any, statuses: dict[str, str] | None = None, direction: str 
 
     arrows = {"dependency": "-->", "after": "==>|after|", "supervises": "-.->|supervises|",
               "talks_to": "-.->|talks to|"}
-    for u, v, kind in g.edges(keys=True):
+    for u, v, kind in graph.edges(keys=True):
         if kind in arrows:
             lines.append(f"  {ids(u)} {arrows[kind]} {ids(v)}")
 
     by_status: dict[str, list[str]] = {}
-    for nid, d in g.nodes(data=True):
-        if d.get("status"):
-            by_status.setdefault(d["status"].lower(), []).append(ids(nid))
+    for nid, attrs in graph.nodes(data=True):
+        if attrs.get("status"):
+            by_status.setdefault(attrs["status"].lower(), []).append(ids(nid))
     for status, members in by_status.items():
         cls = re.sub(r"[^A-Za-z0-9_]", "_", status)
         fill, border = colours("", status) if status in STATUS_COLOURS else UNKNOWN_STATUS

@@ -142,44 +142,44 @@ def build_graph(obj: Application | Workflow, statuses: dict[str, str] | None = N
     of an application (nested workflows still expanded), without services and agents.
     """
     if isinstance(obj, Workflow):
-        b = _Builder(None)
-        b.g.graph.update(name=obj.name, kind="workflow")
-        b.workflow(obj, obj.name, None, f"workflow {obj.name}", (obj.name,))
+        builder = _Builder(None)
+        builder.g.graph.update(name=obj.name, kind="workflow")
+        builder.workflow(obj, obj.name, None, f"workflow {obj.name}", (obj.name,))
     elif isinstance(obj, Application) and workflow is not None:
-        b = _Builder(obj)
+        builder = _Builder(obj)
         wf = obj.workflow(workflow)
-        b.g.graph.update(name=f"{obj.name}: {wf.name}", kind="workflow")
-        b.workflow(wf, wf.name, None, f"workflow {wf.name}", (wf.name,))
+        builder.g.graph.update(name=f"{obj.name}: {wf.name}", kind="workflow")
+        builder.workflow(wf, wf.name, None, f"workflow {wf.name}", (wf.name,))
     elif isinstance(obj, Application):
-        b = _Builder(obj)
-        b.g.graph.update(name=obj.name, kind="application")
+        builder = _Builder(obj)
+        builder.g.graph.update(name=obj.name, kind="application")
         roots = root_workflows(obj)
         for wf in roots:
-            b.workflow(wf, wf.name, None, f"workflow {wf.name}", (wf.name,))
+            builder.workflow(wf, wf.name, None, f"workflow {wf.name}", (wf.name,))
         root_names = {wf.name for wf in roots}
         for wf in roots:
             for up in wf.depends_on:
                 if up in root_names:
-                    b.edge(up, wf.name, "after")
+                    builder.edge(up, wf.name, "after")
         for svc in obj.services:
-            b.g.add_node(service_id(svc.name), kind="service", name=svc.name, label=svc.name,
-                         detail=_detail(svc), parent=None, layer="workflows", spec=svc)
+            builder.g.add_node(service_id(svc.name), kind="service", name=svc.name, label=svc.name,
+                               detail=_detail(svc), parent=None, layer="workflows", spec=svc)
         for svc in obj.services:
             for up in svc.depends_on:
                 target = _target(obj, up, root_names)
                 if target:
-                    b.edge(target, service_id(svc.name), "dependency")
+                    builder.edge(target, service_id(svc.name), "dependency")
         for agent in obj.agents:
-            b.g.add_node(agent_id(agent.name), kind="agent", name=agent.name, label=agent.name,
-                         detail=f"{agent.kind} agent", parent=None, layer="agents", spec=agent)
+            builder.g.add_node(agent_id(agent.name), kind="agent", name=agent.name, label=agent.name,
+                               detail=f"{agent.kind} agent", parent=None, layer="agents", spec=agent)
         for agent in obj.agents:
-            _agent_edges(b, obj, agent, root_names)
+            _agent_edges(builder, obj, agent, root_names)
     else:
         raise TypeError(f"build_graph takes an Application or a Workflow, not {type(obj).__name__}")
     for node_id, status in (statuses or {}).items():
-        if node_id in b.g:
-            b.g.nodes[node_id]["status"] = str(status)
-    return b.g
+        if node_id in builder.g:
+            builder.g.nodes[node_id]["status"] = str(status)
+    return builder.g
 
 
 def _target(app: Application, name: str, root_names: set[str]) -> str | None:

@@ -29,13 +29,25 @@ Example (the quick grid is what ``scanflow experiment mnist-c --quick`` runs)::
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scanflow.app import Application
+from scanflow.check import AutoencoderDetector, Detector
+from scanflow.datasets import CORRUPTIONS, load_mnist, make_stream
+from scanflow.track import get_alias_version, get_client, promote, tracking_uri
+from scanflow.track.store import ensure_experiment
+
+from .gate import EvaluationGate, register_candidate
+from .labelers import OracleLabeler
+from .selection import SELECTORS, get_selector
 
 __all__ = ["ExperimentConfig", "aggregate", "run_experiment"]
 
@@ -88,9 +100,45 @@ class ExperimentConfig:
             setattr(cfg, k, v)
         return cfg
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        quick: bool = False,
+        seeds: int | None = None,
+        threads: int | None = None,
+        budgets: list[int] | None = None,
+        selections: list[str] | None = None,
+        strategies: list[str] | None = None,
+    ) -> ExperimentConfig:
+        """The grid of ``scanflow experiment mnist-c``: the full or quick one with the options
+        given (``seeds``: how many, from 0), validated. Given budgets, the best combination is
+        picked at the largest budget up to 100 labels (else at the smallest)."""
+        cfg = cls.quick_config() if quick else cls()
+        if seeds:
+            cfg.seeds = list(range(seeds))
+        cfg.threads = threads
+        if budgets:
+            cfg.budgets = budgets
+            cfg.best_budget = (
+                max(b for b in budgets if b <= 100) if min(budgets) <= 100 else min(budgets)
+            )
+        if selections:
+            cfg.selections = selections
+        if strategies:
+            cfg.strategies = strategies
+        cfg.validate()
+        return cfg
+
+    def use_human_round(self, selection: str, strategy: str, budget: int) -> None:
+        """Cut the grid to the one round people label: first seed, one cell, ``budget`` labels."""
+        self.seeds = self.seeds[:1]
+        self.selections, self.strategies = [selection], [strategy]
+        self.budgets, self.best_budget = [budget], budget
+        self.labeler = "human"
+
     def validate(self) -> None:
-        from .selection import SELECTORS
-        from .strategies import STRATEGIES
+        from .strategies import STRATEGIES  # lazy: strategies import torch
 
         bad = [s for s in self.selections if s not in SELECTORS]
         if bad:
@@ -128,8 +176,6 @@ class SeedData:
 
 
 def _mixed(X, y, corruptions, seed):
-    from scanflow.datasets import make_stream
-
     batches = make_stream(
         X,
         y,
@@ -147,8 +193,6 @@ def _mixed(X, y, corruptions, seed):
 
 def make_seed_data(cfg: ExperimentConfig, seed: int) -> SeedData:
     """Split the test digits into a disjoint pool and evaluation part, and corrupt them."""
-    from scanflow.datasets import CORRUPTIONS, load_mnist
-
     corruptions = list(cfg.corruptions or CORRUPTIONS)
     X_train, y_train = load_mnist("train")
     X_test, y_test = load_mnist("test")
@@ -175,8 +219,8 @@ def make_seed_data(cfg: ExperimentConfig, seed: int) -> SeedData:
 # ----------------------------------------------------------------------------------- models
 def base_model(cfg: ExperimentConfig, data: SeedData, cache_dir: Path):
     """The base CNN of this seed, trained on clean digits (cached)."""
-    from .cache import cache_key, data_fingerprint, load_cached, save_cached
-    from .classifier import MnistCNN, train_classifier
+    from .cache import cache_key, data_fingerprint, load_cached, save_cached  # lazy: torch
+    from .classifier import MnistCNN, train_classifier  # lazy: torch
 
     settings = {
         "epochs": cfg.base_epochs,
@@ -194,9 +238,7 @@ def base_model(cfg: ExperimentConfig, data: SeedData, cache_dir: Path):
 
 def fit_detector(cfg: ExperimentConfig, data: SeedData, cache_dir: Path):
     """The autoencoder detector of this seed, fitted on the clean training digits (cached)."""
-    from scanflow.check import AutoencoderDetector, Detector
-
-    from .cache import cache_key, data_fingerprint
+    from .cache import cache_key, data_fingerprint  # lazy: the cache module imports torch
 
     settings = {
         "epochs": cfg.detector_epochs,
@@ -219,7 +261,7 @@ def fit_detector(cfg: ExperimentConfig, data: SeedData, cache_dir: Path):
 
 
 def _strategy(cfg: ExperimentConfig, name: str, cache_dir: Path):
-    from .strategies import get_strategy
+    from .strategies import get_strategy  # lazy: strategies import torch
 
     return get_strategy(name, cache_dir=str(cache_dir), **cfg.strategy_params.get(name, {}))
 
@@ -244,7 +286,7 @@ class _Behind:
 
 def _fingerprint(cfg: ExperimentConfig) -> str:
     """Hash of the settings that change a grid cell's result (not the grid's extent)."""
-    from .cache import cache_key
+    from .cache import cache_key  # lazy: the cache module imports torch
 
     keep = {
         k: v
@@ -273,26 +315,89 @@ def _read_journal(path: Path | None) -> dict[str, dict[str, Any]]:
 
 
 def _selector(cfg: ExperimentConfig, name: str):
-    from .selection import get_selector
-
     return get_selector(name, **cfg.selection_params.get(name, {}))
 
 
 # ----------------------------------------------------------------------------------- running
-def _row(seed, selection, strategy, budget, result, corruption_counts) -> dict[str, Any]:
-    m = result.candidate_metrics or {}
+@dataclass
+class _SeedRun:
+    """One seed's data, base model and detector, the base model's metrics and the labeler."""
+
+    data: SeedData
+    base: Any
+    detector: Any
+    base_metrics: dict[str, float]
+    labeler: Any
+
+    @property
+    def seed(self) -> int:
+        return self.data.seed
+
+
+@dataclass
+class _Picked:
+    """The samples one selector picked at one budget; every strategy's grid cell uses them."""
+
+    selection: str
+    selector: Any
+    budget: int
+    indices: np.ndarray
+    corruption_counts: dict[str, int]
+
+
+@dataclass
+class _GridRun:
+    """The shared state of one :func:`run_experiment` call: its settings and results so far."""
+
+    cfg: ExperimentConfig
+    state: Path
+    gate: EvaluationGate
+    say: Callable[[str], None]
+    labeler_factory: Callable[[SeedData, Any], Any] | None
+    journal: Path | None  # finished grid cells, one JSON line each (None: resuming is off)
+    finished: dict[str, dict[str, Any]]  # the journal's rows by _row_key
+    keep_budget: int | None  # first-seed candidates at this budget are kept for the registry
+    started: float = field(default_factory=time.perf_counter)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    per_seed: list[dict[str, Any]] = field(default_factory=list)
+    clean_stream: list[dict[str, Any]] = field(default_factory=list)
+    seeds: dict[int, _SeedRun] = field(default_factory=dict)
+    kept: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state / "cache"
+
+    def record(self, key: str, row: dict[str, Any]) -> None:
+        """Keep a finished grid cell's row, and journal it when resuming is on."""
+        self.rows.append(row)
+        if self.journal is not None:
+            with open(self.journal, "a") as fh:
+                fh.write(json.dumps({"key": key, "row": row}) + "\n")
+
+
+def _row(seed: int, picked: _Picked, strategy: str, result) -> dict[str, Any]:
+    """The result row of one grid cell."""
+    metrics = result.candidate_metrics or {}
     return {
         "seed": seed,
-        "selection": selection,
+        "selection": picked.selection,
         "strategy": strategy,
-        "budget": budget,
+        "budget": picked.budget,
         "labels_used": result.labels_used,
         "promote": result.decision.promote,
         "reason": result.decision.reason,
-        "metrics": {k: v for k, v in m.items() if k.endswith("_accuracy")},
-        "selected_corruptions": corruption_counts,
+        "metrics": {k: v for k, v in metrics.items() if k.endswith("_accuracy")},
+        "selected_corruptions": picked.corruption_counts,
         "seconds": round(sum(result.timings.values()), 2),
     }
+
+
+def _run_round(*args, **kwargs):
+    """:func:`scanflow.improve.loop.run_round`, imported on first use."""
+    from .loop import run_round  # lazy: the loop imports torch; importing this module stays cheap
+
+    return run_round(*args, **kwargs)
 
 
 def run_experiment(
@@ -312,188 +417,204 @@ def run_experiment(
     grid cell in ``state_dir/rows-<config hash>.jsonl`` and reuses them when run again with
     the same settings (an interrupted grid continues where it stopped).
     """
-    import torch
-
-    from .gate import EvaluationGate
-    from .labels import OracleLabeler
-    from .loop import run_round
-    from .strategies import RetrainStrategy
+    import torch  # lazy: torch takes seconds to import; importing this module stays cheap
 
     cfg.validate()
-    say = progress or (lambda msg: None)
     state = Path(state_dir)
-    cache_dir = state / "cache"
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    gate = EvaluationGate(min_gain=cfg.min_gain, max_clean_drop=cfg.max_clean_drop)
-    started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    per_seed: list[dict[str, Any]] = []
-    clean_stream: list[dict[str, Any]] = []
-    seed_cache: dict[int, tuple[SeedData, Any, Any]] = {}
-    # candidates of the first seed at the budget the best is picked at, for the registry step
     allowed = [b for b in cfg.budgets if b <= cfg.best_budget]
-    keep_budget = max(allowed) if allowed else None
-    kept: dict[tuple[str, str], Any] = {}
     journal = (state / f"rows-{_fingerprint(cfg)}.jsonl") if resume else None
-    finished = _read_journal(journal)
-
+    run = _GridRun(
+        cfg=cfg,
+        state=state,
+        gate=EvaluationGate(min_gain=cfg.min_gain, max_clean_drop=cfg.max_clean_drop),
+        say=progress or (lambda msg: None),
+        labeler_factory=labeler_factory,
+        journal=journal,
+        finished=_read_journal(journal),
+        keep_budget=max(allowed) if allowed else None,
+    )
     for seed in cfg.seeds:
-        t0 = time.perf_counter()
-        data = make_seed_data(cfg, seed)
-        base = base_model(cfg, data, cache_dir)
-        det = fit_detector(cfg, data, cache_dir)
-        seed_cache[seed] = (data, base, det)
-        base_metrics = gate.evaluate(base, data.slices)
-        drift = det.predict(data.X_pool)
-        clean_check = det.predict(data.X_pool_clean)
-        per_seed.append(
-            {
-                "seed": seed,
-                "base_metrics": {k: v for k, v in base_metrics.items() if k.endswith("_accuracy")},
-                "pool_flagged_share": float(np.mean(drift.is_outlier)),
-                "pool_is_drift": bool(drift.is_drift),
-                "clean_pool_flagged_share": float(np.mean(clean_check.is_outlier)),
-                "clean_pool_is_drift": bool(clean_check.is_drift),
-                "setup_seconds": round(time.perf_counter() - t0, 1),
-            }
-        )
-        say(
-            f"seed {seed}: base clean {base_metrics['clean_accuracy']:.4f}, drifted "
-            f"{base_metrics['drifted_accuracy']:.4f}; detector flags "
-            f"{per_seed[-1]['pool_flagged_share']:.1%} of the drifted pool, "
-            f"{per_seed[-1]['clean_pool_flagged_share']:.1%} of a clean one"
-        )
-        labeler = labeler_factory(data, base) if labeler_factory else OracleLabeler(data.y_pool)
-        for selection in cfg.selections:
-            selector = _selector(cfg, selection)
-            for budget in cfg.budgets:
-                selected = selector.select(data.X_pool, budget, model=base, detector=det, seed=seed)
-                names, counts = np.unique(data.pool_corruption[selected], return_counts=True)
-                comp = {str(n): int(c) for n, c in zip(names, counts, strict=True)}
-                made: dict[str, Any] = {}
-                for strategy in _ordered(cfg.strategies):
-                    done = finished.get(_row_key(seed, selection, strategy, budget))
-                    if done is not None:
-                        rows.append(done)
-                        say(
-                            f"seed {seed} {selection:>14s} x {strategy:<8s} {budget:>4d} labels: "
-                            "(resumed from rows.jsonl)"
-                        )
-                        continue
-                    strat = _strategy(cfg, strategy, cache_dir)
-                    if strategy == "combined" and "denoiser" in made:
-                        # CombinedStrategy = the denoiser strategy, then retrain behind it, with
-                        # the same seed: reuse the denoiser candidate of this very selection
-                        strat = _Behind(made["denoiser"], strat.retrain or RetrainStrategy())
-                    res = run_round(
-                        base,
-                        det,
-                        data.X_pool,
-                        selector=selector,
-                        labeler=labeler,
-                        strategy=strat,
-                        gate=gate,
-                        X_train=data.X_train,
-                        y_train=data.y_train,
-                        eval_slices=data.slices,
-                        budget=budget,
-                        seed=seed,
-                        champion_metrics=base_metrics,
-                        selected=selected,
-                    )
-                    made[strategy] = res.candidate
-                    rows.append(_row(seed, selection, strategy, budget, res, comp))
-                    if journal is not None:
-                        with open(journal, "a") as fh:
-                            fh.write(
-                                json.dumps(
-                                    {
-                                        "key": _row_key(seed, selection, strategy, budget),
-                                        "row": rows[-1],
-                                    }
-                                )
-                                + "\n"
-                            )
-                    if seed == cfg.seeds[0] and budget == keep_budget:
-                        kept[(selection, strategy)] = res
-                    m = res.candidate_metrics
-                    say(
-                        f"seed {seed} {selection:>14s} x {strategy:<8s} {budget:>4d} labels: "
-                        f"drifted {m.get('drifted_accuracy', float('nan')):.4f} clean "
-                        f"{m.get('clean_accuracy', float('nan')):.4f} "
-                        f"({'promote' if res.decision.promote else 'keep'}, "
-                        f"{sum(res.timings.values()):.1f}s)"
-                    )
+        seed_run = _set_up_seed(run, seed)
+        _run_grid_of_seed(run, seed_run)
+        _run_clean_stream(run, seed_run)
+    return _results(run, register)
 
-        # The clean stream: same round, paper's selector, no corruption anywhere.
-        clean_labeler = OracleLabeler(data.y_pool_clean)
-        res = run_round(
-            base,
-            det,
-            data.X_pool_clean,
-            selector=_selector(cfg, "reconstruction"),
-            labeler=clean_labeler,
-            strategy=_strategy(cfg, cfg.strategies[0], cache_dir),
-            gate=gate,
-            X_train=data.X_train,
-            y_train=data.y_train,
-            eval_slices={"drifted": data.slices["clean"], "clean": data.slices["clean"]},
-            # the clean stream has no drifted data: the gate compares on clean data twice
-            budget=cfg.best_budget,
-            seed=seed,
-        )
-        clean_stream.append(
-            {
-                "seed": seed,
-                "labeler": "oracle",
-                "labels_used": res.labels_used,
-                "promote": res.decision.promote,
-                "reason": res.decision.reason,
-            }
-        )
-        say(
-            f"seed {seed} clean stream: {res.labels_used} labels, "
-            f"{'PROMOTED' if res.decision.promote else 'no promotion'}"
-        )
 
-    table = aggregate(rows)
+def _set_up_seed(run: _GridRun, seed: int) -> _SeedRun:
+    """One seed's data, base model, detector and labeler; report how the base and detector fare."""
+    started = time.perf_counter()
+    data = make_seed_data(run.cfg, seed)
+    base = base_model(run.cfg, data, run.cache_dir)
+    detector = fit_detector(run.cfg, data, run.cache_dir)
+    base_metrics = run.gate.evaluate(base, data.slices)
+    summary = {
+        "seed": seed,
+        "base_metrics": {k: v for k, v in base_metrics.items() if k.endswith("_accuracy")},
+        **_detector_flags(detector, data),
+        "setup_seconds": round(time.perf_counter() - started, 1),
+    }
+    run.per_seed.append(summary)
+    run.say(
+        f"seed {seed}: base clean {base_metrics['clean_accuracy']:.4f}, drifted "
+        f"{base_metrics['drifted_accuracy']:.4f}; detector flags "
+        f"{summary['pool_flagged_share']:.1%} of the drifted pool, "
+        f"{summary['clean_pool_flagged_share']:.1%} of a clean one"
+    )
+    labeler = run.labeler_factory(data, base) if run.labeler_factory else OracleLabeler(data.y_pool)
+    run.seeds[seed] = _SeedRun(data, base, detector, base_metrics, labeler)
+    return run.seeds[seed]
+
+
+def _detector_flags(detector, data: SeedData) -> dict[str, Any]:
+    """What the detector says of the drifted pool and of the same pool uncorrupted."""
+    drift = detector.predict(data.X_pool)
+    clean_check = detector.predict(data.X_pool_clean)
+    return {
+        "pool_flagged_share": float(np.mean(drift.is_outlier)),
+        "pool_is_drift": bool(drift.is_drift),
+        "clean_pool_flagged_share": float(np.mean(clean_check.is_outlier)),
+        "clean_pool_is_drift": bool(clean_check.is_drift),
+    }
+
+
+def _run_grid_of_seed(run: _GridRun, seed_run: _SeedRun) -> None:
+    """Every selection x budget x strategy cell of one seed."""
+    for selection in run.cfg.selections:
+        selector = _selector(run.cfg, selection)
+        for budget in run.cfg.budgets:
+            picked = _pick(seed_run, selection, selector, budget)
+            made: dict[str, Any] = {}  # this pick's candidates by strategy
+            for strategy in _ordered(run.cfg.strategies):
+                _run_cell(run, seed_run, picked, strategy, made)
+
+
+def _pick(seed_run: _SeedRun, selection: str, selector, budget: int) -> _Picked:
+    """Let the selector choose ``budget`` samples of the pool; count their corruptions."""
+    data = seed_run.data
+    indices = selector.select(
+        data.X_pool, budget, model=seed_run.base, detector=seed_run.detector, seed=data.seed
+    )
+    names, counts = np.unique(data.pool_corruption[indices], return_counts=True)
+    counted = {str(n): int(c) for n, c in zip(names, counts, strict=True)}
+    return _Picked(selection, selector, budget, indices, counted)
+
+
+def _cell_label(seed: int, picked: _Picked, strategy: str) -> str:
+    """The start of a grid cell's progress line."""
+    return f"seed {seed} {picked.selection:>14s} x {strategy:<8s} {picked.budget:>4d} labels: "
+
+
+def _run_cell(
+    run: _GridRun, seed_run: _SeedRun, picked: _Picked, strategy: str, made: dict[str, Any]
+) -> None:
+    """One grid cell: improve with ``strategy`` on the picked samples, gate, record, report.
+
+    A cell found in the journal is taken from there. ``made`` collects the pick's candidates
+    (the combined strategy builds on the denoiser's).
+    """
+    seed, data = seed_run.seed, seed_run.data
+    key = _row_key(seed, picked.selection, strategy, picked.budget)
+    done = run.finished.get(key)
+    if done is not None:
+        run.rows.append(done)
+        run.say(_cell_label(seed, picked, strategy) + "(resumed from rows.jsonl)")
+        return
+    res = _run_round(
+        seed_run.base,
+        seed_run.detector,
+        data.X_pool,
+        selector=picked.selector,
+        labeler=seed_run.labeler,
+        strategy=_cell_strategy(run, strategy, made),
+        gate=run.gate,
+        X_train=data.X_train,
+        y_train=data.y_train,
+        eval_slices=data.slices,
+        budget=picked.budget,
+        seed=seed,
+        champion_metrics=seed_run.base_metrics,
+        selected=picked.indices,
+    )
+    made[strategy] = res.candidate
+    run.record(key, _row(seed, picked, strategy, res))
+    if seed == run.cfg.seeds[0] and picked.budget == run.keep_budget:
+        run.kept[(picked.selection, strategy)] = res
+    metrics = res.candidate_metrics
+    run.say(
+        _cell_label(seed, picked, strategy)
+        + f"drifted {metrics.get('drifted_accuracy', float('nan')):.4f} clean "
+        f"{metrics.get('clean_accuracy', float('nan')):.4f} "
+        f"({'promote' if res.decision.promote else 'keep'}, "
+        f"{sum(res.timings.values()):.1f}s)"
+    )
+
+
+def _cell_strategy(run: _GridRun, strategy: str, made: dict[str, Any]):
+    """The improvement strategy of a cell; combined reuses this pick's denoiser candidate."""
+    from .strategies import RetrainStrategy  # lazy: strategies import torch
+
+    strat = _strategy(run.cfg, strategy, run.cache_dir)
+    if strategy == "combined" and "denoiser" in made:
+        # CombinedStrategy = the denoiser strategy, then retrain behind it, with
+        # the same seed: reuse the denoiser candidate of this very selection
+        strat = _Behind(made["denoiser"], strat.retrain or RetrainStrategy())
+    return strat
+
+
+def _run_clean_stream(run: _GridRun, seed_run: _SeedRun) -> None:
+    """The same round on the uncorrupted pool with the paper's selector: it must not promote."""
+    cfg, data = run.cfg, seed_run.data
+    res = _run_round(
+        seed_run.base,
+        seed_run.detector,
+        data.X_pool_clean,
+        selector=_selector(cfg, "reconstruction"),
+        labeler=OracleLabeler(data.y_pool_clean),
+        strategy=_strategy(cfg, cfg.strategies[0], run.cache_dir),
+        gate=run.gate,
+        X_train=data.X_train,
+        y_train=data.y_train,
+        eval_slices={"drifted": data.slices["clean"], "clean": data.slices["clean"]},
+        # the clean stream has no drifted data: the gate compares on clean data twice
+        budget=cfg.best_budget,
+        seed=seed_run.seed,
+    )
+    run.clean_stream.append(
+        {
+            "seed": seed_run.seed,
+            "labeler": "oracle",
+            "labels_used": res.labels_used,
+            "promote": res.decision.promote,
+            "reason": res.decision.reason,
+        }
+    )
+    run.say(
+        f"seed {seed_run.seed} clean stream: {res.labels_used} labels, "
+        f"{'PROMOTED' if res.decision.promote else 'no promotion'}"
+    )
+
+
+def _results(run: _GridRun, register: bool) -> dict[str, Any]:
+    """The grid's summary; with ``register``, the best candidate goes through the registry."""
+    cfg = run.cfg
+    table = aggregate(run.rows)
     best = _best(table, cfg)
-    summary = _summary(cfg, per_seed, table, best)
-    registry = None
-    if register and best is not None:
-        bundle = seed_cache[cfg.seeds[0]]
-        res = kept.get((best["selection"], best["strategy"]))
-        if res is None:  # resumed from the journal: rebuild that candidate (deterministic)
-            data, base, det = bundle
-            res = run_round(
-                base,
-                det,
-                data.X_pool,
-                selector=_selector(cfg, best["selection"]),
-                labeler=OracleLabeler(data.y_pool),
-                strategy=_strategy(cfg, best["strategy"], cache_dir),
-                gate=gate,
-                X_train=data.X_train,
-                y_train=data.y_train,
-                eval_slices=data.slices,
-                budget=int(best["budget"]),
-                seed=data.seed,
-                require_drift=False,
-            )
-        registry = _register_best(cfg, best, bundle[1], res, gate, state, say)
+    summary = _summary(cfg, run.per_seed, table, best)
+    registry = _register_best(run, best) if register and best is not None else None
     return {
         "experiment": "mnist-c",
         "labeler": cfg.labeler,
         "config": asdict(cfg),
         **summary,
-        "per_seed": per_seed,
-        "clean_stream": clean_stream,
-        "clean_stream_promoted": any(c["promote"] for c in clean_stream),
+        "per_seed": run.per_seed,
+        "clean_stream": run.clean_stream,
+        "clean_stream_promoted": any(c["promote"] for c in run.clean_stream),
         "grid": table,
-        "rows": rows,
+        "rows": run.rows,
         "registry": registry,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - run.started, 1),
     }
 
 
@@ -582,78 +703,113 @@ def _mean_per_corruption(metrics_list) -> dict[str, float]:
     return {k[8:-9]: float(np.mean([m[k] for m in metrics_list])) for k in keys}
 
 
-def _register_best(cfg, best, base, res, gate, state: Path, say):
+def _best_round(run: _GridRun, seed_run: _SeedRun, best: dict[str, Any]):
+    """The first seed's round that made the best candidate; one resumed from the journal is
+    run again (deterministic)."""
+    res = run.kept.get((best["selection"], best["strategy"]))
+    if res is not None:
+        return res
+    data = seed_run.data
+    return _run_round(
+        seed_run.base,
+        seed_run.detector,
+        data.X_pool,
+        selector=_selector(run.cfg, best["selection"]),
+        labeler=OracleLabeler(data.y_pool),
+        strategy=_strategy(run.cfg, best["strategy"], run.cache_dir),
+        gate=run.gate,
+        X_train=data.X_train,
+        y_train=data.y_train,
+        eval_slices=data.slices,
+        budget=int(best["budget"]),
+        seed=data.seed,
+        require_drift=False,
+    )
+
+
+def _register_best(run: _GridRun, best: dict[str, Any]) -> dict[str, Any]:
     """Register the base model as champion and the best candidate (first seed) as a new
     version; the gate's decision moves the ``champion`` alias or not."""
-    import os
-
-    from scanflow.app import Application
-    from scanflow.track import get_alias_version, get_client, promote, tracking_uri
-    from scanflow.track.store import ensure_experiment
-
-    from .gate import register_candidate
-
-    app = Application(name="mnist-c-experiment", state_dir=str(state.resolve()))
+    cfg = run.cfg
+    seed_run = run.seeds[cfg.seeds[0]]
+    res = _best_round(run, seed_run, best)
+    app = Application(name="mnist-c-experiment", state_dir=str(run.state.resolve()))
     uri = tracking_uri(app)
     client = get_client(uri)
     exp_id = ensure_experiment(app, client)
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri  # track's helpers read the URI from here
-    try:
-        run = client.create_run(
+    with _tracking_uri_env(uri):  # track's helpers read the URI from the environment
+        run_id = client.create_run(
             exp_id,
             run_name=f"improve-{best['selection']}-{best['strategy']}",
             tags={"scanflow.labeler": cfg.labeler},
-        )
-        rid = run.info.run_id
-        if get_alias_version(MODEL_NAME, "champion", client=client) is None:
-            base_run = client.create_run(exp_id, run_name="base-cnn")
-            v1 = register_candidate(
-                base, MODEL_NAME, run_id=base_run.info.run_id, tags={"scanflow.role": "base"}
-            )
-            client.set_terminated(base_run.info.run_id)
-            promote(MODEL_NAME, v1, client=client)
-        champion_version = get_alias_version(MODEL_NAME, "champion", client=client)
-        flat = {k.replace(":", "_"): float(v) for k, v in res.decision.metrics.items()}
-        from mlflow.entities import Metric, Param
-
-        now = int(time.time() * 1000)
-        client.log_batch(
-            rid,
-            metrics=[Metric(k, v, now, 0) for k, v in flat.items()],
-            params=[
-                Param("selection", best["selection"]),
-                Param("strategy", best["strategy"]),
-                Param("budget", str(best["budget"])),
-                Param("labeler", cfg.labeler),
-                Param("seed", str(cfg.seeds[0])),
-            ],
-        )
+        ).info.run_id
+        champion_before = _champion_or_base(client, exp_id, seed_run.base)
+        _log_best_round(client, run_id, cfg, best, res.decision)
         version = register_candidate(
             res.candidate,
             MODEL_NAME,
-            run_id=rid,
+            run_id=run_id,
             tags={"scanflow.role": "candidate", "scanflow.labeler": cfg.labeler},
         )
-        previous = gate.promote(res.decision, MODEL_NAME, version, client=client)
-        client.set_terminated(rid)
-        now_champion = get_alias_version(MODEL_NAME, "champion", client=client)
-        say(
+        previous = run.gate.promote(res.decision, MODEL_NAME, version, client=client)
+        client.set_terminated(run_id)
+        champion_after = get_alias_version(MODEL_NAME, "champion", client=client)
+        run.say(
             f"registry: candidate v{version} {'promoted' if res.decision.promote else 'kept out'}"
-            f" (champion v{now_champion}; rollback target v{previous})"
+            f" (champion v{champion_after}; rollback target v{previous})"
         )
-        return {
-            "tracking_uri": uri,
-            "model": MODEL_NAME,
-            "champion_before": champion_version,
-            "candidate_version": version,
-            "promoted": res.decision.promote,
-            "champion_after": now_champion,
-            "reason": res.decision.reason,
-            "rollback_command": f"scanflow models rollback {MODEL_NAME} --tracking-uri '{uri}'",
-        }
+    return {
+        "tracking_uri": uri,
+        "model": MODEL_NAME,
+        "champion_before": champion_before,
+        "candidate_version": version,
+        "promoted": res.decision.promote,
+        "champion_after": champion_after,
+        "reason": res.decision.reason,
+        "rollback_command": f"scanflow models rollback {MODEL_NAME} --tracking-uri '{uri}'",
+    }
+
+
+@contextmanager
+def _tracking_uri_env(uri: str) -> Iterator[None]:
+    """Set ``MLFLOW_TRACKING_URI`` to ``uri`` for the block, then restore it."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
     finally:
         if saved is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def _champion_or_base(client, exp_id: str, base) -> int | None:
+    """The champion's version; with none yet, ``base`` is registered and made champion first."""
+    if get_alias_version(MODEL_NAME, "champion", client=client) is None:
+        base_run = client.create_run(exp_id, run_name="base-cnn")
+        v1 = register_candidate(
+            base, MODEL_NAME, run_id=base_run.info.run_id, tags={"scanflow.role": "base"}
+        )
+        client.set_terminated(base_run.info.run_id)
+        promote(MODEL_NAME, v1, client=client)
+    return get_alias_version(MODEL_NAME, "champion", client=client)
+
+
+def _log_best_round(client, run_id: str, cfg: ExperimentConfig, best, decision) -> None:
+    """Log the gate's metrics and the best combination's settings to the improvement run."""
+    from mlflow.entities import Metric, Param  # lazy: mlflow takes seconds to import
+
+    flat = {k.replace(":", "_"): float(v) for k, v in decision.metrics.items()}
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in flat.items()],
+        params=[
+            Param("selection", best["selection"]),
+            Param("strategy", best["strategy"]),
+            Param("budget", str(best["budget"])),
+            Param("labeler", cfg.labeler),
+            Param("seed", str(cfg.seeds[0])),
+        ],
+    )

@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from ._params import ParamsMixin
+from scanflow.errors import ScanflowError
+from scanflow.params import ParamsMixin
 
 __all__ = ["EvaluationGate", "GateDecision", "GateError", "evaluate", "register_candidate"]
 
 
-class GateError(ValueError):
+class GateError(ScanflowError, ValueError):
     """Bad gate settings or metrics that lack what the gate compares."""
 
 
@@ -144,18 +145,18 @@ class EvaluationGate(ParamsMixin):
         """Compare the candidate with the champion on the drifted and the clean slice."""
         if self.min_gain < 0 or self.max_clean_drop < 0:
             raise GateError("min_gain and max_clean_drop must be >= 0")
-        d0 = self._get(champion_metrics, "champion", self.drifted_slice)
-        d1 = self._get(candidate_metrics, "candidate", self.drifted_slice)
-        c0 = self._get(champion_metrics, "champion", self.clean_slice)
-        c1 = self._get(candidate_metrics, "candidate", self.clean_slice)
-        gain, drop = d1 - d0, c0 - c1
+        champion_drifted = self._get(champion_metrics, "champion", self.drifted_slice)
+        candidate_drifted = self._get(candidate_metrics, "candidate", self.drifted_slice)
+        champion_clean = self._get(champion_metrics, "champion", self.clean_slice)
+        candidate_clean = self._get(candidate_metrics, "candidate", self.clean_slice)
+        gain, drop = candidate_drifted - champion_drifted, champion_clean - candidate_clean
         ok_gain = gain >= self.min_gain - 1e-12
         ok_clean = drop <= self.max_clean_drop + 1e-12
         dname, cname = self.drifted_slice, self.clean_slice
         parts = [
-            f"{dname} accuracy {d1:.3f} vs champion {d0:.3f} ({gain:+.3f} "
+            f"{dname} accuracy {candidate_drifted:.3f} vs champion {champion_drifted:.3f} ({gain:+.3f} "
             f"{'>=' if ok_gain else '<'} required gain {self.min_gain:.3f})",
-            f"{cname} accuracy {c1:.3f} vs champion {c0:.3f} ({-drop:+.3f} "
+            f"{cname} accuracy {candidate_clean:.3f} vs champion {champion_clean:.3f} ({-drop:+.3f} "
             f"{'within' if ok_clean else '>'} allowed drop {self.max_clean_drop:.3f})",
         ]
         guards = self._guards(champion_metrics, candidate_metrics)

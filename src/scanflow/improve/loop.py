@@ -3,7 +3,7 @@
     champion + detector + pool of drifted data
       → detect (the detector's batch decision on the pool: no drift, no labels spent)
       → select (a Selector, within a label budget)
-      → label (anything with ``label(indices) -> labels``: an OracleLabeler, a human labeler
+      → label (a :class:`~scanflow.improve.labelers.Labeler`: an OracleLabeler, a StoreLabeler
         backed by the label store...)
       → improve (a Strategy) → candidate
       → evaluate champion and candidate on held-out slices → gate decision
@@ -24,7 +24,7 @@ Example (tiny, a scikit-learn model on a table, an oracle and the random selecto
     >>> from scanflow.improve.gate import EvaluationGate
     >>> from scanflow.improve.selection import get_selector
     >>> from scanflow.improve.strategies import RetrainStrategy
-    >>> from scanflow.improve.labels import OracleLabeler
+    >>> from scanflow.improve.labelers import OracleLabeler
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(90, 4)); y = (X[:, 0] > 0).astype(int)
     >>> champion = LogisticRegression().fit(X[:40], y[:40])
@@ -40,23 +40,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from scanflow.models import take
 
 from .gate import EvaluationGate, GateDecision
+from .labelers import Labeler
 from .selection import Selector
 from .strategies import Strategy
 
-__all__ = ["Labeler", "RoundResult", "run_round"]
-
-
-class Labeler(Protocol):
-    """Gives the class of the pool samples at ``indices`` (negative or None: "skipped")."""
-
-    def label(self, indices) -> np.ndarray: ...
+__all__ = ["RoundResult", "run_round"]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -196,69 +197,80 @@ def headline(results: dict[str, Any]) -> str:
 
 
 def _plots(results: dict[str, Any], out: Path) -> list[str]:
-    import matplotlib
+    """Draw the report's figures into ``out``; return their file names."""
+    import matplotlib  # lazy: matplotlib takes a while to import and only the report draws
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after choosing the Agg backend above
 
-    files = []
+    files = [_accuracy_vs_labels_plot(plt, results, out)]
+    if results.get("base_per_corruption", {}):
+        files.append(_per_corruption_plot(plt, results, out))
+    return files
+
+
+def _accuracy_vs_labels_plot(plt, results: dict[str, Any], out: Path) -> str:
+    """One panel per strategy: drifted accuracy against labels spent, a line per selector."""
     grid = results["grid"]
     strategies = sorted({e["strategy"] for e in grid})
-    sels = sorted({e["selection"] for e in grid})
+    selections = sorted({e["selection"] for e in grid})
     fig, axes = plt.subplots(
         1, len(strategies), figsize=(5 * len(strategies), 4), sharey=True, squeeze=False
     )
-    for ax, strat in zip(axes[0], strategies, strict=True):
-        for sel in sels:
-            es = sorted(
-                (e for e in grid if e["strategy"] == strat and e["selection"] == sel),
+    for ax, strategy in zip(axes[0], strategies, strict=True):
+        for selection in selections:
+            entries = sorted(
+                (e for e in grid if e["strategy"] == strategy and e["selection"] == selection),
                 key=lambda e: e["budget"],
             )
-            if not es:
+            if not entries:
                 continue
             ax.errorbar(
-                [e["labels_used"] for e in es],
-                [100 * e["drifted_accuracy"] for e in es],
-                yerr=[100 * e.get("drifted_accuracy_std", 0) for e in es],
+                [e["labels_used"] for e in entries],
+                [100 * e["drifted_accuracy"] for e in entries],
+                yerr=[100 * e.get("drifted_accuracy_std", 0) for e in entries],
                 marker="o",
                 capsize=3,
-                label=sel,
+                label=selection,
             )
         ax.axhline(100 * results["base_corrupted_accuracy"], color="grey", ls="--", label="base")
         ax.axhline(100 * results["base_clean_accuracy"], color="black", ls=":", label="base, clean")
-        ax.set_title(f"strategy: {strat}")
+        ax.set_title(f"strategy: {strategy}")
         ax.set_xlabel("labels spent")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy on the mixed-corruption stream (%)")
     axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_labels.png", dpi=90)
-    plt.close(fig)
-    files.append("accuracy_vs_labels.png")
+    return _save(plt, fig, out, "accuracy_vs_labels.png")
 
-    base = results.get("base_per_corruption", {})
+
+def _per_corruption_plot(plt, results: dict[str, Any], out: Path) -> str:
+    """Bars per corruption: the base model's accuracy, and the improved one's when known."""
+    base = results["base_per_corruption"]
     after = results.get("improved_per_corruption", {})
-    if base:
-        names = sorted(base, key=lambda n: base[n])
-        fig, ax = plt.subplots(figsize=(10, 4))
-        xs = range(len(names))
-        ax.bar([x - 0.2 for x in xs], [100 * base[n] for n in names], 0.4, label="base")
-        if after:
-            ax.bar(
-                [x + 0.2 for x in xs],
-                [100 * after.get(n, 0) for n in names],
-                0.4,
-                label=f"after: {results.get('selection')} + {results.get('strategy')}",
-            )
-        ax.set_xticks(list(xs), names, rotation=45, ha="right")
-        ax.set_ylabel("accuracy (%)")
-        ax.legend()
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "per_corruption.png", dpi=90)
-        plt.close(fig)
-        files.append("per_corruption.png")
-    return files
+    names = sorted(base, key=lambda n: base[n])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], [100 * base[n] for n in names], 0.4, label="base")
+    if after:
+        ax.bar(
+            [x + 0.2 for x in xs],
+            [100 * after.get(n, 0) for n in names],
+            0.4,
+            label=f"after: {results.get('selection')} + {results.get('strategy')}",
+        )
+    ax.set_xticks(list(xs), names, rotation=45, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    return _save(plt, fig, out, "per_corruption.png")
+
+
+def _save(plt, fig, out: Path, name: str) -> str:
+    """Lay out, write ``out/name`` and close the figure; return ``name``."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
 
 
 def _markdown(results: dict[str, Any], plots: list[str]) -> str:
@@ -289,7 +301,6 @@ def _markdown(results: dict[str, Any], plots: list[str]) -> str:
 
 def _html(markdown_text: str, title: str) -> str:
     """A small Markdown-to-HTML rendering (headings, lists, tables, images, bold, code)."""
-    import re
 
     def inline(t: str) -> str:
         t = html.escape(t)

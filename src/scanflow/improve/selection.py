@@ -41,7 +41,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._params import ParamsMixin
+from scanflow.errors import ScanflowError
+from scanflow.params import ParamsMixin
 
 __all__ = [
     "SELECTORS",
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-class SelectionError(ValueError):
+class SelectionError(ScanflowError, ValueError):
     """A selector was called with a bad budget, or without the model/detector it needs."""
 
 
@@ -195,7 +196,7 @@ class RandomSelector(Selector):
 
 class ReconstructionSelector(Selector):
     """The paper's rule: the most unusual samples (highest detector score: the reconstruction
-    error for the autoencoder checkers) among those beyond the detector's threshold.
+    error for the autoencoder detectors) among those beyond the detector's threshold.
 
     ``only_flagged=True`` (the default) never spends labels on samples the detector calls
     normal, so the round may use fewer than ``budget`` labels.

@@ -50,11 +50,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scanflow.errors import ScanflowError
 from scanflow.models import ModelAdapter, as_model, concat, take
 from scanflow.models.augment import GENERIC_KINDS, generic_corruption, random_affine
 from scanflow.models.torch_model import TorchModel
+from scanflow.params import ParamsMixin
 
-from ._params import ParamsMixin
 from .cache import cache_key, data_fingerprint, load_cached, save_cached
 from .denoiser import DenoisedClassifier, DenoisingAutoencoder
 
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 
-class StrategyError(ValueError):
+class StrategyError(ScanflowError, ValueError):
     """Bad settings or inputs for an improvement strategy."""
 
 

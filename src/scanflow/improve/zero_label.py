@@ -43,15 +43,15 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from scanflow.errors import ScanflowError
 from scanflow.models import ModelAdapter, as_model, take
-
-from ._params import ParamsMixin
+from scanflow.params import ParamsMixin
 
 __all__ = ["ALIGNERS", "AlignStrategy", "DenoiseStrategy", "EntropyStrategy", "FeatureAligner",
            "ZeroLabelError", "ZeroLabelStrategy", "get_zero_label", "zero_label_for"]
 
 
-class ZeroLabelError(ValueError):
+class ZeroLabelError(ScanflowError, ValueError):
     """A zero-label method that does not apply to this model or data."""
 
 
@@ -74,8 +74,15 @@ class ZeroLabelStrategy(ParamsMixin, ABC):
         if not self.applies_to(adapter):
             raise ZeroLabelError(f"the {self.name!r} zero-label method does not apply to a "
                                  f"{adapter.flavor} model of {adapter.schema.describe()}")
+        _check_labels(X_train, y_train)
         cand = self._adapt(adapter, X_drifted, X_train, y_train, seed)
         return cand if isinstance(model, ModelAdapter) else cand.native
+
+
+def _check_labels(X_train, y_train) -> None:
+    if y_train is not None and len(y_train) != len(X_train):
+        raise ZeroLabelError(f"y_train has {len(y_train)} labels for {len(X_train)} training "
+                             "samples (X_train): pass one label per training sample, or none")
 
 
 # ----------------------------------------------------------------------------- align (tables)

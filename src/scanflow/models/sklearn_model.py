@@ -21,8 +21,8 @@ Example:
     >>> from sklearn.linear_model import LogisticRegression
     >>> X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
     >>> m = SklearnModel(LogisticRegression().fit(X, y))
-    >>> m.predict(X[:3]).tolist(), m.schema.names
-    ([0, 1, 0], ['x0', 'x1', 'x2'])
+    >>> m.predict(X[:3]).shape, m.schema.names, m.classes_.tolist()
+    ((3,), ['x0', 'x1', 'x2'], [0, 1])
 """
 
 from __future__ import annotations

@@ -6,16 +6,17 @@
 
 The scheduler (:class:`Scheduler`, :func:`run_workflow`) owns ordering, parallelism, retries,
 timeouts, caching, resume and tracking; a backend implements one method,
-``run_node(NodeTask) -> NodeResult``. Backends: :class:`LocalBackend` (subprocesses, the
-default), :class:`InMemoryBackend` (Python callables in this process, for tests), ``ray``
+``run_node(NodeTask) -> NodeResult``, and declares in ``Backend.supports`` what it can do
+beyond the shared contract (:data:`CAPABILITIES`: ``subprocess``, ``timeout_kills_tree``,
+``cancel_kills_tree``, ``reserves_resources``). Backends: :class:`LocalBackend` (subprocesses,
+the default), :class:`InMemoryBackend` (Python callables in this process, for tests), ``ray``
 (:func:`get_backend`, in ``scanflow.run.ray_backend``).
 """
 
-from .backend import Backend, NodeResult, NodeStatus, NodeTask
+from .backend import CAPABILITIES, Backend, NodeResult, NodeStatus, NodeTask
 from .cache import NodeCache, cache_key
 from .local import LocalBackend, kill_tree
 from .memory import InMemoryBackend
-from .plan import Plan, PlannedNode, build_command, build_plan, top_level_workflows
 from .runner import WorkflowRunner, one_node_app, run_node, with_parameters
 from .scheduler import (
     NodeRun,
@@ -29,9 +30,9 @@ from .scheduler import (
 from .state import RunNotFound, RunState, find_run, list_runs
 
 __all__ = [
-    "Backend", "InMemoryBackend", "LocalBackend", "NodeCache", "NodeResult", "NodeRun", "NodeStatus",
-    "NodeTask", "Plan", "PlannedNode", "ProgressEvent", "RunError", "RunNotFound", "RunResult",
-    "RunState", "Scheduler", "build_command", "build_plan", "cache_key", "find_run", "get_backend",
-    "kill_tree", "list_runs", "one_node_app", "run_node", "run_workflow", "top_level_workflows",
+    "Backend", "CAPABILITIES", "InMemoryBackend", "LocalBackend", "NodeCache", "NodeResult", "NodeRun",
+    "NodeStatus", "NodeTask", "ProgressEvent", "RunError", "RunNotFound", "RunResult",
+    "RunState", "Scheduler", "cache_key", "find_run", "get_backend",
+    "kill_tree", "list_runs", "one_node_app", "run_node", "run_workflow",
     "with_parameters", "WorkflowRunner",
 ]

@@ -12,9 +12,37 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 NodeStatus = Literal["succeeded", "failed", "timeout", "cancelled"]
+
+# What a backend can do beyond the contract every backend keeps. A backend lists the ones it
+# guarantees in ``Backend.supports``; the shared suite (tests/run/test_backend_contract.py)
+# checks each declared one, and checks the documented fallback of each undeclared one.
+SUBPROCESS = "subprocess"
+"""The node is an OS process: ``task.command`` runs in ``task.workdir`` with exactly
+``task.env``; its exit code is ``NodeResult.returncode``; its stdout and stderr are the log
+files. Without it the node is a Python callable in this process: it gets its environment as
+``task.env``, its return value goes to the stdout log, an exception's traceback to the stderr
+log, and ``SystemExit(code)`` gives the exit code."""
+TIMEOUT_KILLS_TREE = "timeout_kills_tree"
+"""When ``run_node`` returns ``timeout``, every process of the node's tree has exited. Without
+it the result says ``timeout`` at the deadline, but the node runs on in the background."""
+CANCEL_KILLS_TREE = "cancel_kills_tree"
+"""When ``run_node`` returns ``cancelled``, every process of the node's tree has exited.
+Without it the result says ``cancelled`` at once, but the node runs on in the background."""
+RESERVES_RESOURCES = "reserves_resources"
+"""``task.resources`` (``cpu``, ``memory``, ``gpu``) are reserved before the node starts: nodes
+running at the same time never ask for more than a worker has, and a request that no worker can
+ever meet fails at once, naming what was asked and what the largest worker has. Without it the
+requests are advisory: the node starts at once on this machine, whatever it asks for (the
+scheduler still sets ``OMP_NUM_THREADS`` from ``cpu``)."""
+CAPABILITIES = (SUBPROCESS, TIMEOUT_KILLS_TREE, CANCEL_KILLS_TREE, RESERVES_RESOURCES)
+
+
+def attempt_banner(attempt: int) -> str:
+    """The line written to both log files before a retry's output (attempts append to them)."""
+    return f"\n----- scanflow: attempt {attempt} -----\n"
 
 
 @dataclass
@@ -60,9 +88,18 @@ class NodeResult:
 
 
 class Backend(ABC):
-    """Executes nodes. ``run_node`` blocks until the node ends; it is called from worker threads."""
+    """Executes nodes. ``run_node`` blocks until the node ends; it is called from worker threads.
+
+    The contract every backend keeps (checked for each one by tests/run/test_backend_contract.py):
+    the node's output lands in ``task.stdout_path`` / ``task.stderr_path``, appended to by later
+    attempts after :func:`attempt_banner`; a node that fails reports ``failed`` with its exit
+    code and why; a node that cannot start reports ``failed`` with "cannot start"; ``timeout``
+    comes at ``task.timeout``, ``cancelled`` soon after ``task.cancel`` is set. What a backend
+    can do beyond that it declares in ``supports`` (see :data:`CAPABILITIES`).
+    """
 
     name: str = "backend"
+    supports: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run_node(self, task: NodeTask) -> NodeResult:

@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scanflow.app.plan import script_path
+
 from ..app import Application, Executor
-from .plan import script_path
 
 CACHE_VERSION = 1
 _SYS_PATH_LOCK = threading.Lock()

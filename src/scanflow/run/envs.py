@@ -21,10 +21,12 @@ import sys
 import threading
 from pathlib import Path
 
+from scanflow.errors import ScanflowError
+
 _LOCK = threading.Lock()
 
 
-class EnvCreationError(RuntimeError):
+class EnvCreationError(ScanflowError, RuntimeError):
     """Creating an isolated environment failed; the message holds pip's last lines."""
 
 

@@ -22,7 +22,15 @@ import time
 
 import psutil
 
-from .backend import Backend, NodeResult, NodeTask
+from .backend import (
+    CANCEL_KILLS_TREE,
+    SUBPROCESS,
+    TIMEOUT_KILLS_TREE,
+    Backend,
+    NodeResult,
+    NodeTask,
+    attempt_banner,
+)
 
 
 class LocalBackend(Backend):
@@ -37,6 +45,8 @@ class LocalBackend(Backend):
     """
 
     name = "local"
+    # Resources are advisory here (no RESERVES_RESOURCES): a node starts at once, whatever it asks.
+    supports = frozenset({SUBPROCESS, TIMEOUT_KILLS_TREE, CANCEL_KILLS_TREE})
 
     def __init__(self, kill_grace: float = 5.0, poll_interval: float = 0.2):
         self.kill_grace = kill_grace
@@ -48,7 +58,7 @@ class LocalBackend(Backend):
         task.stderr_path.parent.mkdir(parents=True, exist_ok=True)
         with open(task.stdout_path, "ab") as out, open(task.stderr_path, "ab") as err:
             if task.attempt > 1:
-                banner = f"\n----- scanflow: attempt {task.attempt} -----\n".encode()
+                banner = attempt_banner(task.attempt).encode()
                 out.write(banner)
                 err.write(banner)
                 out.flush()

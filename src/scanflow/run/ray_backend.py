@@ -7,6 +7,13 @@ Ray places it on a node that has them, and the task runs the node's command as a
 that worker, with the node's environment, working directory, log files and timeout (the whole
 process tree is killed, as with the local backend).
 
+A cancel is a request, not an interruption: the driver files it with a small actor
+(:class:`CancelRequests`) that the task checks in with before it starts the node's process and
+looks at while the process runs. The task then kills the process tree and answers, and
+``run_node`` returns only with that answer: when it says ``cancelled``, the tree is gone. (Ray's
+own ``ray.cancel`` raises ``KeyboardInterrupt`` wherever the task happens to be, for example
+inside ``subprocess.Popen`` before the process handle exists, which left the node running.)
+
 Where it runs::
 
     RayBackend()                          # a Ray instance on this machine (started if needed)
@@ -30,6 +37,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +48,24 @@ except ImportError as exc:  # the scheduler turns this into "install scanflow[ra
         "the ray backend needs Ray: pip install 'scanflow[ray]' (or pip install 'ray[default]>=2.30')"
     ) from exc
 
-from .backend import Backend, NodeResult, NodeTask
+from .backend import (
+    CANCEL_KILLS_TREE,
+    RESERVES_RESOURCES,
+    SUBPROCESS,
+    TIMEOUT_KILLS_TREE,
+    Backend,
+    NodeResult,
+    NodeTask,
+    attempt_banner,
+)
 
 # Environment variables Ray sets on a worker for the resources it granted: the worker's value
 # wins over the driver's copy in the task's environment.
 WORKER_OWNED_ENV = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "NEURON_RT_VISIBLE_CORES")
+
+# Seconds a cancelled task has (beyond kill_grace) to kill its tree and answer before the
+# driver kills its Ray worker instead (the node's main process dies with it: PR_SET_PDEATHSIG).
+CANCEL_ANSWER_TIMEOUT = 60.0
 
 
 class RayBackend(Backend):
@@ -74,6 +95,7 @@ class RayBackend(Backend):
     """
 
     name = "ray"
+    supports = frozenset({SUBPROCESS, TIMEOUT_KILLS_TREE, CANCEL_KILLS_TREE, RESERVES_RESOURCES})
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None,
                  working_dir: str | os.PathLike[str] | None = None,
@@ -90,6 +112,7 @@ class RayBackend(Backend):
         self._lock = threading.Lock()
         self._started_ray = False
         self._remote_fn = None
+        self._cancels: Any = None  # the CancelRequests actor
         self._capacity: tuple[float, list[dict[str, float]]] | None = None
 
     # -- connection -----------------------------------------------------------------------------
@@ -100,31 +123,38 @@ class RayBackend(Backend):
             if self._remote_fn is not None:
                 return
             if not ray.is_initialized():
-                kwargs: dict[str, Any] = {"log_to_driver": False}
-                local = self.address is None and not os.environ.get("RAY_ADDRESS")
-                if local:
-                    kwargs.update(include_dashboard=False, num_cpus=self.num_cpus)
-                kwargs.update(self.init_kwargs or {})
-                try:
-                    ray.init(address=self.address, **kwargs)
-                except ConnectionError as exc:
-                    raise ConnectionError(
-                        f"cannot reach the Ray cluster at {self.address or os.environ.get('RAY_ADDRESS')!r} ({exc}): "
-                        "start it with `ray start --head`, or check the address (ray://HOST:10001 for Ray Client)"
-                    ) from exc
-                self._started_ray = True
+                self._init_ray()
             if self.working_dir is not None or self.address not in (None, "auto"):
                 # Workers of a remote cluster may not have Scanflow: ship the task function by value.
                 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+            self._cancels = ray.remote(num_cpus=0, max_restarts=0)(CancelRequests).remote()
             self._remote_fn = ray.remote(max_retries=0)(execute_command)  # the scheduler retries
 
+    def _init_ray(self) -> None:
+        kwargs: dict[str, Any] = {"log_to_driver": False}
+        local = self.address is None and not os.environ.get("RAY_ADDRESS")
+        if local:
+            kwargs.update(include_dashboard=False, num_cpus=self.num_cpus)
+        kwargs.update(self.init_kwargs or {})
+        try:
+            ray.init(address=self.address, **kwargs)
+        except ConnectionError as exc:
+            raise ConnectionError(
+                f"cannot reach the Ray cluster at {self.address or os.environ.get('RAY_ADDRESS')!r} ({exc}): "
+                "start it with `ray start --head`, or check the address (ray://HOST:10001 for Ray Client)"
+            ) from exc
+        self._started_ray = True
+
     def close(self) -> None:
-        """Shut Ray down if this backend started it."""
+        """Stop this backend's actor; shut Ray down if this backend started it."""
         with self._lock:
+            if self._cancels is not None and ray.is_initialized():
+                ray.kill(self._cancels)
             if self._started_ray and ray.is_initialized():
                 ray.shutdown()
             self._started_ray = False
             self._remote_fn = None
+            self._cancels = None
 
     # -- one node -------------------------------------------------------------------------------
 
@@ -181,35 +211,62 @@ class RayBackend(Backend):
             if why:
                 _append(task.stderr_path, f"scanflow: node {task.node_id}: {why}\n")
                 return NodeResult("failed", None, started, time.time(), why)
-        payload = {
-            "command": list(task.command), "workdir": str(task.workdir), "env": dict(task.env),
-            "stdout": str(task.stdout_path), "stderr": str(task.stderr_path),
-            "timeout": task.timeout, "attempt": task.attempt, "kill_grace": self.kill_grace,
-            "driver_python": sys.executable, "use_worker_python": "pip" in options.get("runtime_env", {}),
-            "driver_dir": str(Path(self.working_dir).resolve()) if self.working_dir is not None else None,
-        }
-        ref = self._remote_fn.options(**options).remote(payload)
+        key = f"{task.run_id}/{task.node_id}/{task.attempt}/{uuid.uuid4().hex}"
+        ref = self._remote_fn.options(**options).remote(self._payload(task, options, key))
         try:
-            while True:
-                done, _ = ray.wait([ref], timeout=self.poll_interval)
-                if done:
-                    break
-                if task.cancel.is_set():
-                    ray.cancel(ref)  # raises KeyboardInterrupt in the task, which kills the tree
-                    try:
-                        ray.get(ref, timeout=self.kill_grace + 10)
-                    except Exception:  # noqa: BLE001 - cancelled tasks raise on get
-                        pass
-                    return NodeResult("cancelled", None, started, time.time(), "stopped by a cancel request")
-            out = ray.get(ref)
+            out = self._wait(task, ref, key, started)
         except ray.exceptions.RayError as exc:
             error = f"the Ray task failed: {type(exc).__name__}: {exc}".strip()
             _append(task.stderr_path, f"scanflow: node {task.node_id}: {error}\n")
             return NodeResult("failed", None, started, time.time(), error.splitlines()[0])
-        for key, path in (("stdout_text", task.stdout_path), ("stderr_text", task.stderr_path)):
-            if out.get(key):  # the worker could not write the driver's log files (remote cluster)
-                _append(path, out[key])
+        if isinstance(out, NodeResult):
+            return out
+        for name, path in (("stdout_text", task.stdout_path), ("stderr_text", task.stderr_path)):
+            if out.get(name):  # the worker could not write the driver's log files (remote cluster)
+                _append(path, out[name])
         return NodeResult(out["status"], out["returncode"], out["started_at"], out["finished_at"], out["error"])
+
+    def _payload(self, task: NodeTask, options: dict[str, Any], key: str) -> dict[str, Any]:
+        """What :func:`execute_command` gets: the resolved node and how to watch for a cancel."""
+        return {
+            "command": list(task.command), "workdir": str(task.workdir), "env": dict(task.env),
+            "stdout": str(task.stdout_path), "stderr": str(task.stderr_path),
+            "timeout": task.timeout, "kill_grace": self.kill_grace,
+            "banner": attempt_banner(task.attempt) if task.attempt > 1 else "",
+            "driver_python": sys.executable, "use_worker_python": "pip" in options.get("runtime_env", {}),
+            "driver_dir": str(Path(self.working_dir).resolve()) if self.working_dir is not None else None,
+            "cancels": self._cancels, "key": key, "poll_interval": self.poll_interval,
+        }
+
+    def _wait(self, task: NodeTask, ref: Any, key: str, started: float) -> dict[str, Any] | NodeResult:
+        """The task's answer; on a cancel request, the answer of the task that stopped its node."""
+        while True:
+            done, _ = ray.wait([ref], timeout=self.poll_interval)
+            if done:
+                self._cancels.forget.remote(key)
+                return ray.get(ref)
+            if task.cancel.is_set():
+                return self._cancel(ref, key, started)
+
+    def _cancel(self, ref: Any, key: str, started: float) -> dict[str, Any] | NodeResult:
+        try:
+            had_started = ray.get(self._cancels.cancel.remote(key), timeout=30)
+        except ray.exceptions.RayError:
+            had_started = None  # the actor is gone: only killing the worker is left
+        if had_started is False:
+            ray.cancel(ref)  # still queued: it would check in, see the request and start nothing
+            return NodeResult("cancelled", None, started, time.time(),
+                              "stopped by a cancel request before it started")
+        if had_started:
+            done, _ = ray.wait([ref], timeout=self.kill_grace + CANCEL_ANSWER_TIMEOUT)
+            if done:  # the task killed the process tree, then answered
+                self._cancels.forget.remote(key)
+                return ray.get(ref)
+        ray.cancel(ref, force=True)
+        ray.wait([ref], timeout=30)
+        return NodeResult("cancelled", None, started, time.time(),
+                          "stopped by a cancel request: the Ray task did not answer, so its worker was "
+                          "killed (the node's main process with it; its own children may survive)")
 
 
 def _append(path: Path, text: str) -> None:
@@ -218,22 +275,80 @@ def _append(path: Path, text: str) -> None:
         f.write(text)
 
 
-# -- what runs on the worker (standard library and psutil only: shipped by value if needed) -----
+class CancelRequests:
+    """Cancel requests for the running nodes, shared by the driver and the tasks (a Ray actor).
+
+    The driver files a request with :meth:`cancel`; a task checks in with :meth:`check_in`
+    before it starts the node's process, and looks with :meth:`is_cancelled` while it runs.
+    The actor handles one call at a time, so a request comes either before the check-in (the
+    process is never started) or after it (the task kills the process tree, then answers).
+    """
+
+    def __init__(self) -> None:
+        self._state: dict[str, str] = {}
+
+    def check_in(self, key: str) -> bool:
+        """Whether the task may start its process (False: it was cancelled while queued)."""
+        if self._state.get(key) == "cancelled":
+            return False
+        self._state[key] = "started"
+        return True
+
+    def cancel(self, key: str) -> bool:
+        """File a cancel request; returns whether the task had already started its process."""
+        had_started = self._state.get(key) == "started"
+        self._state[key] = "cancelled"
+        return had_started
+
+    def is_cancelled(self, key: str) -> bool:
+        return self._state.get(key) == "cancelled"
+
+    def forget(self, key: str) -> None:
+        self._state.pop(key, None)
+
+
+# -- what runs on the worker (standard library, psutil and ray only: shipped by value if needed) --
 
 def execute_command(p: dict[str, Any]) -> dict[str, Any]:
     """Run one node attempt on a Ray worker; returns its status and timing.
 
     Runs ``p["command"]`` in its own session with ``p["env"]`` in ``p["workdir"]``, appending to
-    the log files; on timeout or cancel (``KeyboardInterrupt`` from ``ray.cancel``) the whole
-    process tree is terminated, then killed after ``kill_grace`` seconds.
+    the log files. On timeout or on a cancel request (see :class:`CancelRequests`) the whole
+    process tree is terminated, then killed after ``kill_grace`` seconds, before it returns.
     """
-    import ctypes
-    import signal
-    import subprocess
     import tempfile
 
-    command, env = list(p["command"]), dict(p["env"])
-    workdir, stdout, stderr = p["workdir"], p["stdout"], p["stderr"]
+    command, env, workdir = _localize(p)
+    stdout, stderr = p["stdout"], p["stderr"]
+    captured = None
+    if not (os.path.isdir(os.path.dirname(stdout)) and os.access(os.path.dirname(stdout), os.W_OK)):
+        captured = tempfile.mkdtemp(prefix="scanflow-logs-")  # send the logs back to the driver
+        stdout, stderr = os.path.join(captured, "stdout.log"), os.path.join(captured, "stderr.log")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError:
+        workdir = tempfile.mkdtemp(prefix="scanflow-node-")
+    watch = _CancelWatch(p.get("cancels"), p.get("key"), float(p.get("poll_interval") or 0.2))
+    started = time.time()
+    with open(stdout, "ab") as out, open(stderr, "ab") as err:
+        if p["banner"]:
+            for f in (out, err):
+                f.write(p["banner"].encode())
+                f.flush()
+        if not watch.check_in():
+            result = {"status": "cancelled", "returncode": None,
+                      "error": "stopped by a cancel request before it started"}
+        else:
+            result = _run_process(command, env, workdir, out, err, p, watch)
+    result.update(started_at=started, finished_at=time.time())
+    if captured:
+        _return_logs(result, stdout, stderr, captured)
+    return result
+
+
+def _localize(p: dict[str, Any]) -> tuple[list[str], dict[str, str], str]:
+    """The command, environment and workdir as seen on this worker."""
+    command, env, workdir = list(p["command"]), dict(p["env"]), p["workdir"]
     here = os.getcwd()
     driver_dir = p.get("driver_dir")
     if driver_dir:  # a working_dir upload: the driver's paths point into the uploaded copy
@@ -249,70 +364,109 @@ def execute_command(p: dict[str, Any]) -> dict[str, Any]:
             env[key] = os.environ[key]
         else:
             env.pop(key, None)
+    return command, env, workdir
 
-    captured = None
-    if not (os.path.isdir(os.path.dirname(stdout)) and os.access(os.path.dirname(stdout), os.W_OK)):
-        captured = tempfile.mkdtemp(prefix="scanflow-logs-")  # send the logs back to the driver
-        stdout, stderr = os.path.join(captured, "stdout.log"), os.path.join(captured, "stderr.log")
+
+def _run_process(command: list[str], env: dict[str, str], workdir: str, out: Any, err: Any,
+                 p: dict[str, Any], watch: _CancelWatch) -> dict[str, Any]:
+    """Start the node's process, watch it to its end (or timeout, or cancel) and report it."""
+    import subprocess
+
     try:
-        os.makedirs(workdir, exist_ok=True)
-    except OSError:
-        workdir = tempfile.mkdtemp(prefix="scanflow-node-")
+        proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, start_new_session=True,
+                                preexec_fn=_die_with_worker())
+    except OSError as exc:
+        err.write(f"scanflow: cannot start {command[0]!r} on {os.uname().nodename}: {exc}\n".encode())
+        return {"status": "failed", "returncode": None, "error": f"cannot start the node: {exc}"}
+    deadline = time.time() + p["timeout"] if p["timeout"] else None
+    try:
+        while proc.poll() is None:
+            if deadline is not None and time.time() >= deadline:
+                _kill_tree(proc, p["kill_grace"])
+                return {"status": "timeout", "returncode": proc.returncode,
+                        "error": f"timed out after {p['timeout']:g} s; the process tree was killed"}
+            if watch.cancelled():
+                _kill_tree(proc, p["kill_grace"])
+                return {"status": "cancelled", "returncode": proc.returncode,
+                        "error": "stopped by a cancel request; the process tree was killed"}
+            wait = 0.1 if deadline is None else max(0.001, min(0.1, deadline - time.time()))
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+    except BaseException:  # whatever stops this task (a forced ray.cancel...) ends the tree first
+        _kill_tree(proc, p["kill_grace"])
+        raise
+    code = proc.returncode
+    return {"status": "succeeded" if code == 0 else "failed", "returncode": code,
+            "error": None if code == 0 else f"exited with code {code}"}
 
-    try:  # loaded before the fork: the child only makes one system call
+
+def _die_with_worker() -> Any:
+    """A ``preexec_fn`` that makes the node's process die with its Ray worker (Linux), e.g. when
+    the worker is killed; loaded before the fork, so the child makes only one system call."""
+    import ctypes
+    import signal
+
+    try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        prctl = None
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
-    def child_setup() -> None:
-        if prctl is not None:  # die with the Ray worker (Linux), e.g. when the job is stopped
-            prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
-    result: dict[str, Any] = {"status": "failed", "returncode": None, "error": None}
-    started = time.time()
-    with open(stdout, "ab") as out, open(stderr, "ab") as err:
-        if p["attempt"] > 1:
-            banner = f"\n----- scanflow: attempt {p['attempt']} -----\n".encode()
-            out.write(banner)
-            err.write(banner)
-            out.flush()
-            err.flush()
+class _CancelWatch:
+    """The task's side of :class:`CancelRequests`: asks at most every ``poll`` seconds.
+
+    It waits on the answers as Python futures, never with ``ray.get`` / ``ray.wait``: a task
+    blocked in those lends its CPUs to other tasks, which would break the node's reservation.
+    """
+
+    def __init__(self, cancels: Any, key: str | None, poll: float):
+        self.cancels, self.key, self.poll = cancels, key, poll
+        self._pending: Any = None
+        self._next = 0.0
+
+    def _call(self, method: str) -> Any:
+        return getattr(self.cancels, method).remote(self.key).future()
+
+    def _answer(self, future: Any, timeout: float | None = None) -> bool | None:
         try:
-            proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=err, start_new_session=True,
-                                    preexec_fn=child_setup)
-        except OSError as exc:
-            err.write(f"scanflow: cannot start {command[0]!r} on {os.uname().nodename}: {exc}\n".encode())
-            result["error"] = f"cannot start the node: {exc}"
-        else:
-            deadline = started + p["timeout"] if p["timeout"] else None
-            try:
-                # Short waits: ray.cancel interrupts Python code, not a blocking waitpid().
-                while proc.poll() is None and (deadline is None or time.time() < deadline):
-                    try:
-                        proc.wait(timeout=0.1 if deadline is None else max(0.001, min(0.1, deadline - time.time())))
-                    except subprocess.TimeoutExpired:
-                        pass
-            except KeyboardInterrupt:  # ray.cancel
-                _kill_tree(proc, p["kill_grace"])
-                raise
-            if proc.returncode is None:
-                _kill_tree(proc, p["kill_grace"])
-                result.update(returncode=proc.returncode, status="timeout",
-                              error=f"timed out after {p['timeout']:g} s; the process tree was killed")
-            else:
-                code = proc.returncode
-                result.update(returncode=code, status="succeeded" if code == 0 else "failed",
-                              error=None if code == 0 else f"exited with code {code}")
-    result.update(started_at=started, finished_at=time.time())
-    if captured:
-        import shutil
+            return bool(future.result(timeout=timeout))
+        except Exception:  # noqa: BLE001 - the actor is gone (or silent): stop asking it
+            self.cancels = None
+            return None
 
-        for key, path in (("stdout_text", stdout), ("stderr_text", stderr)):
-            with open(path, errors="replace") as f:
-                result[key] = f.read()
-        shutil.rmtree(captured, ignore_errors=True)
-    return result
+    def check_in(self) -> bool:
+        if self.cancels is None:
+            return True
+        allowed = self._answer(self._call("check_in"), timeout=60)
+        if allowed is False:
+            self.cancels.forget.remote(self.key)  # the driver no longer waits for this task
+        return allowed is not False
+
+    def cancelled(self) -> bool:
+        if self.cancels is None:
+            return False
+        if self._pending is None:
+            if time.monotonic() < self._next:
+                return False
+            self._next = time.monotonic() + self.poll
+            self._pending = self._call("is_cancelled")
+        if not self._pending.done():
+            return False
+        answer, self._pending = self._answer(self._pending), None
+        return bool(answer)
+
+
+def _return_logs(result: dict[str, Any], stdout: str, stderr: str, captured: str) -> None:
+    import shutil
+
+    for key, path in (("stdout_text", stdout), ("stderr_text", stderr)):
+        with open(path, errors="replace") as f:
+            result[key] = f.read()
+    shutil.rmtree(captured, ignore_errors=True)
 
 
 def _kill_tree(proc: Any, grace: float) -> None:

@@ -44,19 +44,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanflow.app.plan import Plan, PlannedNode, build_command, build_plan, param_env
+from scanflow.errors import ScanflowError
+
 from ..app import Application, load_app
 from .backend import Backend, NodeResult, NodeTask
 from .cache import NodeCache, cache_key, hash_path
 from .envs import EnvCreationError, ensure_env, env_python
 from .local import LocalBackend, kill_stale
 from .memory import InMemoryBackend
-from .plan import Plan, PlannedNode, build_command, build_plan, param_env
 from .state import FAILED, FINISHED_OK, RunState, find_run
 
 STATE_MARKER = ".scanflow-state"
 
 
-class RunError(RuntimeError):
+class RunError(ScanflowError, RuntimeError):
     """A run cannot start or resume (the message says why and what to do)."""
 
 
@@ -351,41 +353,41 @@ class Scheduler:
             self._emit(ProgressEvent("finish", self.run_id, node.id, "failed", message=str(exc)))
 
     def _execute_node(self, node: PlannedNode) -> None:
-        app, ex, st = self.app, node.executor, self.state
-        node_dir = st.node_dir(node.id)
+        app, executor, state = self.app, node.executor, self.state
+        node_dir = state.node_dir(node.id)
         node_dir.mkdir(parents=True, exist_ok=True)
         stdout, stderr = node_dir / "logs" / "stdout.log", node_dir / "logs" / "stderr.log"
-        requirements = ex.requirement_list(app.root)
-        upstream = {d: {"key": st.node(d).get("cache_key"), "outputs": st.node(d).get("output_hashes", {})}
+        requirements = executor.requirement_list(app.root)
+        upstream = {d: {"key": state.node(d).get("cache_key"), "outputs": state.node(d).get("output_hashes", {})}
                     for d in node.deps}
-        key = cache_key(app, ex, requirements, upstream, node.id)
-        caching = self.use_cache and ex.cache
-        params = {**ex.parameters, **({"args": " ".join(ex.args)} if ex.args else {})}
+        key = cache_key(app, executor, requirements, upstream, node.id)
+        caching = self.use_cache and executor.cache
+        params = {**executor.parameters, **({"args": " ".join(executor.args)} if executor.args else {})}
         tags = {"scanflow.kind": "node", "scanflow.node": node.id, "scanflow.workflow": node.workflow,
                 "scanflow.run_id": self.run_id, "scanflow.cache_key": key}
 
         entry = self.cache.lookup(key) if caching else None
         if entry is not None:
-            hashes = self.cache.restore(key, st.output_dir)
+            hashes = self.cache.restore(key, state.output_dir)
             run_id = None
             if self.recorder is not None:
-                run_id = self.recorder.start(ex.name, {**tags, "scanflow.cached": "true",
-                                                       "scanflow.cache_source_run": entry.get("mlflow_run_id") or ""},
+                run_id = self.recorder.start(executor.name, {**tags, "scanflow.cached": "true",
+                                                             "scanflow.cache_source_run": entry.get("mlflow_run_id") or ""},
                                              params, parent=self._parent_run(node))
                 self.recorder.finish(run_id, "cached")
             now = time.time()
-            st.update_node(node.id, status="cached", cache_key=key, output_hashes=hashes, mlflow_run_id=run_id,
-                           started_at=now, finished_at=now, duration=0.0, attempts=0,
-                           cache_source_run=entry.get("run_id"), error=None)
+            state.update_node(node.id, status="cached", cache_key=key, output_hashes=hashes, mlflow_run_id=run_id,
+                              started_at=now, finished_at=now, duration=0.0, attempts=0,
+                              cache_source_run=entry.get("run_id"), error=None)
             self._emit(ProgressEvent("finish", self.run_id, node.id, "cached"))
             return
 
         started = time.time()
         mlflow_run = None
         if self.recorder is not None:
-            mlflow_run = self.recorder.start(ex.name, tags, params, parent=self._parent_run(node))
-        st.update_node(node.id, status="running", started_at=started, cache_key=key, mlflow_run_id=mlflow_run,
-                       stdout=str(stdout), stderr=str(stderr), attempts=0, error=None)
+            mlflow_run = self.recorder.start(executor.name, tags, params, parent=self._parent_run(node))
+        state.update_node(node.id, status="running", started_at=started, cache_key=key, mlflow_run_id=mlflow_run,
+                          stdout=str(stdout), stderr=str(stderr), attempts=0, error=None)
         self._emit(ProgressEvent("start", self.run_id, node.id, "running", attempt=1))
 
         result = self._attempts(node, requirements, mlflow_run, stdout, stderr)
@@ -394,58 +396,58 @@ class Scheduler:
             status = "cancelled"
         hashes: dict[str, str] = {}
         if status == "succeeded":
-            missing = [o for o in ex.outputs if not (st.output_dir / o).exists()]
+            missing = [o for o in executor.outputs if not (state.output_dir / o).exists()]
             if missing:
                 status, error = "failed", (f"declared outputs not written: {', '.join(missing)} "
-                                           f"(write them under $SCANFLOW_OUTPUT_DIR = {st.output_dir})")
+                                           f"(write them under $SCANFLOW_OUTPUT_DIR = {state.output_dir})")
             else:
-                hashes = {o: hash_path(st.output_dir / o) for o in ex.outputs}
+                hashes = {o: hash_path(state.output_dir / o) for o in executor.outputs}
                 if caching:
-                    self.cache.store(key, st.output_dir, ex.outputs,
+                    self.cache.store(key, state.output_dir, executor.outputs,
                                      {"node": node.id, "run_id": self.run_id, "mlflow_run_id": mlflow_run})
         finished = time.time()
         if self.recorder is not None and mlflow_run is not None:
             files = [(stdout.parent, ""), (node_dir / "result.json", "")]
-            for out in ex.outputs if status == "succeeded" else []:
+            for out in executor.outputs if status == "succeeded" else []:
                 parent = str(Path(out).parent)
-                files.append((st.output_dir / out, "outputs" if parent == "." else f"outputs/{parent}"))
+                files.append((state.output_dir / out, "outputs" if parent == "." else f"outputs/{parent}"))
             self.recorder.log_files(mlflow_run, files)
             self.recorder.finish(mlflow_run, status, None,
-                                 {"scanflow.attempts": st.node(node.id)["attempts"],
+                                 {"scanflow.attempts": state.node(node.id)["attempts"],
                                   "scanflow.returncode": result.returncode, "scanflow.error": error or ""})
-        st.update_node(node.id, status=status, finished_at=finished, duration=finished - started,
-                       returncode=result.returncode, error=error, output_hashes=hashes, pid=None)
-        self._emit(ProgressEvent("finish", self.run_id, node.id, status, st.node(node.id)["attempts"],
+        state.update_node(node.id, status=status, finished_at=finished, duration=finished - started,
+                          returncode=result.returncode, error=error, output_hashes=hashes, pid=None)
+        self._emit(ProgressEvent("finish", self.run_id, node.id, status, state.node(node.id)["attempts"],
                                  finished - started, error))
 
     def _attempts(self, node: PlannedNode, requirements: list[str], mlflow_run: str | None,
                   stdout: Path, stderr: Path) -> NodeResult:
-        ex, st = node.executor, self.state
+        executor, state = node.executor, self.state
         python, extra = sys.executable, {}
-        if ex.isolated:
+        if executor.isolated:
             try:
                 env_dir = ensure_env(requirements, self.app.state_path / "envs",
-                                     log=st.node_dir(node.id) / "env.log")
+                                     log=state.node_dir(node.id) / "env.log")
             except (EnvCreationError, OSError) as exc:
                 with open(stderr, "a") as f:
                     f.write(f"scanflow: could not create the isolated environment: {exc}\n")
                 return NodeResult("failed", None, time.time(), time.time(), f"isolated environment: {exc}")
             python = str(env_python(env_dir))
             extra = {"VIRTUAL_ENV": str(env_dir), "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-        command = build_command(self.app, ex, python)
-        workdir = (self.app.root / ex.workdir) if ex.workdir else st.node_dir(node.id)
+        command = build_command(self.app, executor, python)
+        workdir = (self.app.root / executor.workdir) if executor.workdir else state.node_dir(node.id)
         env = {**self._env(node, mlflow_run), **extra}
-        st.update_node(node.id, command=command, workdir=str(workdir))
-        resources = {"cpu": ex.resources.cpu_cores, "memory": ex.resources.memory_bytes, "gpu": ex.resources.gpu}
+        state.update_node(node.id, command=command, workdir=str(workdir))
+        resources = {"cpu": executor.resources.cpu_cores, "memory": executor.resources.memory_bytes, "gpu": executor.resources.gpu}
         result = NodeResult("failed", error="not started")
-        for attempt in range(1, ex.retries + 2):
+        for attempt in range(1, executor.retries + 2):
             task = NodeTask(
                 run_id=self.run_id, node_id=node.id, command=command, workdir=workdir,
                 env={**env, "SCANFLOW_ATTEMPT": str(attempt)}, stdout_path=stdout, stderr_path=stderr,
-                timeout=ex.timeout, attempt=attempt, resources={k: v for k, v in resources.items() if v is not None},
-                requirements=requirements, cancel=self._cancel, node=ex, parameters=dict(ex.parameters),
-                on_start=lambda info, nid=node.id: st.update_node(nid, pid=info.get("pid"),
-                                                                  pid_create_time=info.get("create_time")),
+                timeout=executor.timeout, attempt=attempt, resources={k: v for k, v in resources.items() if v is not None},
+                requirements=requirements, cancel=self._cancel, node=executor, parameters=dict(executor.parameters),
+                on_start=lambda info, nid=node.id: state.update_node(nid, pid=info.get("pid"),
+                                                                     pid_create_time=info.get("create_time")),
             )
             try:
                 result = self.backend.run_node(task)
@@ -453,10 +455,10 @@ class Scheduler:
                 with open(stderr, "a") as f:
                     f.write(f"scanflow: backend {self.backend.name!r} failed: {traceback.format_exc()}\n")
                 result = NodeResult("failed", None, time.time(), time.time(), f"backend error: {exc!r}")
-            st.update_node(node.id, attempts=attempt, pid=None, last_error=result.error)
-            if result.ok or result.status == "cancelled" or self._cancel.is_set() or attempt > ex.retries:
+            state.update_node(node.id, attempts=attempt, pid=None, last_error=result.error)
+            if result.ok or result.status == "cancelled" or self._cancel.is_set() or attempt > executor.retries:
                 break
-            delay = ex.retry_backoff * 2 ** (attempt - 1)
+            delay = executor.retry_backoff * 2 ** (attempt - 1)
             self._emit(ProgressEvent("retry", self.run_id, node.id, result.status, attempt + 1,
                                      message=f"{result.error}; retrying in {delay:g} s"))
             if self._cancel.wait(delay):

@@ -20,12 +20,14 @@ from typing import Any
 
 import psutil
 
+from scanflow.errors import ScanflowError
+
 FINISHED_OK = ("succeeded", "cached", "reused")
 FAILED = ("failed", "timeout", "cancelled", "skipped")
 
 
-class RunNotFound(LookupError):
-    pass
+class RunNotFound(ScanflowError, LookupError):
+    """No run with this id in the state directory."""
 
 
 class RunState:

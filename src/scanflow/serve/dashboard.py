@@ -5,16 +5,22 @@ Sections (each a Jinja2 fragment in ``templates/dashboard_sections.html``):
 * **graph** — the application's multi-graph (workflows and agents) from :mod:`scanflow.graph`,
   as SVG through Graphviz (Mermaid text when ``dot`` is missing), nodes coloured by live status:
   executors by their latest run, agents by their heartbeat, the prediction service by its model;
-* **model** — the served model, the registry's versions and which one is champion;
+* **model** — the served model (its flavor and input), the registry's versions and which one
+  is champion;
 * **runs** — recent workflow runs from the tracker;
-* **drift** — the background drift windows of the served stream, plotted (inline SVG), and an
-  accuracy plot when one is measured;
+* **episodes** — the drift episodes of the state database, one row each (status, pool, labels
+  asked / answered by people and by the oracle / skipped / used for training / held out,
+  promotions, the zero-label candidate) and their totals, labels answered first; a person can
+  close an open or settling episode (``POST {prefix}/api/episodes/{id}/close``);
+* **drift** — the background drift windows of the served stream, plotted (inline SVG) with each
+  episode shaded from opening to resolution, and an accuracy plot when one is measured;
 * **labels** — the labeling queue's progress, with a link to the labeling UI;
 * **decisions** — what each agent decided and why.
 
 The page polls ``GET /dashboard/api/status`` every ``poll_seconds``; the JSON carries the data
 and the re-rendered fragments, and the page swaps them in (a few lines of JavaScript in
 ``static/dashboard.js``). Every source is optional: a section without one says so.
+``GET /dashboard/api/episodes`` gives the episodes alone (:class:`EpisodesOut`).
 
     >>> from fastapi import FastAPI
     >>> from fastapi.testclient import TestClient
@@ -40,13 +46,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..security import remember_token, require_token
 from .plots import accuracy_plot, drift_plot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Dashboard"]
+__all__ = ["CloseEpisodeIn", "CloseEpisodeOut", "Dashboard", "EpisodeLabelsOut", "EpisodeOut",
+           "EpisodesOut"]
 
 _PKG = resources.files("scanflow.serve")
 _STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -57,7 +65,18 @@ def _env() -> Environment:
     env = Environment(autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["ago"] = _ago
     env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)) if t else "—"
+    env.filters["stamp"] = _stamp
     return env
+
+
+def _stamp(t: float | None) -> str:
+    """The time of day for today, the date and time before (episodes last for days)."""
+    if not t:
+        return "—"
+    when = time.localtime(t)
+    today = time.localtime()
+    same_day = (when.tm_year, when.tm_yday) == (today.tm_year, today.tm_yday)
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", when)
 
 
 def _ago(t: float | None) -> str:
@@ -69,6 +88,155 @@ def _ago(t: float | None) -> str:
     if s < 3600:
         return f"{s / 60:.0f} min ago"
     return f"{s / 3600:.1f} h ago"
+
+
+# -- drift episodes: the JSON shapes and how a report row becomes one ---------------------------
+class EpisodeLabelsOut(BaseModel):
+    """Labels of an episode (or of all of them): what people were asked and what came back."""
+
+    requested: int = Field(0, description="samples filed for labeling (asked for)")
+    answered: int = Field(0, description="labels given, by people and by the oracle")
+    human: int = Field(0, description="labels given by people")
+    oracle: int = Field(0, description="labels given by the oracle (ground truth)")
+    skipped: int = Field(0, description="samples a labeler skipped")
+    pending: int = Field(0, description="samples still waiting for a label")
+    trained_on: int = Field(0, description="labels the last improvement trained on")
+    held_out: int = Field(0, description="labels held out for the evaluation gate")
+
+
+class PromotionOut(BaseModel):
+    version: str
+    final: bool = False
+    at: float | None = None
+
+
+class ZeroLabelOut(BaseModel):
+    method: str | None = Field(None, description="the zero-label method (align, denoise, entropy)")
+    version: str | None = Field(None, description="the registry version of its candidate")
+    promoted: bool = Field(False, description="whether that version was promoted for the episode")
+
+
+class EpisodeOut(BaseModel):
+    id: int
+    model: str
+    status: str = Field(description="open, settling, resolved or closed")
+    opened_at: float
+    settled_at: float | None = Field(None, description="when it started settling")
+    closed_at: float | None = Field(None, description="when it was resolved or closed")
+    reason: str = Field("", description="why it opened")
+    status_reason: str = Field("", description="why it has its status (who closed it and why)")
+    budget: int = 0
+    pool: int = Field(0, description="samples in the episode's pool")
+    rounds: int = Field(0, description="rounds of labels asked for")
+    labels: EpisodeLabelsOut
+    promotions: list[PromotionOut] = Field(default_factory=list)
+    zero_label: ZeroLabelOut | None = None
+    can_close: bool = Field(False, description="open or settling: a person may close it")
+
+
+class EpisodeTotalsOut(BaseModel):
+    episodes: int = 0
+    active: int = Field(0, description="open or settling")
+    promotions: int = 0
+    labels: EpisodeLabelsOut = Field(default_factory=EpisodeLabelsOut)
+
+
+class EpisodesOut(BaseModel):
+    """``GET /dashboard/api/episodes``: every episode (newest first) and the totals."""
+
+    episodes: list[EpisodeOut]
+    totals: EpisodeTotalsOut
+
+
+class CloseEpisodeIn(BaseModel):
+    """A person closes an episode; send ``{}`` to close it without a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", description="why (kept in the episode's history)")
+    by: str = Field("", description="who closes it")
+
+
+class CloseEpisodeOut(BaseModel):
+    id: int
+    status: str
+    closed_at: float | None
+    reason: str
+    message: str
+
+
+def _episode_out(row: dict[str, Any]) -> EpisodeOut:
+    """One row of :func:`scanflow.agents.episodes.episode_report` as the dashboard shows it."""
+    events = row.get("events") or []
+    promotions = [PromotionOut(version=str(e.get("version")), final=bool(e.get("final")),
+                               at=e.get("at")) for e in row.get("promotions") or []]
+    zero = row.get("zero_label")
+    zero_out = None
+    if zero:
+        version = str(zero.get("version"))
+        zero_out = ZeroLabelOut(method=str(zero.get("made_by", "")).removeprefix("zero-label:") or None,
+                                version=version, promoted=any(p.version == version for p in promotions))
+    return EpisodeOut(
+        id=row["id"], model=row["model"], status=row["status"], opened_at=row["opened_at"],
+        settled_at=next((e.get("at") for e in events if e.get("event") == "settling"), None),
+        closed_at=row.get("closed_at"), reason=row.get("reason") or "",
+        status_reason=next((str(e.get("reason") or "") for e in reversed(events)
+                            if e.get("event") == row["status"]), ""),
+        budget=row.get("budget") or 0,
+        pool=row.get("pool", 0), rounds=len(row.get("rounds") or []),
+        labels=EpisodeLabelsOut(**row["labels"]), promotions=promotions, zero_label=zero_out,
+        can_close=row["status"] in ("open", "settling"),
+    )
+
+
+def _episode_totals(rows: list[EpisodeOut]) -> EpisodeTotalsOut:
+    labels = {k: sum(getattr(r.labels, k) for r in rows) for k in EpisodeLabelsOut.model_fields}
+    return EpisodeTotalsOut(episodes=len(rows), active=sum(r.can_close for r in rows),
+                            promotions=sum(len(r.promotions) for r in rows),
+                            labels=EpisodeLabelsOut(**labels))
+
+
+def _stream_positions(times: list[float], windows: list[dict[str, Any]]) -> tuple[float, list[float]]:
+    """Where in the served stream each time falls (from the drift windows' check times), and the
+    time the stream started (extrapolated from its first windows)."""
+    import numpy as np
+
+    ats = np.maximum.accumulate([float(w["at"]) for w in windows])
+    ends = [float(w["end"]) for w in windows]
+    first = float(windows[0]["start"])
+    rate = (ats[1] - ats[0]) / max(ends[1] - ends[0], 1.0) if len(windows) > 1 else 0.0
+    t0 = ats[0] - rate * (ends[0] - first) - 1e-6
+    xs = np.interp(times, [t0, *ats], [first, *ends])
+    return t0, [float(x) for x in np.atleast_1d(xs)]
+
+
+def _episode_spans(episodes: list[dict[str, Any]], windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each episode's span over the plotted stream: ``{"label", "start", "end", "settled"}``
+    (episodes that ended before the stream began are left out; an active one runs to its end)."""
+    if not windows or not episodes or any(w.get("at") is None for w in windows):
+        return []
+    spans = []
+    for e in sorted(episodes, key=lambda e: e["id"]):
+        times = [e["opened_at"], e.get("closed_at") or float("inf"), e.get("settled_at") or 0.0]
+        t0, (start, end, settled) = _stream_positions(times, windows)
+        if e.get("closed_at") and e["closed_at"] < t0:
+            continue
+        spans.append({"label": f"episode {e['id']}", "start": start, "end": max(end, start + 1),
+                      "settled": settled if e.get("settled_at") else None, "status": e["status"]})
+    return spans
+
+
+def _http_error(status: int, field: str, message: str, fix: str) -> HTTPException:
+    return HTTPException(status_code=status, detail={"field": field, "message": message, "fix": fix})
+
+
+def _input_text(schema: Any) -> tuple[str | None, list[str]]:
+    """What the model takes, shortly ("table of 18 columns", "images 32x32x3 (HWC)"), and the
+    column names of a table."""
+    if schema is None:
+        return None, []
+    if schema.kind == "table":
+        return f"table of {len(schema.columns)} columns", list(schema.names)
+    return schema.describe(), []
 
 
 class Dashboard:
@@ -191,8 +359,9 @@ class Dashboard:
         if self.prediction is None or not self.prediction.slot.ready:
             return None
         m = self.prediction.slot.get()
+        text, columns = _input_text(getattr(m.model, "schema", None))
         return {"name": m.name, "version": m.version, "alias": m.alias, "loaded_at": m.loaded_at,
-                "flavor": getattr(m.model, "flavor", None),
+                "flavor": getattr(m.model, "flavor", None), "input": text, "columns": columns,
                 "swaps": list(self.prediction.slot.swaps_),
                 "requests": self.prediction.n_requests_, "samples": self.prediction.n_samples_}
 
@@ -252,6 +421,50 @@ class Dashboard:
         ]
         return progress
 
+    def episodes(self) -> EpisodesOut | None:
+        """Every drift episode with its label accounting, and the totals (None: no state DB)."""
+        if self.state is None or self.labels is None:
+            return None
+        from scanflow.agents.episodes import episode_report
+
+        rows = [_episode_out(r) for r in episode_report(self.state, self.labels)]
+        return EpisodesOut(episodes=rows, totals=_episode_totals(rows))
+
+    def close_episode(self, episode_id: int, reason: str = "", by: str = "") -> CloseEpisodeOut:
+        """A person ends an open or settling episode; committed before this returns."""
+        from scanflow.agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore
+
+        if self.state is None:
+            raise _http_error(503, "state", "this dashboard has no state database",
+                              "serve the application with `scanflow serve APP`")
+        reason, by = reason.strip(), by.strip()
+        if len(reason) > 1000 or len(by) > 200:
+            field = "reason" if len(reason) > 1000 else "by"
+            raise _http_error(422, field, "is too long", "keep the reason under 1000 characters "
+                              "and the name under 200")
+        store = EpisodeStore(self.state)
+        try:
+            episode = store.get(episode_id)
+        except EpisodeError:
+            raise _http_error(404, "episode_id", f"no episode {episode_id}",
+                              "list the episodes with GET /dashboard/api/episodes") from None
+        if not episode.active:
+            raise _http_error(409, "episode_id", f"episode {episode_id} is already {episode.status}",
+                              "only an open or settling episode can be closed")
+        text = (reason or "closed by a person") + (f" ({by})" if by else "")
+        # one key per episode: a second close (two clicks, a replay) changes nothing twice
+        try:
+            done = store.set_status(episode.id, CLOSED, key=f"dashboard-close-{episode.id}",
+                                    reason=text, only_from=ACTIVE)
+        except EpisodeError as exc:  # the agents resolved it since it was read
+            raise _http_error(409, "episode_id", str(exc),
+                              "only an open or settling episode can be closed") from None
+        if done.status != CLOSED:
+            raise _http_error(409, "episode_id", f"episode {episode_id} was closed from here before "
+                              f"and is now {done.status}", "close it with `scanflow episodes close`")
+        return CloseEpisodeOut(id=done.id, status=done.status, closed_at=done.closed_at,
+                               reason=text, message=f"episode {done.id} closed")
+
     def decisions(self, limit: int = 30) -> list[dict[str, Any]]:
         if self.state is None:
             return []
@@ -267,6 +480,8 @@ class Dashboard:
         statuses = self.statuses()
         windows = self._safe("drift", self.drift_windows, [])
         accuracy = self._safe("accuracy", self.accuracy, []) if self.accuracy else []
+        episodes = self._safe("episodes", self.episodes, None)
+        spans = _episode_spans(episodes.model_dump()["episodes"] if episodes else [], windows)
         data = {
             "application": getattr(self.application, "name", None),
             "time": time.time(),
@@ -283,7 +498,9 @@ class Dashboard:
                 "first_drift_at": next((w["start"] for w in windows if w["is_drift"]), None),
                 "last": windows[-1] if windows else None,
             },
-            "drift_key": _key([(w["start"], w["is_drift"], w.get("model_version")) for w in windows]),
+            "drift_key": _drift_key(windows, spans),
+            "drift_episodes": spans,  # where the drift plot shades each episode
+            "episodes": episodes.model_dump() if episodes else None,
             "accuracy_key": _key(accuracy),
             "labels": self._safe("labels", self.label_progress, None),
             "decisions": self._safe("decisions", self.decisions, []),
@@ -297,7 +514,7 @@ class Dashboard:
         """The re-rendered HTML of each live section."""
         module = self._templates["dashboard_sections.html"].make_module({"d": data})
         return {name: str(getattr(module, name)(data)) for name in
-                ("model", "runs", "labels", "decisions", "drift_summary", "agents")}
+                ("model", "runs", "labels", "episodes", "decisions", "drift_summary", "agents")}
 
     # -- rendering ---------------------------------------------------------------------------
     def _cached(self, name: str, key: str, build: Callable[[], str]) -> str:
@@ -331,8 +548,10 @@ class Dashboard:
 
     def drift_svg(self) -> str:
         windows = self._safe("drift", self.drift_windows, [])
-        key = _key([(w["start"], w["is_drift"], w.get("model_version")) for w in windows])
-        return self._cached("drift", key, lambda: drift_plot(windows))
+        episodes = self._safe("episodes", self.episodes, None)
+        spans = _episode_spans(episodes.model_dump()["episodes"] if episodes else [], windows)
+        return self._cached("drift", _drift_key(windows, spans),
+                            lambda: drift_plot(windows, episodes=spans))
 
     def accuracy_svg(self) -> str:
         points = self._safe("accuracy", self.accuracy, []) if self.accuracy else []
@@ -349,7 +568,8 @@ class Dashboard:
         )
 
     def router(self, prefix: str = "/dashboard") -> APIRouter:
-        """``GET {prefix}`` (the page), ``{prefix}/api/status`` (JSON) and the SVG parts."""
+        """``GET {prefix}`` (the page), ``{prefix}/api/status`` (JSON), ``{prefix}/api/episodes``,
+        ``POST {prefix}/api/episodes/{id}/close`` and the SVG parts."""
         router = APIRouter(prefix=prefix, tags=["dashboard"], dependencies=[Depends(require_token)])
         dash = self
 
@@ -365,6 +585,23 @@ class Dashboard:
             data = dash.snapshot()
             data["html"] = dash.fragments(data)
             return data
+
+        @router.get("/api/episodes", response_model=EpisodesOut,
+                    summary="Drift episodes: status, pool, labels asked / answered / used, promotions")
+        def episodes() -> EpisodesOut:
+            out = dash.episodes()
+            if out is None:
+                raise _http_error(503, "state", "this dashboard has no state database or label queue",
+                                  "serve the application with `scanflow serve APP`")
+            return out
+
+        @router.post("/api/episodes/{episode_id}/close", response_model=CloseEpisodeOut,
+                     summary="A person closes an open or settling drift episode")
+        def close_episode(episode_id: int, body: CloseEpisodeIn) -> CloseEpisodeOut:
+            """No more labels are asked for it. 404: no such episode; 409: already resolved or
+            closed. The body is JSON (``{}`` for no reason), which also keeps other web pages
+            from posting it."""
+            return dash.close_episode(episode_id, body.reason, body.by)
 
         @router.get("/graph.svg", summary="The application graph, coloured by live status")
         def graph() -> Response:
@@ -389,6 +626,11 @@ class Dashboard:
 
 def _key(value: Any) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _drift_key(windows: list[dict[str, Any]], spans: list[dict[str, Any]]) -> str:
+    return _key([[(w["start"], w["is_drift"], w.get("model_version")) for w in windows],
+                 [(e["label"], round(e["start"]), round(e["end"]), e["status"]) for e in spans]])
 
 
 def _isnan(v: Any) -> bool:

@@ -1,7 +1,7 @@
 """Windowed drift checks that run beside the prediction API, off the request path.
 
 Requests hand their inputs to :meth:`DriftMonitor.add` (a queue append, microseconds); a
-background thread cuts the stream into windows of ``window`` samples and runs the checker's
+background thread cuts the stream into windows of ``window`` samples and runs the detector's
 drift test on each. Every result is kept (for the dashboard's drift-over-time plot) and passed
 to the ``on_result`` callbacks (the prediction log stores it for the agents). Inputs are what
 the detector takes: arrays (images) or DataFrames (table rows, matched by column name).
@@ -65,17 +65,17 @@ def _get(result: Any, key: str, default: Any = None) -> Any:
 
 
 class DriftMonitor:
-    """Runs ``checker.predict(window)`` on consecutive windows of ``window`` samples in a thread.
+    """Runs ``detector.predict(window)`` on consecutive windows of ``window`` samples in a thread.
 
-    ``checker`` is a fitted :class:`scanflow.check.Detector` whose ``predict`` returns a drift result (``is_drift``, ``score``,
+    ``detector`` is a fitted :class:`scanflow.check.Detector` whose ``predict`` returns a drift result (``is_drift``, ``score``,
     ``threshold``, optional ``p_value``) — the :class:`scanflow.check.CheckResult` schema.
-    ``max_pending`` bounds memory when the checker is slower than the traffic: the oldest
+    ``max_pending`` bounds memory when the detector is slower than the traffic: the oldest
     unchecked samples are dropped (and counted in ``dropped_``), the API never slows down.
     """
 
     def __init__(
         self,
-        checker: Any,
+        detector: Any,
         *,
         window: int = 200,
         max_pending: int = 20_000,
@@ -83,7 +83,7 @@ class DriftMonitor:
     ):
         if window < 2:
             raise ValueError(f"window={window}: a drift window needs at least 2 samples")
-        self.checker = checker
+        self.detector = detector
         self.window = window
         self.max_pending = max_pending
         self.on_result = list(on_result or [])
@@ -149,7 +149,7 @@ class DriftMonitor:
 
     def _check(self, start: int, X: Any, share: float | None, version: str | None) -> None:
         try:
-            res = self.checker.predict(X)
+            res = self.detector.predict(X)
         except Exception as exc:  # a failing detector must not take the API down
             self.errors_.append(f"window at {start}: {exc}")
             log.warning("drift check of window at sample %d failed: %s", start, exc)
@@ -179,10 +179,6 @@ class DriftMonitor:
     def results(self) -> list[WindowResult]:
         with self._lock:
             return list(self._results)
-
-    @property
-    def first_drift(self) -> WindowResult | None:
-        return next((r for r in self.results() if r.is_drift), None)
 
     def start(self) -> DriftMonitor:
         if self._thread is None:

@@ -52,12 +52,27 @@ def _phase_bands(ax, phases: Sequence[dict[str, Any]] | None) -> None:
                 fontsize=7, color="#868e96")
 
 
+def _episode_bands(ax, episodes: Sequence[dict[str, Any]] | None, label_y: float) -> None:
+    """Shade each drift episode's span (``{"label", "start", "end", "settled"}``, in stream
+    positions), name it at ``label_y``, and mark where it started settling with a dashed line."""
+    for e in episodes or ():
+        ax.axvspan(e["start"], e["end"], color="#d0bfff", alpha=0.35, lw=0, zorder=0.5)
+        for x in (e["start"], e["end"]):
+            ax.axvline(x, color="#7048e8", lw=0.6, alpha=0.6)
+        ax.text(e["start"], label_y, f" {e['label']}", color="#5f3dc4", fontsize=7, va="bottom")
+        if e.get("settled") is not None:
+            ax.axvline(e["settled"], color="#7048e8", lw=1, ls="--")
+            ax.text(e["settled"], 0.93, " settled", color="#5f3dc4", fontsize=7, va="bottom")
+
+
 def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over time",
-               phases: Sequence[dict[str, Any]] | None = None) -> str:
+               phases: Sequence[dict[str, Any]] | None = None,
+               episodes: Sequence[dict[str, Any]] | None = None) -> str:
     """Share of flagged inputs and the window test's p-value, per window of the stream.
 
     Windows that drifted are shaded red; a vertical line marks each model swap (the window's
-    ``model_version`` changing).
+    ``model_version`` changing). ``episodes`` (``{"label", "start", "end", "settled"}`` in
+    stream positions, ``settled`` optional) are shaded purple from opening to resolution.
     """
     if not windows:
         return empty_plot("no drift window checked yet")
@@ -76,6 +91,8 @@ def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over ti
             if thr is not None:
                 ax.axhline(thr, color="#e03131", lw=0.8, ls=":", label=f"significance {thr:g}")
         _phase_bands(ax, phases)
+        top = 1.14 if phases else 1.08
+        _episode_bands(ax, episodes, label_y=top + 0.01)
         for w in windows:
             if w.get("is_drift"):
                 ax.axvspan(w["start"], w["end"], color="#ffc9c9", alpha=0.6, lw=0)
@@ -86,11 +103,14 @@ def drift_plot(windows: Sequence[dict[str, Any]], *, title: str = "Drift over ti
                 ax.text(w["start"], 1.02, f" v{w.get('model_version')}", color="#2b8a3e",
                         fontsize=8, va="bottom")
                 prev = w.get("model_version")
-        ax.set_ylim(-0.02, 1.14 if phases else 1.08)
+        ax.set_ylim(-0.02, top + (0.08 if episodes else 0))
         ax.set_xlabel("sample index in the served stream")
-        ax.set_title(title + " (red: drift detected" + ("; yellow: shifted data)" if phases else ")"),
-                     fontsize=10, loc="left")
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        legend = ["red: drift detected", *(["yellow: shifted data"] if phases else []),
+                  *(["purple: drift episodes"] if episodes else [])]
+        ax.set_title(f"{title} ({'; '.join(legend)})", fontsize=10, loc="left")
+        # episode names run along the top: the legend goes beside the plot, not over them
+        ax.legend(loc="upper left", fontsize=7, frameon=False,
+                  bbox_to_anchor=(1.01, 1.0) if episodes else None)
         ax.grid(alpha=0.25)
         return _svg(fig)
 

@@ -35,7 +35,6 @@ model declares. Example, a scikit-learn model in a notebook::
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Sequence
@@ -175,7 +174,6 @@ class PredictionService:
         if slot.warmup is None:
             slot.warmup = self._warmup
         self._startup_error: Exception | None = None
-        self._counter = itertools.count()
         self._counter_lock = threading.Lock()
         self.n_requests_ = 0
         self.n_samples_ = 0
@@ -214,7 +212,7 @@ class PredictionService:
         """Check with ``detector`` from now on (inline flags and drift windows alike)."""
         self.detector = detector
         if self.drift is not None:
-            self.drift.checker = detector
+            self.drift.detector = detector
 
     def _prepare(self, model: Any) -> Any:
         try:

@@ -141,7 +141,7 @@ class Prediction(_Model):
         default=None, description="one per class, in the order of the model's classes"
     )
     outlier: OutlierFlag | None = Field(
-        default=None, description="absent when the service runs without a checker"
+        default=None, description="absent when the service runs without a detector"
     )
 
 

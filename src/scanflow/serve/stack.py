@@ -42,7 +42,17 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
+from scanflow.agents.store import StateStore, default_state_url
+from scanflow.improve.labels import LabelStore
+from scanflow.models import InputSchema
+from scanflow.run import list_runs
+from scanflow.security import require_token
+from scanflow.track import PredictionLog, tracking_uri
+
 from .dashboard import Dashboard
+from .detector_watch import DetectorWatch
+from .executors import executor_router
+from .labeling import create_labeling_router
 from .model_slot import ModelSlot, RegistryModelSource
 from .predict import PredictionService
 
@@ -88,11 +98,19 @@ def trust_settings(conf: dict[str, Any], *, trusted_types: Sequence[str] = (),
     }
 
 
+def _model_name(application: Any, name: str | None) -> str:
+    """The model to serve; an application that names none is refused with how to name one."""
+    if not name:
+        raise ValueError(
+            f"model: application {application.name!r} names no model to serve; pass "
+            "--model NAME or add a service with parameters {model: NAME}"
+        )
+    return name
+
+
 def _input_schema(value: Any):
     if value is None or not isinstance(value, dict):
         return value
-    from scanflow.models import InputSchema
-
     try:
         return InputSchema.from_dict(value)
     except (KeyError, TypeError, ValueError) as exc:
@@ -128,29 +146,14 @@ class ServeStack:
         allow_pickle: bool = False,
         input_schema: Any = None,
     ):
-        from scanflow.agents.store import StateStore, default_state_url
-        from scanflow.improve.labels import LabelStore
-        from scanflow.track import PredictionLog, tracking_uri
-
         self.application = application
         self.detector_file: Path | None = None
         conf = prediction_settings(application)
-        self.model_name = model_name or conf.get("model")
-        if not self.model_name:
-            raise ValueError(
-                f"model: application {application.name!r} names no model to serve; pass "
-                "--model NAME or add a service with parameters {model: NAME}"
-            )
+        self.model_name = _model_name(application, model_name or conf.get("model"))
         self.alias = alias or conf.get("alias", "champion")
         self.service_name = service_name or conf.get("service", "predict")
         self.token = token
-        state = application.state_path
-        state.mkdir(parents=True, exist_ok=True)
-        self.tracking_uri = tracking_uri(application)
-        url = state_url or default_state_url(application)
-        self.state = StateStore(url)
-        self.predictions = PredictionLog(url)
-        self.labels = LabelStore(label_store_url or f"sqlite:///{(state / 'labels.db').resolve()}")
+        self._open_stores(state_url, label_store_url)
         self.detector, detector_name = self._detector(detector, detector_path or conf.get("detector"))
         self.detector_watch = None
         self.trust = trust_settings(conf, trusted_types=trusted_types,
@@ -165,18 +168,30 @@ class ServeStack:
             service_name=self.service_name, detector_name=detector_name,
             input_schema=_input_schema(input_schema or conf.get("input_schema")),
         )
-        self.dashboard = Dashboard(
-            application, state=self.state, labels=self.labels, prediction=self.prediction,
+        self.dashboard = self._dashboard(accuracy, mlflow_url)
+        if self.detector_file is not None:
+            self.detector_watch = DetectorWatch(self.detector_file, self.prediction.swap_detector,
+                                                poll_interval=poll_interval)
+        self.api = self._build_api()
+
+    def _open_stores(self, state_url: str | None, label_store_url: str | None) -> None:
+        """The tracking URI, the state database (decisions, prediction log) and the label queue."""
+        state = self.application.state_path
+        state.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri(self.application)
+        url = state_url or default_state_url(self.application)
+        self.state = StateStore(url)
+        self.predictions = PredictionLog(url)
+        self.labels = LabelStore(label_store_url or f"sqlite:///{(state / 'labels.db').resolve()}")
+
+    def _dashboard(self, accuracy, mlflow_url: str | None) -> Dashboard:
+        """The dashboard over this stack's stores, runs and prediction service."""
+        return Dashboard(
+            self.application, state=self.state, labels=self.labels, prediction=self.prediction,
             model_name=self.model_name, tracking_uri=self.tracking_uri,
             node_statuses=self.node_statuses, runs=self.runs, accuracy=accuracy,
             label_url="/label/", mlflow_url=mlflow_url,
         )
-        if self.detector_file is not None:
-            from .detector_watch import DetectorWatch
-
-            self.detector_watch = DetectorWatch(self.detector_file, self.prediction.swap_detector,
-                                                poll_interval=poll_interval)
-        self.api = self._build_api()
 
     def _detector(self, detector: Any, path: str | Path | None) -> tuple[Any, str | None]:
         """The detector given, or read from ``path`` (default ``<state>/detector.npz``), and its name."""
@@ -187,7 +202,7 @@ class ServeStack:
             path = state / "detector.npz"
         if path is None:
             return None, None
-        from scanflow.check import Detector
+        from scanflow.check import Detector  # lazy: loads SciPy; needed only with a detector file
 
         path = Path(path)
         if not path.is_absolute():
@@ -198,8 +213,6 @@ class ServeStack:
     # -- sources for the dashboard ------------------------------------------------------------
     def node_statuses(self) -> dict[str, str]:
         """The latest known status of every executor (newest run that ran it wins)."""
-        from scanflow.run import list_runs
-
         out: dict[str, str] = {}
         for run in list_runs(self.application.state_path):
             alive = run.effective_status()
@@ -210,8 +223,6 @@ class ServeStack:
         return out
 
     def runs(self) -> list[dict[str, Any]]:
-        from scanflow.run import list_runs
-
         rows = []
         for run in list_runs(self.application.state_path)[:15]:
             d = run.data
@@ -226,10 +237,6 @@ class ServeStack:
 
     # -- the app ------------------------------------------------------------------------------
     def _build_api(self) -> FastAPI:
-        from ..security import require_token
-        from .executors import executor_router
-        from .labeling import create_labeling_router
-
         service = self.prediction
         watch = self.detector_watch
 

@@ -20,13 +20,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from scanflow.errors import ScanflowError
+
 from .store import get_client, tracking_uri
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch request
 
 
-class NoActiveRun(RuntimeError):
-    pass
+class NoActiveRun(ScanflowError, RuntimeError):
+    """A logging helper was called outside a run (no active MLflow run and no ``MLFLOW_RUN_ID``)."""
 
 
 def current_run_id(run_id: str | None = None) -> str:

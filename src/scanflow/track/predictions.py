@@ -6,7 +6,7 @@ tracker and checker agents read it back (:meth:`~PredictionLog.predictions_since
 Scanflow's state database: by default the SQLite file ``<state>/scanflow.db`` (see
 :func:`default_url`), any PostgreSQL URL in production.
 
-Inputs are kept so that a checker can re-read them, and nothing is ever pickled:
+Inputs are kept so that the checker agent can re-read them, and nothing is ever pickled:
 
 * arrays (images, tensors) as ``.npy`` bytes per sample, read with ``allow_pickle=False``;
 * table rows as JSON records, column → value, in the model's column order.
@@ -30,34 +30,30 @@ from __future__ import annotations
 import io
 import json
 import math
-import threading
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Engine,
     Float,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
-    create_engine,
-    event,
     func,
     insert,
-    inspect,
     select,
-    text,
 )
-from sqlalchemy.exc import OperationalError
+
+from scanflow.storage import Database, Store
 
 __all__ = ["PredictionLog", "PredictionRecord", "default_url"]
 
@@ -102,69 +98,6 @@ def default_url(app_or_path: Any) -> str:
     path = Path(app_or_path.state_path if hasattr(app_or_path, "state_path") else app_or_path)
     path.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(path / 'scanflow.db').resolve()}"
-
-
-T = TypeVar("T")
-
-_ENGINES: dict[str, tuple[Engine, Engine]] = {}
-_ENGINES_LOCK = threading.Lock()
-_READY: set[int] = set()  # engines whose table is created (and migrated)
-
-
-def _engines(url: str) -> tuple[Engine, Engine]:
-    """(writer, reader) engines for ``url``, shared per process.
-
-    SQLite writers open their transactions with ``BEGIN IMMEDIATE`` (two writers never both
-    read and then fail to upgrade their lock); readers stay deferred, WAL lets them run beside a
-    writer. An in-memory database is one shared connection.
-    """
-    with _ENGINES_LOCK:
-        if url in _ENGINES:
-            return _ENGINES[url]
-        if not url.startswith("sqlite"):
-            writer = reader = create_engine(url, pool_pre_ping=True)
-        else:
-            memory = url in ("sqlite://", "sqlite:///:memory:")
-            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "check_same_thread": False}}
-            if memory:
-                from sqlalchemy.pool import StaticPool
-
-                kwargs["poolclass"] = StaticPool
-            writer = create_engine(url, **kwargs)
-            _sqlite_setup(writer, immediate=not memory)
-            reader = writer if memory else create_engine(url, **kwargs)
-            if not memory:
-                _sqlite_setup(reader, immediate=False)
-        _ENGINES[url] = (writer, reader)
-        return writer, reader
-
-
-def _sqlite_setup(engine: Engine, immediate: bool) -> None:
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn, _record):  # pragma: no cover - driver plumbing
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):  # pragma: no cover - driver plumbing
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _create_table(writer: Engine) -> None:
-    """Create the table, or add the ``record`` column to one made by an older Scanflow."""
-    with _ENGINES_LOCK:
-        if id(writer) in _READY:
-            return
-        metadata.create_all(writer)
-        names = {c["name"] for c in inspect(writer).get_columns(predictions.name)}
-        if "record" not in names:
-            with writer.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {predictions.name} ADD COLUMN record JSON"))
-        _READY.add(id(writer))
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -232,48 +165,23 @@ def _check_lengths(n: int, **columns: Sequence[Any] | None) -> None:
             raise ValueError(f"{name} has {len(seq)} values but predictions has {n}")
 
 
-class PredictionLog:
+class PredictionLog(Store):
     """The ``scanflow_predictions`` table of a state database.
 
     Args:
-        url: a SQLAlchemy URL: ``sqlite:///path/scanflow.db`` (see :func:`default_url`),
-            ``postgresql+psycopg://...``; ``sqlite://`` is an in-memory database (tests).
-        engines: ``(writer, reader)`` engines to share with another store of the same database
-            (the agents' ``StateStore`` passes its own); ``url`` then only names it.
+        url_or_db: a SQLAlchemy URL: ``sqlite:///path/scanflow.db`` (see :func:`default_url`),
+            ``postgresql+psycopg://...``; ``sqlite://`` is an in-memory database (tests). Or the
+            :class:`~scanflow.storage.Database` another store of the same database opened (the
+            agents' ``StateStore`` passes its own).
+
+    The table is created (or an older one upgraded) with the rest of Scanflow's schema when the
+    database is first opened (:mod:`scanflow.storage.schema`).
     """
 
-    def __init__(self, url: str, *, engines: tuple[Engine, Engine] | None = None):
-        if not isinstance(url, str) or "://" not in url:
-            raise ValueError(
-                f"prediction log URL {url!r} is not a database URL: use "
-                "'sqlite:///path/to/scanflow.db' or 'postgresql+psycopg://user:pass@host/db'")
-        if engines is None and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.url = url
-        self._writer, self._reader = engines or _engines(url)
-        _create_table(self._writer)
+    url_setting = "prediction log URL"
 
-    @classmethod
-    def for_application(cls, application: Any) -> PredictionLog:
-        """The log in the application's state database (``<state>/scanflow.db``)."""
-        return cls(default_url(application))
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def _write(self, fn: Callable[[Any], T], retries: int = 5) -> T:
-        """Run ``fn(conn)`` in one write transaction, retrying SQLite lock timeouts."""
-        for attempt in range(retries):
-            try:
-                with self._writer.begin() as conn:
-                    return fn(conn)
-            except OperationalError as exc:
-                if "locked" not in str(exc).lower() or attempt == retries - 1:
-                    raise
-            time.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def _read(self, fn: Callable[[Any], T]) -> T:
-        with self._reader.connect() as conn:
-            return fn(conn)
+    def __init__(self, url_or_db: str | os.PathLike[str] | Database):
+        super().__init__(url_or_db)
 
     def _records(self, q) -> list[PredictionRecord]:
         return self._read(lambda c: [PredictionRecord(**dict(r._mapping)) for r in c.execute(q)])
@@ -372,6 +280,7 @@ class PredictionLog:
         return np.stack([_from_npy(found[i][0]) for i in ids])
 
     def last_prediction_id(self) -> int:
+        """The newest prediction's id (0 when the log is empty)."""
         return self._read(lambda c: c.execute(select(func.max(predictions.c.id))).scalar() or 0)
 
 

@@ -125,11 +125,12 @@ class DetectorHolder:
                                     "the application and state folders): fit and save it first")
         return Detector.load(self.path)
 
-    def accept(self, ctx, X) -> int:
-        """Extend the detector with the accepted samples ``X``; returns how many shifts it knows."""
+    def accept(self, ctx, X, key: str) -> int:
+        """Extend the detector with the accepted samples ``X`` (once per action ``key``);
+        returns how many shifts it knows."""
         from scanflow.check.accepted import AcceptingDetector
 
-        extended = AcceptingDetector.wrap(self.get(ctx)).accept(X)
+        extended = AcceptingDetector.wrap(self.get(ctx)).accept(X, key=key)
         if self.path is not None:
             tmp = self.path.with_name(self.path.stem + ".tmp.npz")
             extended.save(tmp)
@@ -191,7 +192,7 @@ class SettleEpisode(Actuator):
         episodes = EpisodeStore(ctx.store)
         ids = episodes.pool(episode)
         X = ctx.services.predictions.prediction_inputs(ids)
-        n = self.holder.accept(ctx, X)
+        n = self.holder.accept(ctx, X, key)
         ep = episodes.set_status(episode, SETTLING, key=key,
                                  reason=f"accepted {len(ids)} samples as normal ({n} accepted shifts)")
         return ActionResult(result={"episode": episode, "status": ep.status, "accepted": len(ids)})
@@ -239,7 +240,7 @@ def _episode_decision(cfg, ctx, report, ids, reason, inputs) -> Decision:
                         memory={"alarms_while_settling": 0})
     if active is not None and active.status == SETTLING:
         return _alarm_while_settling(cfg, ctx, active, report, ids, reason, inputs, model)
-    verb = f"joins episode {active.id}" if active is not None else "opens a drift episode"
+    verb = f"join episode {active.id}" if active is not None else "open a drift episode"
     return Decision("alert", f"{reason}; {len(ids)} samples {verb}", inputs=inputs, actions=[
         ActionRequest("episode", {"model": model, "prediction_ids": ids, "reason": reason,
                                   "report": report})])

@@ -65,6 +65,9 @@ class ImproverConfig(AgentConfig):
     zero_label: str = Field("auto", description="auto, off, align, denoise or entropy")
     zero_label_params: dict[str, Any] = Field(default_factory=dict,
                                               description="settings of that method")
+    zero_label_approval: bool = Field(False, description="send the zero-label candidate to the "
+                                                         "planner at once, for a person to approve "
+                                                         "before any label")
     detector: str | None = Field(None, description="detector file for the selector's features "
                                                    "(default: the state folder's detector.npz)")
     seed: int = 0
@@ -159,13 +162,16 @@ def _champion(work: Any) -> tuple[str | None, Any]:
 
 
 class ZeroLabelCandidate(Actuator):
-    """Build the episode's zero-label candidate (recorded in the episode; judged later)."""
+    """Build the episode's zero-label candidate (recorded in the episode). It is judged on the
+    first labels of the episode — or, with ``approve``, sent to the planner at once for a person
+    to approve before any label."""
 
     type = "zero_label"
 
-    def __init__(self, name: str, work: Any, **defaults: Any):
+    def __init__(self, name: str, work: Any, approve: bool = False, **defaults: Any):
         super().__init__(name, **defaults)
         self.work = work
+        self.approve = approve
 
     def run(self, ctx, params, key):
         episode = int(params["episode"])
@@ -173,8 +179,23 @@ class ZeroLabelCandidate(Actuator):
             info = self.work.zero_label(episode, key)
         except Exception as exc:  # a failed first response must not block the labels
             info = {"error": f"{type(exc).__name__}: {exc}"}
-        EpisodeStore(ctx.store).update_info(episode, key=f"{key}/tried", zero_label_tried=True)
-        return ActionResult(result=info or {"method": None, "why": "no zero-label method fits"})
+        made = {"zero_label": info} if info and info.get("version") else {}
+        EpisodeStore(ctx.store).update_info(episode, key=f"{key}/tried", zero_label_tried=True, **made)
+        messages = []
+        if self.approve and info and info.get("version"):
+            payload = validate_payload("model.candidate", {
+                "model": info.get("model") or self.work.model, "version": info["version"],
+                "strategy": info["made_by"], "run_id": info.get("run_id"), "episode": episode,
+                "zero_label": True, "needs_approval": True, "final": True, "notify": _notify(ctx, episode)})
+            messages = [OutgoingMessage(r, "model.candidate", payload) for r in ctx.talks_to]
+        return ActionResult(result=info or {"method": None, "why": "no zero-label method fits"},
+                            messages=messages)
+
+
+def _notify(ctx, episode: int) -> list[str]:
+    """This improver and the checker of the episode: they hear the planner's verdict."""
+    checker = EpisodeStore(ctx.store).get(episode).info.get("checker")
+    return [ctx.name, *([checker] if checker else [])]
 
 
 class RequestLabels(Actuator):
@@ -259,21 +280,33 @@ def _report_rule(cfg: ImproverConfig):
         inputs = {"episode": ep.id, "pool": p.get("pool_size"), "requested": ep.requested}
         if ep.status != OPEN:
             return Decision("wait", f"episode {ep.id} is {ep.status} -> wait", inputs=inputs)
-        actions = []
-        if not ep.rounds:
-            actions.append(ActionRequest("request_labels", {"episode": ep.id, "round": 1,
-                                                            "n": min(cfg.first_round, cfg.label_budget)}))
-        if cfg.zero_label != "off" and not ep.info.get("zero_label_tried"):
-            actions.append(ActionRequest("zero_label", {"episode": ep.id}))
+        actions = _first_response(cfg, ep)
         if not actions:  # the common case while a shift goes on: not worth a history line each
             return Decision("wait", f"episode {ep.id}: {p.get('pool_size')} samples in its pool, "
                             f"{ep.requested} labels asked for -> wait for them", inputs=inputs,
                             record=False)
-        what = [f"ask for {cfg.first_round} labels from its pool" if not ep.rounds else "",
-                "build a zero-label candidate" if len(actions) > 1 or ep.rounds else ""]
-        return Decision("respond", f"episode {ep.id} opened: " + " and ".join(w for w in what if w),
+        what = {"request_labels": f"ask for {cfg.first_round} labels from its pool",
+                "zero_label": "build a zero-label candidate"
+                + (" for a person to approve" if cfg.zero_label_approval else "")}
+        return Decision("respond", f"episode {ep.id}: " + " and ".join(what[a.actuator] for a in actions),
                         actions=actions, inputs=inputs)
     return report
+
+
+def _first_response(cfg: ImproverConfig, ep) -> list[ActionRequest]:
+    """What an open episode still lacks: its zero-label candidate and its first labels. With
+    ``zero_label_approval`` the labels wait until a person has turned the candidate down (or
+    no zero-label method fits)."""
+    tried = ep.info.get("zero_label_tried")
+    actions = []
+    if cfg.zero_label != "off" and not tried:
+        actions.append(ActionRequest("zero_label", {"episode": ep.id}))
+    awaiting = (cfg.zero_label_approval and (ep.info.get("zero_label") or {}).get("version")
+                and not ep.info.get("zero_label_rejected"))
+    if not ep.rounds and not awaiting and not (cfg.zero_label_approval and actions):
+        actions.insert(0, ActionRequest("request_labels", {
+            "episode": ep.id, "round": 1, "n": min(cfg.first_round, cfg.label_budget)}))
+    return actions
 
 
 def _labels_rule(cfg: ImproverConfig):
@@ -341,7 +374,7 @@ def _next_step(cfg: ImproverConfig, ep, p: dict[str, Any], what: str, inputs: di
                         inputs=inputs, actions=[ActionRequest("note", {
                             "episode": ep.id, "event": "exhausted",
                             "detail": f"{ep.requested} labels asked for"})])
-    n = min(cfg.round_labels, left)
+    n = min(cfg.round_labels if ep.rounds else cfg.first_round, left)
     return Decision("next_round", f"v{p.get('version')} {what} and not final -> ask for {n} more "
                     f"labels ({ep.requested} of {cfg.label_budget} used)", inputs=inputs,
                     actions=[ActionRequest("request_labels", {"episode": ep.id, "n": n,
@@ -367,7 +400,8 @@ def _assemble(definition: AgentDefinition, cfg: ImproverConfig) -> AgentDefiniti
                         FunctionRule("improve", "sensor.labels", _labels_rule(cfg)),
                         FunctionRule("next", ["model.promoted", "model.rejected"], _decided_rule(cfg))]
     definition.actuators = {a.name: a for a in (
-        ZeroLabelCandidate("zero_label", work), RequestLabels("request_labels", cfg, work),
+        ZeroLabelCandidate("zero_label", work, approve=cfg.zero_label_approval),
+        RequestLabels("request_labels", cfg, work),
         ImproveModel("improve", work), NoteEpisode("note"), SendMessage("notify"))}
     definition.on_start = lambda ctx: holder.setdefault(
         "work", cfg.improvement if cfg.improvement is not None else EpisodeImprovement(cfg, ctx))

@@ -95,6 +95,15 @@ def _rejection(ctx, cand: dict[str, Any], why: str, inputs: dict) -> Decision:
 def _gate_rule(cfg: PlannerConfig):
     def gate(event: Event, ctx) -> Decision:
         cand = event.payload
+        if cand.get("needs_approval"):  # a zero-label candidate: no labels yet, a person decides
+            return Decision("await_approval", f"zero-label candidate {cand['model']} v{cand.get('version')} "
+                            f"({cand.get('strategy')}) for episode {cand.get('episode')}, not yet "
+                            "checked on labels -> ask a person to approve it",
+                            actions=[ActionRequest("request_approval", {
+                                "subject": {"action": "promote", "candidate": cand},
+                                "reason": "zero-label first response, no labeled evidence yet"})],
+                            inputs={"model": cand["model"], "version": cand.get("version"),
+                                    "episode": cand.get("episode")})
         ok, why = gate_verdict(_gate(cfg, ctx)(cand))
         inputs = {"model": cand["model"], "version": cand.get("version"), "metrics": cand.get("metrics"),
                   "baseline_metrics": cand.get("baseline_metrics"), "episode": cand.get("episode"),

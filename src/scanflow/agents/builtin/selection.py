@@ -33,7 +33,7 @@ def episode_detector(cfg: Any, ctx: Any) -> Any:
     return getattr(det, "base_", det)  # an accepting detector's features are its base's
 
 
-def _selector(cfg: Any, has_detector: bool, has_proba: bool):
+def _selector(cfg: Any, has_proba: bool):
     from scanflow.improve.selection import get_selector
 
     if cfg.selector != "auto":
@@ -51,7 +51,7 @@ def choose(cfg: Any, ctx: Any, champion: Any, X: Any, n: int, seed: int) -> tupl
         return [], None
     detector = episode_detector(cfg, ctx)
     proba = champion is not None and champion.has_proba
-    selector = _selector(cfg, detector is not None, proba)
+    selector = _selector(cfg, proba)
     positions = selector.select(X, n, model=champion if proba else None, detector=detector, seed=seed)
     if champion is None or not len(positions):
         return [int(i) for i in positions], None

@@ -7,10 +7,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from scanflow.errors import ScanflowError
+
 HERE = Path(__file__).parent
 
 
-class ExportInvalid(ValueError):
+class ExportInvalid(ScanflowError, ValueError):
     """An export does not match its target's schema (a bug in Scanflow or an odd spec value)."""
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..app import Application, Executor, SubWorkflow, Workflow
+from .spec import Application, Executor, SubWorkflow, Workflow
 
 # Runs ``pkg.mod:func`` with the JSON parameters as keyword arguments. A JSON-serialisable
 # return value is written to $SCANFLOW_NODE_DIR/result.json.
@@ -76,10 +76,6 @@ class Plan:
     nodes: dict[str, PlannedNode]            # in a topological order
     groups: dict[str, PlannedGroup]          # parents before children
     workflows: list[str]                     # the top-level workflows of the run
-
-    def downstream(self, node_id: str) -> set[str]:
-        graph = self.graph()
-        return set(nx.descendants(graph, node_id))
 
     def graph(self) -> nx.DiGraph:
         graph = nx.DiGraph()

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from scanflow.app import Application, Executor, SubWorkflow, Workflow
-from scanflow.run.plan import build_command, build_plan, param_env, param_flags, top_level_workflows
+from scanflow.app.plan import build_command, build_plan, param_env, param_flags, top_level_workflows
 
 
 def _app():
