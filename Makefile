@@ -17,8 +17,11 @@ system-deps:
 demo: install
 	$(VENV)/bin/scanflow demo
 
-test: install system-deps
+# the whole check: lint, the import layers, every test, the doctests of the library
+test: install system-deps lint
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q --doctest-modules src
 
 test-fast: install
 	$(PY) -m pytest -q -m "not e2e and not slow and not ray"

@@ -1,4 +1,4 @@
-"""Detection benchmark: the checkers on the 15 MNIST-C corruptions of real MNIST test digits.
+"""Detection benchmark: the detectors on the 15 MNIST-C corruptions of real MNIST test digits.
 
 Reference: ``load_mnist("train")`` (6,000 clean digits). Pools: ``load_mnist("test")``
 (5,000 digits) clean, and each corruption applied to them (seeded). For every corruption:
@@ -8,7 +8,7 @@ Reference: ``load_mnist("train")`` (6,000 clean digits). Pools: ``load_mnist("te
 * batch detection rate at batch sizes 10 / 100 / 1000 over ``--repeats`` seeded draws,
   with the false-alarm rate on clean batches of the same sizes, for
 
-  - ``default``   the default checker (AE error KS + MMD on the AE latent, Bonferroni),
+  - ``default``   the default detector (AE error KS + MMD on the AE latent, Bonferroni),
   - ``ae``        AE error distribution test alone (two-sided KS, alpha 0.05),
   - ``ks-lat``    KS per latent feature (Bonferroni) on the trained AE latent,
   - ``mmd-lat``   MMD (permutation test) on the trained AE latent,
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from scanflow.check import AutoencoderDetector, KSDetector, MMDDetector, default_checker
+    from scanflow.check import AutoencoderDetector, KSDetector, MMDDetector, default_detector
     from scanflow.datasets import CORRUPTIONS, corrupt, load_mnist
 
     X_train, _ = load_mnist("train")
@@ -68,9 +68,9 @@ def main(argv=None) -> int:
     alpha = args.alpha
 
     t0 = time.perf_counter()
-    checker = default_checker(epochs=epochs, alpha=alpha, random_state=args.seed).fit(X_train)
+    detector = default_detector(epochs=epochs, alpha=alpha, random_state=args.seed).fit(X_train)
     fit_s = time.perf_counter() - t0
-    ae = checker.autoencoder_
+    ae = detector.autoencoder_
     cal = X_train[ae.calibration_indices_]
     ks_lat = KSDetector(alpha=alpha, max_reference=None).fit(ae.latent(cal))
     rand = AutoencoderDetector(epochs=0, random_state=args.seed).fit(X_train)
@@ -79,12 +79,12 @@ def main(argv=None) -> int:
     mmd_rand = MMDDetector(alpha=alpha, max_reference=2000,
                            random_state=args.seed).fit(z_rand_ref)
     print(f"# reference {len(X_train)} train digits, pools of {len(X_test)} test digits; "
-          f"default checker fit {fit_s:.1f} s ({ae.training_loss_[-1]:.4f} final BCE, "
+          f"default detector fit {fit_s:.1f} s ({ae.training_loss_[-1]:.4f} final BCE, "
           f"collapsed={ae.collapsed_}), threads={args.threads}, repeats={repeats}, "
           f"alpha={alpha}", flush=True)
 
     def decide(batch: np.ndarray) -> dict[str, bool]:
-        r = checker.predict(batch)
+        r = detector.predict(batch)
         comps = r.metadata["components"]
         p_err = comps["reconstruction_error"]["p_value"]
         p_mmd = comps["latent_mmd"]["p_value"]
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
             print(f"{r['corruption']:14s} " + " ".join(f"{r['rates'][b][m]:8.2f}" for m in methods))
         print(f"{'CLEAN (FAR)':14s} " + " ".join(f"{far[b][m]:8.2f}" for m in methods))
     print()
-    print("Target check (default checker):")
+    print("Target check (default detector):")
     if 100 in sizes:
         det100 = [r["rates"][100]["default"] for r in rows]
         misses = [r["corruption"] for r in rows if r["rates"][100]["default"] < 0.95]

@@ -14,11 +14,6 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 # Modules whose optional dependencies may be missing: skipped, not failed, when they are.
 OPTIONAL_DEPS = {"ray", "playwright", "psycopg", "psycopg2", "graphviz"}
 
-# Not yet derived from ScanflowError: the file is being edited elsewhere. Remove the entry
-# (strict xfail makes that test fail) once the class derives from ScanflowError.
-PENDING = {"scanflow.demo.runner.DemoError"}
-
-
 def _modules():
     modules, missing = [], []
     for info in pkgutil.walk_packages(scanflow.__path__, "scanflow."):
@@ -53,11 +48,7 @@ def test_the_scan_finds_the_project_exceptions():
             "scanflow.improve.label_items.UnknownItemError"} <= set(ERRORS)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="pending: demo/runner.py"))
-    if n in PENDING else n
-    for n in sorted(ERRORS)
-])
+@pytest.mark.parametrize("name", sorted(ERRORS))
 def test_every_error_derives_from_scanflow_error(name):
     cls = ERRORS[name]
     assert issubclass(cls, ScanflowError), (

@@ -151,6 +151,7 @@ def serve(
 ) -> None:
     """Run ``app`` with uvicorn after :func:`check_bind`; the token in force is stored on
     ``app.state.scanflow_token`` so :func:`require_token` enforces it."""
+    # lazy: uvicorn, only serving needs it
     import uvicorn
 
     app.state.scanflow_token = check_bind(host, token)

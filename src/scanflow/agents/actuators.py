@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .messages import validate_payload
 from .store import OutgoingMessage
 
@@ -135,8 +137,6 @@ class RunWorkflow(Actuator):
 
 def _for_labeling(X: Any) -> Any:
     """Images logged as floats 0..255 are stored as uint8 (what the labeling UI shows)."""
-    import numpy as np
-
     if hasattr(X, "iloc"):
         return X
     X = np.asarray(X)

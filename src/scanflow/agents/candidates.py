@@ -14,17 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from scanflow.models import ModelAdapter
+from scanflow.improve.gate import EvaluationGate, evaluate
+from scanflow.models import ModelAdapter, log_model
+from scanflow.track import ensure_experiment, get_client, log_metrics, tracking_uri
+from scanflow.track.store import registry_uri
 
-from .episodes import Episode
+from .episodes import Episode, EpisodeStore
 
 __all__ = ["best_candidate", "register"]
 
 
 def _client_and_experiment(ctx) -> tuple[Any, str]:
-    from scanflow.track import ensure_experiment, get_client, tracking_uri
-    from scanflow.track.store import registry_uri
-
     client = get_client(tracking_uri(ctx.app), registry_uri(ctx.app))
     return client, ensure_experiment(ctx.app, client)
 
@@ -32,9 +32,6 @@ def _client_and_experiment(ctx) -> tuple[Any, str]:
 def register(ctx, model_name: str, candidate: Any, key: str, episode: int | None, made_by: str,
              tags: dict[str, Any] | None = None, metrics: dict[str, float] | None = None) -> dict[str, Any]:
     """Log ``candidate`` in a new run and register it; returns ``{"version", "run_id", "made_by"}``."""
-    from scanflow.models import log_model
-    from scanflow.track import log_metrics
-
     client, experiment = _client_and_experiment(ctx)
     run_tags = {"scanflow.kind": "improve", "scanflow.action_key": key, "scanflow.agent": ctx.name,
                 "scanflow.episode": str(episode), "scanflow.made_by": made_by}
@@ -51,15 +48,18 @@ def register(ctx, model_name: str, candidate: Any, key: str, episode: int | None
 
 
 def _final(cfg, metrics: dict[str, float], accounting: dict[str, int], budget: int) -> bool:
+    """Final when the budget is spent, or when the candidate is within ``target_gap`` of its
+    clean accuracy on at least ``final_min_held_out`` held-out labels (on five labels one
+    lucky guess moves the accuracy by 20 points)."""
+    if accounting.get("requested", 0) >= budget:
+        return True
     gap = metrics.get("clean_accuracy", 1.0) - metrics.get("drifted_accuracy", 0.0)
-    return gap <= cfg.target_gap or accounting.get("requested", 0) >= budget
+    return gap <= cfg.target_gap and accounting.get("held_out", 0) >= cfg.final_min_held_out
 
 
 def _better(cfg, baseline: dict[str, float], a: dict[str, float], b: dict[str, float]) -> bool:
     """Whether candidate ``a`` should go to the planner rather than ``b``: one the gate would
     pass beats one it would not; between equals, the higher accuracy on the shift wins."""
-    from scanflow.improve.gate import EvaluationGate
-
     gate = EvaluationGate(**cfg.gate_params)
     pass_a, pass_b = gate.decide(baseline, a).promote, gate.decide(baseline, b).promote
     if pass_a != pass_b:
@@ -68,8 +68,6 @@ def _better(cfg, baseline: dict[str, float], a: dict[str, float], b: dict[str, f
 
 
 def _zero_label_entry(improvement, episode: Episode, slices) -> tuple[dict, ModelAdapter] | None:
-    from scanflow.improve.gate import evaluate
-
     info = episode.info.get("zero_label")
     if not info or episode.info.get("zero_label_gated"):
         return None
@@ -82,8 +80,6 @@ def best_candidate(improvement, episode: Episode, request: dict[str, Any], key: 
                    slices: dict[str, tuple], accounting: dict[str, int]) -> dict[str, Any]:
     """Evaluate the new candidate (and a waiting zero-label one) beside the champion; register the
     new one; return the payload of the better of the two for the planner."""
-    from scanflow.improve.gate import evaluate
-
     ctx, cfg = improvement.ctx, improvement.cfg
     made_by, candidate = made
     baseline = evaluate(champion, slices)
@@ -107,8 +103,6 @@ def best_candidate(improvement, episode: Episode, request: dict[str, Any], key: 
                           "drifted_accuracy": zero[0]["metrics"]["drifted_accuracy"]}] if zero else [],
     }
     if zero is not None:
-        from .episodes import EpisodeStore
-
         EpisodeStore(ctx.store).update_info(episode.id, key=f"{key}/zero-gated", zero_label_gated=True)
     ctx.services.registry.set_tag(improvement.model, entry["version"], "scanflow.candidate",
                                   json.dumps(payload, default=float))

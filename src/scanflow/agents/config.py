@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from scanflow.app import Problem
 from scanflow.errors import ScanflowError
 
+from .kinds import agent_kind
+
 __all__ = ["AgentConfig", "AgentConfigError", "config_problems", "parse_config"]
 
 
@@ -80,8 +82,6 @@ def parse_config(name: str, kind: str, model: type[AgentConfig], raw: dict[str, 
 
 def config_problems(app: Any) -> list[Problem]:
     """Every problem of the agents' configs of ``app``, with file and line (for ``validate``)."""
-    from .kinds import agent_kind
-
     problems: list[Problem] = []
     file = str(app.source) if app.source else None
     for i, spec in enumerate(app.agents):

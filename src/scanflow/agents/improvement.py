@@ -4,7 +4,10 @@ For any model the registry holds (scikit-learn, torch, pyfunc — :mod:`scanflow
 
 1. the champion is loaded from the registry (its version pinned for the whole round);
 2. the episode's labeled samples are read from the label store and split, stably by sample, into
-   a training share and a held-out share (``holdout``) that only the gate sees;
+   a training share and a held-out share (``holdout``) that only the gate sees; the training
+   shares of the model's earlier episodes join the training set, so that a candidate for a new
+   shift does not forget the shifts the champion was adapted to (their held-out shares stay
+   held out: they are the gate's guards);
 3. a candidate is made — by the application's own **retrain workflow** (run through the
    scheduler like any run, tracked in MLflow, given the labeled training samples as a file plus
    the champion's version as parameters; the version it registers is the candidate) or by a
@@ -31,7 +34,9 @@ import numpy as np
 
 from scanflow.models import ModelAdapter, concat, load_model, take
 
+from .candidates import best_candidate, register
 from .episodes import RESOLVED, Episode, EpisodeStore, label_accounting
+from .retrain import run_retrain_workflow
 
 __all__ = ["EpisodeImprovement", "LabeledSet", "held_out_mask", "write_labeled"]
 
@@ -49,6 +54,12 @@ class LabeledSet:
 
     def part(self, mask: np.ndarray) -> LabeledSet:
         return LabeledSet(take(self.X, np.flatnonzero(mask)), self.y[mask], self.ids[mask])
+
+    def plus(self, other: LabeledSet) -> LabeledSet:
+        if not len(other):
+            return self
+        return LabeledSet(concat([self.X, other.X]), np.concatenate([self.y, other.y]),
+                          np.concatenate([self.ids, other.ids]))
 
 
 def write_labeled(train: LabeledSet, folder: Path) -> Path:
@@ -120,6 +131,14 @@ class EpisodeImprovement:
     def episode_labels(self, episode: Episode, champion: ModelAdapter) -> LabeledSet:
         return self.labeled([r["batch"] for r in episode.rounds], champion)
 
+    def earlier_training(self, episode: Episode, champion: ModelAdapter) -> LabeledSet:
+        """The training shares of the model's earlier episodes (their held-out shares are the
+        gate's guards and stay out)."""
+        batches = [r["batch"] for old in EpisodeStore(self.ctx.store).list()
+                   if old.id < episode.id and old.model == episode.model for r in old.rounds]
+        past = self.labeled(batches, champion)
+        return past.part(~held_out_mask(past.ids, self.cfg.holdout)) if len(past) else past
+
     def slices(self, episode: Episode, holdout: LabeledSet, champion: ModelAdapter) -> dict[str, tuple]:
         slices: dict[str, tuple] = {"drifted": (holdout.X, holdout.y), "clean": self.data("eval_data")}
         for old in EpisodeStore(self.ctx.store).list(status=RESOLVED):
@@ -133,6 +152,7 @@ class EpisodeImprovement:
 
     # ------------------------------------------------------------------ making candidates
     def _strategy(self, champion: ModelAdapter):
+        # lazy: scanflow.improve.strategies imports torch
         from scanflow.improve.strategies import get_strategy
 
         name = self.cfg.strategy
@@ -147,16 +167,13 @@ class EpisodeImprovement:
         return name, strategy.improve(champion, X_train, y_train, train.X, train.y, seed=seed)
 
     def _via_workflow(self, champion_version: str, train: LabeledSet, key: str) -> tuple[str, ModelAdapter]:
-        from .retrain import run_retrain_workflow
-
         version = run_retrain_workflow(self.ctx, self.cfg, self.model, champion_version, train, key)
         return f"workflow:{self.cfg.retrain_workflow}", self._load(str(version))
 
     def zero_label(self, episode_id: int, key: str) -> dict[str, Any] | None:
         """Build, register and record the episode's zero-label candidate (None: no method fits)."""
+        # lazy: scanflow.improve.zero_label loads scikit-learn, SciPy and pandas
         from scanflow.improve.zero_label import subsample, zero_label_for
-
-        from .candidates import register
 
         version, champion = self.champion()
         method = zero_label_for(champion, self.cfg.zero_label, **self._zero_label_params())
@@ -180,8 +197,6 @@ class EpisodeImprovement:
 
     def improve(self, request: dict[str, Any], key: str) -> dict[str, Any]:
         """One round for the episode of ``request`` → the candidate payload for the planner."""
-        from .candidates import best_candidate
-
         found = self.find(key)
         if found is not None:
             return found
@@ -195,8 +210,9 @@ class EpisodeImprovement:
             raise ValueError(f"episode {episode.id}: {len(labeled)} labeled samples are too few "
                              "to both train and check a candidate; ask for more labels")
         slices = self.slices(episode, held, champion)
-        made = (self._via_workflow(version, train, key) if self.cfg.retrain_workflow
-                else self._built_in(champion, train, self.cfg.seed + int(request.get("round", 1))))
+        everything = train.plus(self.earlier_training(episode, champion))
+        made = (self._via_workflow(version, everything, key) if self.cfg.retrain_workflow
+                else self._built_in(champion, everything, self.cfg.seed + int(request.get("round", 1))))
         accounting = {**label_accounting(episode, self.ctx.services.labels),
                       "trained_on": len(train), "held_out": len(held)}
         episodes.update_info(episode.id, key=f"{key}/accounting", trained_on=len(train),

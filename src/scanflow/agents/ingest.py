@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from scanflow.models import load_model
+
 from .actuators import ActionResult, Actuator
 from .sensors import Observation, Sensor
 
@@ -67,8 +69,6 @@ class IngestBatch(Actuator):
         self._loaded: tuple[str | None, Any] = (None, None)
 
     def _champion(self, ctx):
-        from scanflow.models import load_model
-
         version = ctx.services.registry.champion_version(self.model)
         if version is None:
             raise LookupError(f"model {self.model!r} has no champion to predict the batch with")
@@ -90,6 +90,7 @@ class IngestBatch(Actuator):
                 "model": self.model, "model_version": version, "confidences": conf}
 
     def run(self, ctx, params, key):
+        # lazy: scanflow.datasets loads SciPy, which the agents package does not
         from scanflow.datasets import load_any
 
         path = Path(self.params(params)["path"])

@@ -39,6 +39,7 @@ _KINDS: dict[str, AgentKind] = {}
 
 
 def _load_builtin() -> None:
+    # lazy: cycle, the built-in kinds import this module to register
     from . import builtin  # noqa: F401 - registers the built-in kinds
 
 

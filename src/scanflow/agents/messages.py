@@ -175,6 +175,16 @@ class EpisodeAdapted(Payload):
     reason: str = ""
 
 
+@message_type("episode.exhausted")
+class EpisodeExhausted(Payload):
+    """The improver spent the episode's label budget without a final model: settle it with the
+    best model it has (no more labels), and leave it to a person to look (``reason`` says why)."""
+
+    episode: int
+    model: str
+    reason: str = ""
+
+
 @message_type("approval.decided")
 class ApprovalDecided(Payload):
     """A person approved or rejected what an agent asked for."""

@@ -22,6 +22,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from scanflow.run.runner import _executors
+from scanflow.track import get_client, tracking_uri
+from scanflow.track.store import registry_uri
+
 __all__ = ["run_retrain_workflow", "workflow_parameters"]
 
 PARAMETERS = ("labeled_data", "champion_version", "model_name")
@@ -29,8 +33,6 @@ PARAMETERS = ("labeled_data", "champion_version", "model_name")
 
 def workflow_parameters(app: Any, workflow: str) -> set[str]:
     """The run-time parameters (of :data:`PARAMETERS`) the workflow's executors declare."""
-    from scanflow.run.runner import _executors
-
     declared: set[str] = set()
     for node in _executors(app, workflow):
         declared |= set(node.parameters) & set(PARAMETERS)
@@ -38,9 +40,6 @@ def workflow_parameters(app: Any, workflow: str) -> set[str]:
 
 
 def _versions_of_run(ctx, model: str, mlflow_run_ids: list[str]) -> list[int]:
-    from scanflow.track import get_client, tracking_uri
-    from scanflow.track.store import registry_uri
-
     client = get_client(tracking_uri(ctx.app), registry_uri(ctx.app))
     found = client.search_model_versions(f"name = '{model}'")
     return sorted(int(v.version) for v in found if v.run_id in set(mlflow_run_ids))
@@ -48,6 +47,7 @@ def _versions_of_run(ctx, model: str, mlflow_run_ids: list[str]) -> list[int]:
 
 def run_retrain_workflow(ctx, cfg, model: str, champion_version: str, train, key: str) -> int:
     """Run the retrain workflow on ``train`` (a LabeledSet); return the version it registered."""
+    # lazy: cycle, .improvement imports this module
     from .improvement import write_labeled
 
     folder = ctx.app.state_path / "improve" / hashlib.sha1(key.encode()).hexdigest()[:12]

@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from scanflow.app import Agent, Application
 
 from .agent import AgentDefinition, build_agent
 from .config import AgentConfigError
@@ -79,8 +82,6 @@ class AgentRuntime:
                  services: AgentServices | dict[str, Any] | None = None,
                  poll_interval: float = 1.0, max_attempts: int = 5,
                  retry_backoff: float = 1.0, heartbeat_every: float = 5.0):
-        from scanflow.app import Agent, Application
-
         config = config or {}
         self.app: Application | None = None
         definitions: list[AgentDefinition] = []
@@ -127,9 +128,9 @@ class AgentRuntime:
                                  supervises=d.supervises, memory=self.store.memory(d.name))
             for d in definitions
         }
-        for d in definitions:
-            if d.on_start is not None:
-                d.on_start(self.contexts[d.name])
+        for definition in definitions:
+            if definition.on_start is not None:
+                definition.on_start(self.contexts[definition.name])
         self.poll_interval = float(poll_interval)
         self.max_attempts = int(max_attempts)
         self.retry_backoff = float(retry_backoff)
@@ -385,7 +386,13 @@ class AgentRuntime:
             self._thread = None
 
     def run_until(self, predicate: Callable[[AgentRuntime], bool], timeout: float) -> bool:
-        """Run in this thread until ``predicate(runtime)`` is true (True) or ``timeout`` (False)."""
+        """Run in this thread until ``predicate(runtime)`` is true (True) or ``timeout`` (False).
+
+        When the agents already run in the background (:meth:`start`), this only waits for the
+        predicate: a second loop would race the first for the agents' wake-up events."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._wait_for(predicate, timeout)
+
         async def main() -> bool:
             task = asyncio.create_task(self.serve())
             deadline = time.monotonic() + timeout
@@ -403,10 +410,17 @@ class AgentRuntime:
             return ok
         return asyncio.run(main())
 
+    def _wait_for(self, predicate: Callable[[AgentRuntime], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            self.wake()
+            time.sleep(0.05)
+        return False
+
     def run_forever(self) -> None:
         """Run until interrupted (Ctrl-C / SIGTERM stop the agents between steps)."""
-        import signal
-
         async def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from scanflow.security import token_dependency
 
+from .messages import validate_payload
 from .runtime import AgentRuntime
 
 __all__ = ["create_agent_app"]
@@ -142,8 +143,6 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
 
     @api.post("/messages", response_model=MessageAccepted, status_code=202)
     def post_message(msg: MessageIn) -> MessageAccepted:
-        from .messages import validate_payload
-
         try:
             payload = validate_payload(msg.kind, msg.payload)
         except ValueError as exc:

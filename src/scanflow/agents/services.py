@@ -27,6 +27,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scanflow.improve.labels import LabelStore
+from scanflow.run import WorkflowRunner
+from scanflow.track import MlflowRegistry, MlflowRuns, get_client, tracking_uri
+from scanflow.track.store import registry_uri
+
 if TYPE_CHECKING:
     from scanflow.app import Application
 
@@ -153,27 +158,18 @@ def label_store_url(app: Application | None, store: StateStore, given: str | Non
 
 
 def _registry(app, store, _):
-    from scanflow.track import MlflowRegistry, get_client, tracking_uri
-    from scanflow.track.store import registry_uri
-
     return MlflowRegistry(get_client(tracking_uri(app), registry_uri(app)))
 
 
 def _labels(app, store, url):
-    from scanflow.improve.labels import LabelStore
-
     return LabelStore(label_store_url(app, store, url))
 
 
 def _runner(app, store, _):
-    from scanflow.run import WorkflowRunner
-
     return WorkflowRunner()
 
 
 def _runs(app, store, _):
-    from scanflow.track import MlflowRuns
-
     return MlflowRuns(app)
 
 

@@ -384,11 +384,13 @@ class Application(_Spec):
 
     def validate_spec(self, check_files: bool = True) -> None:
         """Raise :class:`SpecError` listing every structural problem (cycles, unknown names...)."""
+        # lazy: cycle, .validation imports this module
         from .validation import check_application
 
         check_application(self, check_files=check_files)
 
     def to_yaml(self) -> str:
+        # lazy: cycle, .yaml_io imports this module
         from .yaml_io import dump_yaml
 
         return dump_yaml(self)

@@ -107,6 +107,7 @@ class AcceptingDetector(Detector):
     @staticmethod
     def _raw(data: PreparedData) -> Any:
         if data.columns:
+            # lazy: pandas, slow to import; only DataFrame input needs it
             import pandas as pd
 
             return pd.DataFrame(data.values, columns=data.columns)

@@ -127,6 +127,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
     # ------------------------------------------------------------------ helpers
     @contextlib.contextmanager
     def _threads(self):
+        # lazy: torch (importing scanflow.check must not load it)
         import torch
 
         if self.n_threads is None:
@@ -149,6 +150,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         return self.loss
 
     def _build(self):
+        # lazy: ._nets defines torch modules; importing scanflow.check must not load torch
         from ._nets import ConvAutoencoder, DenseAutoencoder
 
         if self.input_kind_ == "image":
@@ -164,6 +166,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         return ((data.values - self.mean_) / self.scale_).astype(np.float32)
 
     def _per_sample_loss(self, out, target, name: str):
+        # lazy: torch (importing scanflow.check must not load it)
         import torch.nn.functional as F
 
         if name == "bce":
@@ -174,6 +177,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
 
     # ------------------------------------------------------------------ training
     def _fit(self, data: PreparedData) -> None:
+        # lazy: torch (importing scanflow.check must not load it)
         import torch
 
         validate_calibration_params(self)
@@ -201,8 +205,10 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
                 self._net = self._build()
                 losses = self._train(x_train, loss_name)
                 baseline = self._baseline_loss(x_train, loss_name)
-                collapsed = (
-                    self.epochs > 0 and bool(losses) and losses[-1] >= 0.9 * baseline
+                floor = self._floor_loss(x_train, loss_name)
+                collapsed = (  # learnt less than a tenth of what separates the mean from perfect
+                    self.epochs > 0 and bool(losses)
+                    and losses[-1] - floor >= 0.9 * (baseline - floor)
                 )
                 if not collapsed:
                     break
@@ -231,8 +237,9 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
 
     def _baseline_loss(self, x, loss_name: str) -> float:
         """Loss of always predicting the mean training sample (what a collapsed AE does)."""
+        # lazy: torch (importing scanflow.check must not load it)
         import torch
-        import torch.nn.functional as F
+        import torch.nn.functional as F  # lazy: as above
 
         mean = x.mean(0, keepdim=True).clamp(1e-4, 1 - 1e-4) if loss_name == "bce" else x.mean(
             0, keepdim=True)
@@ -240,7 +247,21 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
             return float(F.binary_cross_entropy(mean.expand_as(x), x))
         return float(torch.mean((x - mean) ** 2))
 
+    @staticmethod
+    def _floor_loss(x, loss_name: str) -> float:
+        """The loss of a perfect reconstruction: 0 for MSE; for BCE the entropy of the pixel
+        values themselves (grey pixels cannot reach 0), so that smooth images (fog) are not
+        taken for a collapse."""
+        # lazy: torch (importing scanflow.check must not load it)
+        import torch.nn.functional as F
+
+        if loss_name != "bce":
+            return 0.0
+        target = x.clamp(1e-4, 1 - 1e-4)
+        return float(F.binary_cross_entropy(target, x))
+
     def _train(self, x, loss_name: str) -> list[float]:
+        # lazy: torch (importing scanflow.check must not load it)
         import torch
 
         net = self._net
@@ -278,6 +299,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
 
     # ------------------------------------------------------------------ inference
     def _forward_chunks(self, values: np.ndarray, fn, chunk: int = 1024) -> np.ndarray:
+        # lazy: torch (importing scanflow.check must not load it)
         import torch
 
         outs = []
@@ -400,6 +422,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         return meta, arrays
 
     def _set_state(self, meta, arrays):
+        # lazy: torch (importing scanflow.check must not load it)
         import torch
 
         super()._set_state(meta, arrays)

@@ -26,6 +26,7 @@ __all__ = ["Chi2Detector", "to_frame"]
 
 def to_frame(X):
     """A pandas DataFrame with string column names from a DataFrame, 1-D or 2-D array."""
+    # lazy: pandas, slow to import; only DataFrame input needs it
     import pandas as pd
 
     if X is None:
@@ -51,6 +52,7 @@ def to_frame(X):
 def _match_reference_columns(X, df, expected: list[str]):
     """``df`` in the reference column order: by name for DataFrames / Series, by position
     for arrays of the reference width (see :func:`~scanflow.check.base.align_columns`)."""
+    # lazy: pandas, slow to import; only DataFrame input needs it
     import pandas as pd
 
     if isinstance(X, (pd.DataFrame, pd.Series)):

@@ -30,6 +30,7 @@ __all__ = ["IntegrityDetector", "balance_p_value"]
 
 
 def _is_numeric(series) -> bool:
+    # lazy: pandas, slow to import; only DataFrame input needs it
     import pandas as pd
 
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)

@@ -44,6 +44,7 @@ _entry_points_loaded = False
 
 def register_detector(name: str, *, overwrite: bool = False):
     """Class decorator registering a Detector subclass under ``name``."""
+    # lazy: cycle, .base imports this module
     from .base import Detector
 
     if not isinstance(name, str) or not name.strip():
@@ -74,6 +75,7 @@ def _load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
+    # lazy: cycle, .base imports this module
     from .base import Detector
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):

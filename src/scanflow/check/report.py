@@ -32,6 +32,7 @@ __all__ = ["render_report", "write_report"]
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    # lazy: matplotlib (importing scanflow.check must not load it)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -39,9 +40,11 @@ def _png(fig) -> str:
 
 
 def _histogram(ref_scores, new_scores, result: CheckResult) -> str | None:
+    # lazy: matplotlib (importing scanflow.check must not load it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy: pyplot only after choosing the Agg backend above
     import matplotlib.pyplot as plt
 
     new = np.asarray([s for s in (new_scores or []) if s is not None], dtype=float)
@@ -71,9 +74,11 @@ def _feature_pvalues(result: CheckResult) -> str | None:
     p = result.metadata.get("feature_p_values")
     if not p:
         return None
+    # lazy: matplotlib (importing scanflow.check must not load it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy: pyplot only after choosing the Agg backend above
     import matplotlib.pyplot as plt
 
     p = np.clip(np.asarray([1.0 if v is None else v for v in p], dtype=float), 1e-300, 1)
@@ -95,9 +100,11 @@ def _worst_images(X_new, result: CheckResult, k: int = 8) -> str | None:
     X = np.asarray(X_new)
     if X.ndim < 3:
         return None
+    # lazy: matplotlib (importing scanflow.check must not load it)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # lazy: pyplot only after choosing the Agg backend above
     import matplotlib.pyplot as plt
 
     scores = np.asarray([-np.inf if s is None else s for s in result.instance_scores])

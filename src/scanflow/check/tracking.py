@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
+
+from scanflow.track import get_client
+from scanflow.track import tracking_uri as default_uri
 
 from .result import CheckResult
 
@@ -17,10 +21,8 @@ def log_check(result: CheckResult, *, params: dict | None = None, report: str | 
               tracking_uri: str | None = None, experiment: str = "scanflow-check",
               run_name: str | None = None) -> str:
     """Create an MLflow run holding the check; returns the run id."""
+    # lazy: mlflow, slow to import; only logging a check needs it
     from mlflow.entities import Metric, Param, RunTag
-
-    from scanflow.track import get_client
-    from scanflow.track import tracking_uri as default_uri
 
     client = get_client(tracking_uri or default_uri())
     exp = client.get_experiment_by_name(experiment)
@@ -35,7 +37,6 @@ def log_check(result: CheckResult, *, params: dict | None = None, report: str | 
             metrics[key] = float(value)
     if result.is_outlier is not None:
         metrics["share_flagged"] = result.n_outliers / max(1, len(result.is_outlier))
-    import time
 
     now = int(time.time() * 1000)
     client.log_batch(

@@ -27,6 +27,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..agents import AgentRuntime
+from ..agents.runtime import decision_history, runtime_is_alive
+from ..app import SpecError, load_app
+
 console = Console()
 err = Console(stderr=True)
 
@@ -45,9 +49,6 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _runtime(app_path: str, state_url: str | None, agents: list[str] | None = None,
              poll_interval: float = 1.0):
-    from ..agents import AgentRuntime
-    from ..app import SpecError, load_app
-
     try:
         application = load_app(app_path)
     except (FileNotFoundError, SpecError) as exc:
@@ -113,8 +114,6 @@ def trigger(app_path: AppArg, agent: AgentArg,
             state_url: StateOpt = None,
             wait: Annotated[float, typer.Option(help="seconds to wait for the agents to act")] = 60.0) -> None:
     """Fire a sensor now, whatever its schedule or threshold; show the decisions it led to."""
-    from ..agents.runtime import runtime_is_alive
-
     rt = _runtime(app_path, state_url)
     try:
         before = max([d.id for d in rt.store.decisions(limit=1)] or [0])
@@ -161,8 +160,6 @@ def resume(app_path: AppArg, agent: AgentArg, state_url: StateOpt = None) -> Non
 
 
 def _print_history(decisions: list[Any], rt) -> None:
-    from ..agents.runtime import decision_history
-
     if not decisions:
         console.print("no decisions")
         return

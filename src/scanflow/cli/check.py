@@ -102,10 +102,10 @@ def check(
     """Check new data against reference data: drift, outliers, integrity."""
     # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
     from scanflow.check import Detector
-    from scanflow.check.base import DetectorInputError
-    from scanflow.check.report import write_report
-    from scanflow.check.tracking import log_check
-    from scanflow.datasets import DatasetError, load_any
+    from scanflow.check.base import DetectorInputError  # lazy: as above
+    from scanflow.check.report import write_report  # lazy: as above
+    from scanflow.check.tracking import log_check  # lazy: as above
+    from scanflow.datasets import DatasetError, load_any  # lazy: as above
 
     console = Console(stderr=as_json)
     if threads:
@@ -156,7 +156,7 @@ def _fit(name: str, reference: Path | None, param: list[str] | None, console: Co
     """A new detector ``name`` with the ``--param`` settings, fitted on the reference data."""
     # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
     from scanflow.check import available_detectors, get_detector_class
-    from scanflow.datasets import load_any
+    from scanflow.datasets import load_any  # lazy: as above
 
     if reference is None:
         _fail("give --reference REF (data to fit on) or --load DETECTOR.npz")

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(help="Datasets and MNIST-C corruptions.", no_args_is_help=True)
 
@@ -37,6 +39,7 @@ _DESCRIPTIONS = {
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the corruptions and the bundled datasets."""
+    # lazy: scanflow.datasets loads SciPy, which the other commands skip
     from scanflow.datasets import CORRUPTIONS
 
     datasets = [
@@ -46,22 +49,20 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if as_json:
         typer.echo(json.dumps({"corruptions": list(CORRUPTIONS), "datasets": datasets}))
         return
-    from rich.console import Console
-    from rich.table import Table
 
     console = Console()
-    t = Table(title="MNIST-C corruptions (scanflow datasets corrupt --corruption NAME)")
-    t.add_column("name")
-    t.add_column("what")
+    corruptions_table = Table(title="MNIST-C corruptions (scanflow datasets corrupt --corruption NAME)")
+    corruptions_table.add_column("name")
+    corruptions_table.add_column("what")
     for name in CORRUPTIONS:
-        t.add_row(name, _DESCRIPTIONS.get(name, ""))
-    console.print(t)
-    d = Table(title="Bundled datasets (scanflow.datasets.load_mnist)")
+        corruptions_table.add_row(name, _DESCRIPTIONS.get(name, ""))
+    console.print(corruptions_table)
+    datasets_table = Table(title="Bundled datasets (scanflow.datasets.load_mnist)")
     for col in ("name", "images", "note"):
-        d.add_column(col)
+        datasets_table.add_column(col)
     for row in datasets:
-        d.add_row(row["name"], str(row["images"]), row["note"])
-    console.print(d)
+        datasets_table.add_row(row["name"], str(row["images"]), row["note"])
+    console.print(datasets_table)
 
 
 @app.command()
@@ -75,8 +76,7 @@ def corrupt(
     limit: int | None = typer.Option(None, "--limit", help="Use the first N images only."),
 ) -> None:
     """Apply one MNIST-C corruption to a file of images."""
-    from rich.console import Console
-
+    # lazy: scanflow.datasets loads SciPy, which the other commands skip
     from scanflow.datasets import (
         CORRUPTIONS,
         CorruptionError,
@@ -85,6 +85,8 @@ def corrupt(
         load_mnist,
         save_array,
     )
+
+    # lazy: scanflow.datasets loads SciPy, which the other commands skip
     from scanflow.datasets import corrupt as corrupt_images
 
     err = Console(stderr=True)

@@ -20,6 +20,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from scanflow.demo import DemoError, DemoSettings, run_demo
+from scanflow.demo.examples import EXAMPLES
+from scanflow.demo.ui import RichUI
+
 console = Console()
 err = Console(stderr=True)
 
@@ -37,8 +41,8 @@ def demo(
     mlflow_ui: Annotated[bool, typer.Option("--mlflow-ui", help="also start the MLflow UI for the run")] = False,
 ) -> None:
     """Train, serve, stream shifting data and let the agents close the loop."""
+    # lazy: scanflow.datasets loads SciPy, which the other commands skip
     from scanflow.datasets import CORRUPTIONS
-    from scanflow.demo.examples import EXAMPLES
 
     if example not in EXAMPLES:
         err.print(f"[red]error:[/] --example {example!r} is not one of: {', '.join(EXAMPLES)}")
@@ -49,8 +53,6 @@ def demo(
             raise typer.Exit(2)
     for name in ("mlflow", "alembic", "scanflow.agents", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    from scanflow.demo import DemoError, DemoSettings, run_demo
-    from scanflow.demo.ui import RichUI
 
     settings = DemoSettings.preset(quick=quick, human=human, output=output, state_dir=state_dir,
                                    example=example, shifts=shift or None, seed=seed, port=port,

@@ -19,6 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..agents import StateStore, default_state_url
+from ..agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore, episode_report
+from ..app import SpecError, load_app
+from ..improve.labels import LabelStore
+
 console = Console()
 err = Console(stderr=True)
 
@@ -29,10 +34,6 @@ AppArg = Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Pyt
 
 
 def _stores(app_path: str):
-    from ..agents import StateStore, default_state_url
-    from ..app import SpecError, load_app
-    from ..improve.labels import LabelStore
-
     try:
         application = load_app(app_path)
     except (FileNotFoundError, SpecError) as exc:
@@ -51,8 +52,6 @@ def list_episodes(app_path: AppArg,
                   status: Annotated[str | None, typer.Option(help="open, settling, resolved or closed")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Every drift episode: status, pool, labels asked / answered (people, oracle) / used."""
-    from ..agents.episodes import episode_report
-
     store, labels = _stores(app_path)
     rows = episode_report(store, labels, status)
     if as_json:
@@ -75,8 +74,6 @@ def list_episodes(app_path: AppArg,
 def show(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")],
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """One episode: its rounds of labels and its history (candidates, promotions, settling)."""
-    from ..agents.episodes import EpisodeError, episode_report
-
     store, labels = _stores(app_path)
     rows = [r for r in episode_report(store, labels) if r["id"] == episode]
     if not rows:
@@ -101,8 +98,6 @@ def close(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")
           reason: Annotated[str, typer.Option(help="why (kept in the episode's history)")] = "closed by a person",
           by: Annotated[str, typer.Option(help="who closes it")] = "") -> None:
     """End an episode by hand: no more labels are asked for it."""
-    from ..agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore
-
     store, _ = _stores(app_path)
     try:
         ep = EpisodeStore(store).set_status(episode, CLOSED, key=f"cli-close-{episode}-{time.time()}",

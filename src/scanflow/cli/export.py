@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from scanflow.app import SpecError, load_app
+from scanflow.deploy import ExportInvalid, export
+
 app = typer.Typer(help="Export an application: Dockerfiles, Docker Compose, Docker Swarm, Kubernetes + Argo.",
                   no_args_is_help=True)
 err = Console(stderr=True)
@@ -25,9 +28,6 @@ BaseOpt = Annotated[str | None, typer.Option("--base-image", help="base image of
 
 
 def _run(target: str, app_path: Path, output: Path, **settings) -> None:
-    from scanflow.app import SpecError, load_app
-    from scanflow.deploy import ExportInvalid, export
-
     try:
         application = load_app(app_path)
         files = export(application, target, output, **settings)

@@ -13,6 +13,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from scanflow.app import SpecError, load_app
+from scanflow.graph import GraphvizNotFound, to_dot, write_graph
+from scanflow.graph.model import build_graph
+
 err = Console(stderr=True)
 
 
@@ -23,10 +27,6 @@ def graph(
     status: Annotated[Path | None, typer.Option("--status", help="JSON file {node_id: status} to colour nodes")] = None,
 ) -> None:
     """Draw the workflows, nested workflows, services and agents of an application."""
-    from scanflow.app import SpecError, load_app
-    from scanflow.graph import GraphvizNotFound, to_dot, write_graph
-    from scanflow.graph.model import build_graph
-
     try:
         application = load_app(app_path)
         statuses = _read_statuses(status) if status else None

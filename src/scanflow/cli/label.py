@@ -69,31 +69,31 @@ def block_art(image: np.ndarray, zoom: int = 2) -> Text:
     >>> block_art(np.array([[0, 255], [255, 0]], np.uint8), zoom=1).plain
     '▀▀'
     """
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    if a.dtype != np.uint8:
-        f = a.astype(np.float64)
-        lo, hi = float(f.min()), float(f.max())
-        a = (
-            np.zeros(f.shape, np.uint8)
+    pixels = np.asarray(image)
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    if pixels.dtype != np.uint8:
+        values = pixels.astype(np.float64)
+        lo, hi = float(values.min()), float(values.max())
+        pixels = (
+            np.zeros(values.shape, np.uint8)
             if hi <= lo
-            else ((f - lo) / (hi - lo) * 255).astype(np.uint8)
+            else ((values - lo) / (hi - lo) * 255).astype(np.uint8)
         )
     if zoom > 1:
-        a = np.repeat(np.repeat(a, zoom, axis=0), zoom, axis=1)
-    if a.shape[0] % 2:
-        a = np.concatenate([a, np.zeros_like(a[:1])], axis=0)
+        pixels = np.repeat(np.repeat(pixels, zoom, axis=0), zoom, axis=1)
+    if pixels.shape[0] % 2:
+        pixels = np.concatenate([pixels, np.zeros_like(pixels[:1])], axis=0)
 
     def rgb(px) -> str:
         r, g, b = (int(px), int(px), int(px)) if np.ndim(px) == 0 else (int(v) for v in px[:3])
         return f"rgb({r},{g},{b})"
 
     text = Text()
-    for r in range(0, a.shape[0], 2):
-        for c in range(a.shape[1]):
-            text.append("▀", style=f"{rgb(a[r, c])} on {rgb(a[r + 1, c])}")
-        if r + 2 < a.shape[0]:
+    for r in range(0, pixels.shape[0], 2):
+        for c in range(pixels.shape[1]):
+            text.append("▀", style=f"{rgb(pixels[r, c])} on {rgb(pixels[r + 1, c])}")
+        if r + 2 < pixels.shape[0]:
             text.append("\n")
     return text
 
@@ -301,8 +301,8 @@ def add(
     X, meta = _load_samples(path, mnist, limit)
     guess = None
     if guesses is not None:
-        g = np.load(guesses, allow_pickle=False)[: len(X)]
-        guess = (g.astype(int) if g.dtype.kind in "iubf" else g).tolist()
+        loaded = np.load(guesses, allow_pickle=False)[: len(X)]
+        guess = (loaded.astype(int) if loaded.dtype.kind in "iubf" else loaded).tolist()
     with _store(db) as store:
         try:
             ids = store.enqueue(
@@ -425,8 +425,8 @@ def serve(
     """Serve the labeling web UI (open the printed address in a browser)."""
     # lazy: these load FastAPI, which only `label serve` needs
     from ..security import InsecureBindError, check_bind
-    from ..security import serve as run_server
-    from ..serve.labeling import create_labeling_app
+    from ..security import serve as run_server  # lazy: as above
+    from ..serve.labeling import create_labeling_app  # lazy: as above
 
     try:
         token = check_bind(host, token)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,11 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from ..agents import config_problems
+from ..app import Executor, SpecError, SubWorkflow, load_app
+from ..run import RunError, RunNotFound, Scheduler, find_run, get_backend, list_runs
+from ..run.scheduler import STATE_MARKER
 
 console = Console()
 err = Console(stderr=True)
@@ -56,8 +62,6 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _load(app_path: str):
-    from ..app import SpecError, load_app
-
     try:
         return load_app(app_path)
     except FileNotFoundError as exc:
@@ -76,8 +80,6 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="write into a non-empty folder")] = False,
 ) -> None:
     """Scaffold a runnable example application in DIR."""
-    from importlib import resources
-
     template = resources.files("scanflow") / "templates" / "basic"
     if directory.exists() and any(directory.iterdir()) and not force:
         _fail(f"{directory} is not empty: choose a new folder or pass --force")
@@ -102,9 +104,6 @@ def init(
 def validate(app_path: AppArg = ".") -> None:
     """Check an application: names, dependencies, cycles, files, resources, unknown keys, and
     every agent's config against its kind (unknown keys, types, missing settings)."""
-    from ..agents import config_problems
-    from ..app import Executor, SubWorkflow
-
     application = _load(app_path)
     problems = config_problems(application)
     if problems:
@@ -212,8 +211,6 @@ def run(
     no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
 ) -> None:
     """Run the workflows of an application (live progress; prints how to resume on failure)."""
-    from ..run import RunError, RunNotFound, Scheduler, get_backend
-
     _quiet_mlflow()
     if address and backend != "ray":
         _fail(f"--address is for the ray backend: add --backend ray (got --backend {backend})")
@@ -280,8 +277,6 @@ def _when(ts: float | None) -> str:
 
 
 def _list(app_path: str, limit: int) -> None:
-    from ..run import list_runs
-
     application = _load(app_path)
     states = list_runs(application.state_path)
     if not states:
@@ -306,8 +301,6 @@ def _list(app_path: str, limit: int) -> None:
 
 
 def _show(app_path: str, run_id: str) -> None:
-    from ..run import RunNotFound, find_run
-
     application = _load(app_path)
     try:
         state = find_run(application.state_path, run_id)
@@ -328,19 +321,19 @@ def _show(app_path: str, run_id: str) -> None:
     for column in ("", "node", "status", "attempts", "duration", "mlflow run", "error"):
         table.add_column(column)
     for node_id, node in data.get("nodes", {}).items():
-        st = node.get("status", "pending")
-        if st == "running" and status == "interrupted":
-            st = "interrupted"
-        icon, nstyle = STYLES.get(st, ("?", ""))
+        node_status = node.get("status", "pending")
+        if node_status == "running" and status == "interrupted":
+            node_status = "interrupted"
+        icon, nstyle = STYLES.get(node_status, ("?", ""))
         duration = node.get("duration")
-        table.add_row(Text(icon, style=nstyle), node_id, Text(st, style=nstyle), str(node.get("attempts") or ""),
+        table.add_row(Text(icon, style=nstyle), node_id, Text(node_status, style=nstyle), str(node.get("attempts") or ""),
                       f"{duration:.1f} s" if duration else "", (node.get("mlflow_run_id") or "")[:12],
                       Text(node.get("error") or "", style="red"))
     console.print(table)
     if status not in ("succeeded", "running"):
         arg = data.get("app_arg") or app_path
-        wf = f" --workflow {data['workflow']}" if data.get("workflow") else ""
-        console.print(f"Resume with: [bold]scanflow run {escape(arg)}{escape(wf)} --resume {state.run_id}[/bold]",
+        workflow_option = f" --workflow {data['workflow']}" if data.get("workflow") else ""
+        console.print(f"Resume with: [bold]scanflow run {escape(arg)}{escape(workflow_option)} --resume {state.run_id}[/bold]",
                       highlight=False, soft_wrap=True)
 
 
@@ -351,8 +344,6 @@ def wipe(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="really delete (required)")] = False,
 ) -> None:
     """Delete the application's state folder: runs, logs, cache, isolated envs, local MLflow store."""
-    from ..run.scheduler import STATE_MARKER
-
     application = _load(app_path)
     state = application.state_path
     if not state.exists():

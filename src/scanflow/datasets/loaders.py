@@ -164,6 +164,7 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
 
 def load_table(path: str | Path, **kwargs):
     """Load a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet file as a pandas DataFrame."""
+    # lazy: pandas, slow to import; only tables need it
     import pandas as pd
 
     path = Path(path)

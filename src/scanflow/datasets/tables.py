@@ -38,6 +38,7 @@ SEGMENT_CLASSES = ("brickface", "cement", "foliage", "grass", "path", "sky", "wi
 
 def load_segment():
     """``(X, y)``: the 18 feature columns as a DataFrame (named as in UCI) and the class names."""
+    # lazy: pandas, slow to import; only tables need it
     import pandas as pd
 
     path = resources.files("scanflow") / "data" / "segment" / "segment.csv.gz"

@@ -17,6 +17,7 @@ HOLDOUT = slice(5000, 6000)  # of load_mnist("train"): never trained on, the cle
 
 def train_data(limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
     """The digits the champion is trained on (the first ``limit`` of the training split)."""
+    # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
     from scanflow.datasets import load_mnist
 
     X, y = load_mnist("train")
@@ -26,6 +27,7 @@ def train_data(limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
 
 def clean_data() -> tuple[np.ndarray, np.ndarray]:
     """1,000 clean digits the demo never trains on."""
+    # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
     from scanflow.datasets import load_mnist
 
     X, y = load_mnist("train")

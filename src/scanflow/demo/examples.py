@@ -64,6 +64,7 @@ class Example:
 
 # ----------------------------------------------------------------------------- MNIST
 def _mnist_pool():
+    # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
     from scanflow.datasets import load_mnist
 
     return load_mnist("test")
@@ -73,6 +74,7 @@ def _digits(corruption: str | None):
     cache: dict[str, Any] = {}
 
     def draw(n: int, rng: np.random.Generator):
+        # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
         from scanflow.datasets import corrupt
 
         if "pool" not in cache:
@@ -95,6 +97,7 @@ def _mnist_phases(settings: Any) -> list[Phase]:
 
 # ----------------------------------------------------------------------------- table
 def _segment_pool(seed: int):
+    # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
     from scanflow.datasets import split_segment
 
     parts = split_segment(seed=0)
@@ -105,6 +108,7 @@ def _rows(recalibrated: bool):
     cache: dict[str, Any] = {}
 
     def draw(n: int, rng: np.random.Generator):
+        # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
         from scanflow.datasets import recalibrate_camera
 
         if "pool" not in cache:
@@ -127,9 +131,8 @@ EXAMPLES: dict[str, Example] = {
     "mnist": Example(
         "mnist", "app", "mnist-cnn", "digits", 50, _mnist_phases,
         quick={"train": {"epochs": 2, "limit": 3000, "seed": 0, "channels": [16, 32], "hidden": 64},
-               "fit_detector": {"epochs": 3, "limit": 1000, "seed": 0},
-               "pretrain_denoiser": {"steps": 150, "seed": 0}},
-        quick_agents={"improver": {"zero_label_params": {"pretrain_steps": 150}}}),
+               "fit_detector": {"epochs": 3, "limit": 1000, "seed": 0}},
+        quick_agents={}),
     "tabular": Example("tabular", "tabular", "segment", "rows", 30, _tabular_phases),
 }
 

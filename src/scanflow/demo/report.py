@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scanflow.serve.plots import accuracy_plot, drift_plot
+
 from .summary import notable_decisions
 
 __all__ = ["report_markdown", "write_outputs"]
@@ -89,8 +91,6 @@ def _html(markdown_text: str, plots: dict[str, str]) -> str:
 
 def write_outputs(summary: dict[str, Any], folder: Path, demo) -> dict[str, str]:
     """Write summary.json, report.md, report.html, drift.svg and accuracy.svg into ``folder``."""
-    from scanflow.serve.plots import accuracy_plot, drift_plot
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     phases = demo.log.phases()

@@ -1,8 +1,8 @@
 """``scanflow demo``: the whole loop on the embedded default, in one process plus its nodes.
 
 1. **train** — run the example application's ``training`` workflow through the scheduler (the
-   model, the detector and, for images, the zero-label denoiser in parallel, then ``deploy``:
-   register the model and make it the ``champion``); cached weights make a second demo quick;
+   model and the detector in parallel, then ``deploy``: register the model and make it the
+   ``champion``); cached weights make a second demo quick;
 2. **serve** — start the prediction API, dashboard and labeling UI (:class:`ServeStack`) under a
    real Uvicorn on 127.0.0.1 and a free port, and the four agents (:class:`AgentRuntime`);
 3. **stream** — send the example's phases over HTTP: clean data, each shift until the agents
@@ -30,22 +30,29 @@ from typing import Any
 
 import numpy as np
 
+from scanflow.app import load_app
+from scanflow.errors import ScanflowError
+from scanflow.run import RunState, run_workflow
+from scanflow.serve.server import ServerThread, free_port
+from scanflow.track import tracking_uri
+
 from .examples import Example, Phase, get_example
+from .report import write_outputs
 from .settings import DemoSettings
 from .stream import SentBatch, StreamLog
+from .summary import build_summary
+from .ui import QuietUI
 
 __all__ = ["DemoError", "clear_cache", "demo_app", "run_demo"]
 
 
-class DemoError(RuntimeError):
+class DemoError(ScanflowError, RuntimeError):
     """The demo could not run (a failed training node, no writable state folder...)."""
 
 
 def demo_app(state_dir: str | os.PathLike[str] | None = None, example: str = "mnist"):
     """The packaged application of ``example``, with its state in ``state_dir`` (see
     :func:`_state_dir`)."""
-    from scanflow.app import load_app
-
     app = load_app(str(get_example(example).app_dir))
     app.state_dir = str(_state_dir(state_dir, example))
     return app
@@ -78,6 +85,7 @@ class _Oracle(threading.Thread):
                 self.errors.append(str(exc))
 
     def _label_pending(self) -> None:
+        # lazy: scanflow.improve.labelers loads SQLAlchemy, which importing scanflow.demo skips (its nodes import it)
         from scanflow.improve.labelers import OracleLabeler
 
         truth = self.log.truth()
@@ -107,8 +115,6 @@ def _fresh_run_state(state: Path) -> None:
 
 
 def _train(app, example: Example, settings: DemoSettings, ui) -> dict[str, Any]:
-    from scanflow.run import RunState, run_workflow
-
     overrides = {**(example.quick if settings.quick else {}), **settings.train}
     for node, params in overrides.items():
         wf_node = app.workflow("training").node(node)
@@ -143,8 +149,6 @@ def _failure(result) -> str:
 
 
 def _start_mlflow_ui(uri: str, state: Path) -> tuple[subprocess.Popen, str]:
-    from scanflow.serve.server import free_port
-
     port = free_port()
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1"]
@@ -158,14 +162,13 @@ class _Demo:
     """The running parts of one demo: served stack, agents, oracle, stream log."""
 
     def __init__(self, settings: DemoSettings, ui):
-        from scanflow.track import tracking_uri
-
         self.settings, self.ui = settings, ui
         self.example = get_example(settings.example)
         self.app = demo_app(settings.state_dir, settings.example)
         self.state = self.app.state_path
         self.state.mkdir(parents=True, exist_ok=True)
         self.uri = tracking_uri(self.app)
+        self._previous_uri = os.environ.get("MLFLOW_TRACKING_URI")  # restored by stop()
         os.environ["MLFLOW_TRACKING_URI"] = self.uri  # the nodes, the registry and the agents agree
         _fresh_run_state(self.state)
         self.log = StreamLog()
@@ -173,8 +176,10 @@ class _Demo:
         self.stream_end = "stream finished"
 
     def start(self, training: dict[str, Any]) -> None:
+        # lazy: scanflow.agents loads SQLAlchemy, which importing scanflow.demo skips (its nodes import it)
         from scanflow.agents import AgentRuntime
-        from scanflow.serve.server import ServerThread
+
+        # lazy: scanflow.serve.stack loads FastAPI, which importing scanflow.demo skips
         from scanflow.serve.stack import ServeStack
 
         self.training = training
@@ -195,6 +200,13 @@ class _Demo:
         quick = self.example.quick_agents if self.settings.quick else {}
         names = set(quick) | set(self.settings.agents)
         return {n: {**quick.get(n, {}), **self.settings.agents.get(n, {})} for n in names}
+
+    def restore_environment(self) -> None:
+        """Put ``MLFLOW_TRACKING_URI`` back: a later demo in this process must not use this store."""
+        if self._previous_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = self._previous_uri
 
     def stop(self) -> None:
         if getattr(self, "oracle", None) is not None:
@@ -230,6 +242,7 @@ class _Demo:
 
     def adapted(self, since: float) -> bool:
         """Whether the episode opened since ``since`` is settled, resolved or out of labels."""
+        # lazy: scanflow.agents loads SQLAlchemy, which importing scanflow.demo skips (its nodes import it)
         from scanflow.agents import EpisodeStore
 
         for ep in EpisodeStore(self.runtime.store).list():
@@ -258,6 +271,7 @@ class _Demo:
             time.sleep(self.settings.pace)
 
     def stream(self) -> None:
+        # lazy: httpx, only streaming needs it
         import httpx
 
         phases = self.example.phases(self.settings)
@@ -278,18 +292,23 @@ class _Demo:
 
 def run_demo(settings: DemoSettings | None = None, ui=None) -> dict[str, Any]:
     """Run the demo; returns the summary (also written to ``settings.output`` when set)."""
-    from .report import write_outputs
-    from .summary import build_summary
-    from .ui import QuietUI
-
     settings = settings or DemoSettings.preset()
     ui = ui or QuietUI()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     demo = _Demo(settings, ui)
-    ui.info(f"application {demo.app.name} from {demo.app.root}; state in {demo.state}")
-    training = _train(demo.app, demo.example, settings, ui)
-    ui.info(f"champion: {demo.example.model} v{training['baseline_version']} (clean accuracy "
-            f"{training['clean_accuracy']:.3f})")
+    try:
+        summary = _run(demo)
+    finally:
+        demo.restore_environment()
+    ui.summary(summary)
+    return summary
+
+
+def _run(demo: _Demo) -> dict[str, Any]:
+    demo.ui.info(f"application {demo.app.name} from {demo.app.root}; state in {demo.state}")
+    training = _train(demo.app, demo.example, demo.settings, demo.ui)
+    demo.ui.info(f"champion: {demo.example.model} v{training['baseline_version']} (clean accuracy "
+                 f"{training['clean_accuracy']:.3f})")
     try:
         demo.start(training)
         demo.stream()
@@ -297,8 +316,7 @@ def run_demo(settings: DemoSettings | None = None, ui=None) -> dict[str, Any]:
     finally:
         demo.stop()
     summary = build_summary(demo)
-    summary["files"] = write_outputs(summary, settings.output or demo.state / "demo", demo)
-    ui.summary(summary)
+    summary["files"] = write_outputs(summary, demo.settings.output or demo.state / "demo", demo)
     return summary
 
 

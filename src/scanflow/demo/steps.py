@@ -1,9 +1,7 @@
 """The executors of the demo's ``training`` workflow (run by the scheduler, one process each).
 
-``train``, ``fit_detector`` and ``pretrain_denoiser`` run in parallel, then ``deploy``
-evaluates the new model and points the registry's ``champion`` alias at it. The denoiser is the
-improver's zero-label first response; pretraining it here (label-free, on the training digits)
-warms the improver's cache so the first response comes within seconds of an alarm. Trained weights and the fitted detector are
+``train`` and ``fit_detector`` run in parallel, then ``deploy`` evaluates the new model and
+points the registry's ``champion`` alias at it. Trained weights and the fitted detector are
 cached under ``<state>/cache/demo`` by their settings, so a second ``scanflow demo`` skips the
 training (the model is still logged and registered as a new version, so every demo starts
 from the same baseline champion).
@@ -19,11 +17,23 @@ import os
 from pathlib import Path
 from typing import Any
 
+from scanflow.models import load_torch_model, log_torch_model
+from scanflow.track import (
+    get_client,
+    log_artifact,
+    log_metrics,
+    log_params,
+    promote,
+    register_model,
+    tracking_uri,
+)
+
 MODEL_NAME = "mnist-cnn"
 EVAL_CORRUPTION = "fog"
 
 
 def _threads() -> None:
+    # lazy: torch (importing scanflow.demo must not load it)
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
@@ -49,11 +59,12 @@ def train(epochs: int = 3, limit: int = 6000, seed: int = 0, channels: list[int]
           hidden: int = 128, model: str = MODEL_NAME) -> dict[str, Any]:
     """Train (or load from the cache) the baseline classifier; log and register it."""
     _threads()
+    # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
     from scanflow.datasets import load_mnist
+
+    # lazy: scanflow.improve.cache and .classifier import torch (importing scanflow.demo must not)
     from scanflow.improve.cache import cache_key, load_cached, save_cached
-    from scanflow.improve.classifier import MnistCNN, accuracy, train_classifier
-    from scanflow.models import log_torch_model
-    from scanflow.track import log_metrics, log_params, register_model
+    from scanflow.improve.classifier import MnistCNN, accuracy, train_classifier  # lazy: as above
 
     settings = {"epochs": epochs, "limit": limit, "seed": seed, "channels": channels or [32, 64],
                 "hidden": hidden}
@@ -71,6 +82,7 @@ def train(epochs: int = 3, limit: int = 6000, seed: int = 0, channels: list[int]
                "test_accuracy": accuracy(net, X_test, y_test)}
     log_params({**settings, "cached": cached})
     log_metrics(metrics)
+    # lazy: scanflow.improve.classifier imports torch (importing scanflow.demo must not)
     from scanflow.improve.classifier import DIGITS
 
     uri = log_torch_model(net, "model", init_kwargs=net.get_config(), schema=DIGITS)
@@ -83,10 +95,10 @@ def train(epochs: int = 3, limit: int = 6000, seed: int = 0, channels: list[int]
 def fit_detector(epochs: int = 6, limit: int = 3000, seed: int = 0) -> dict[str, Any]:
     """Fit (or load from the cache) the autoencoder detector; save it as ``<state>/detector.npz``."""
     _threads()
+    # lazy: scanflow.check and scanflow.datasets load SciPy, scanflow.improve.cache torch
     from scanflow.check import AutoencoderDetector, Detector
-    from scanflow.datasets import load_mnist
-    from scanflow.improve.cache import cache_key
-    from scanflow.track import log_artifact, log_metrics, log_params
+    from scanflow.datasets import load_mnist  # lazy: as above
+    from scanflow.improve.cache import cache_key  # lazy: as above
 
     settings = {"epochs": epochs, "limit": limit, "seed": seed}
     cached_path = _cache() / f"{cache_key('demo-detector', settings)}.npz"
@@ -106,29 +118,14 @@ def fit_detector(epochs: int = 6, limit: int = 3000, seed: int = 0) -> dict[str,
     return {"detector": str(target), "cached": cached}
 
 
-def pretrain_denoiser(steps: int = 600, seed: int = 0) -> dict[str, Any]:
-    """Pretrain the label-free denoiser into the improver's cache (``<state>/cache/improve``)."""
-    _threads()
-    from scanflow.improve.classifier import DIGITS, MnistCNN
-    from scanflow.improve.strategies import DenoiserStrategy
-    from scanflow.models import TorchModel
-
-    from .data import train_data
-
-    cache = _state() / "cache" / "improve"
-    X, _ = train_data()
-    DenoiserStrategy(pretrain_steps=steps, cache_dir=str(cache)).pretrain(
-        X, seed, TorchModel(MnistCNN(), schema=DIGITS))
-    return {"cache": str(cache), "steps": steps}
-
-
 def deploy(model: str = MODEL_NAME, corruption: str = EVAL_CORRUPTION) -> dict[str, Any]:
     """Evaluate the new version on clean and corrupted digits, then make it the champion."""
     _threads()
+    # lazy: scanflow.datasets loads SciPy, which importing scanflow.demo skips
     from scanflow.datasets import corrupt, load_mnist
+
+    # lazy: scanflow.improve.classifier imports torch (importing scanflow.demo must not)
     from scanflow.improve.classifier import accuracy
-    from scanflow.models import load_torch_model
-    from scanflow.track import get_client, log_metrics, promote, tracking_uri
 
     info = json.loads((_output() / "model.json").read_text())
     version = int(info["version"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["build_summary", "notable_decisions"]
@@ -68,14 +69,13 @@ def _accuracy_between(log, phase: str, t0: float | None, t1: float | None) -> tu
 
 def _label_requests(demo, t0: float, t1: float) -> int:
     """Samples filed for labeling between two times (what a person would have been asked)."""
-    from datetime import UTC, datetime
-
     lo = datetime.fromtimestamp(t0, tz=UTC).replace(tzinfo=None)
     hi = datetime.fromtimestamp(t1, tz=UTC).replace(tzinfo=None)
     return sum(1 for it in demo.stack.labels.items_of() if lo <= it.created_at <= hi)
 
 
 def _episode_summary(demo, ep, promotions, phases) -> dict[str, Any]:
+    # lazy: scanflow.agents loads SQLAlchemy, which importing scanflow.demo skips (its nodes import it)
     from scanflow.agents.episodes import label_accounting
 
     log = demo.log
@@ -122,6 +122,7 @@ def _decisions(demo, history) -> list[dict[str, Any]]:
 
 
 def build_summary(demo) -> dict[str, Any]:
+    # lazy: scanflow.agents loads SQLAlchemy, which importing scanflow.demo skips (its nodes import it)
     from scanflow.agents import EpisodeStore
 
     history = [d for d in demo.runtime.history(limit=5000) if d["time"] >= demo.started]

@@ -28,6 +28,7 @@ class RichUI(QuietUI):
     the final table."""
 
     def __init__(self, console=None):
+        # lazy: rich, only RichUI (the CLI) needs it; the demo's nodes import this package
         from rich.console import Console
 
         self.console = console or Console()
@@ -55,6 +56,7 @@ class RichUI(QuietUI):
                                f"({event.duration:.1f}s)")
 
     def urls(self, **urls: str | None) -> None:
+        # lazy: rich, only RichUI needs it
         from rich.table import Table
 
         table = Table(show_header=False, box=None, padding=(0, 1))
@@ -66,6 +68,7 @@ class RichUI(QuietUI):
         self.console.print(table)
 
     def start_stream(self, total: int | None) -> None:
+        # lazy: rich, only RichUI needs it
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(TextColumn("[bold]stream[/] {task.completed} samples"), BarColumn(),
@@ -98,6 +101,7 @@ class RichUI(QuietUI):
             self._progress = None
 
     def summary(self, s: dict[str, Any]) -> None:
+        # lazy: rich, only RichUI needs it
         from rich.table import Table
 
         def pct(x):
@@ -134,6 +138,7 @@ class RichUI(QuietUI):
         self.console.print(f"MLflow UI: [cyan]mlflow ui --backend-store-uri {s['tracking_uri']}[/]")
 
     def _decisions(self, s: dict[str, Any]) -> None:
+        # lazy: rich, only RichUI needs it
         from rich.table import Table
 
         decisions = Table(title="What each agent decided, and why")

@@ -19,6 +19,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Literal
 
+from scanflow._version import __version__
 from scanflow.app import Application, Executor, Resources, Service
 from scanflow.app.plan import CALLABLE_SNIPPET, build_plan, param_env, param_flags
 
@@ -204,8 +205,8 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
             if any(s.name == up for s in app.services):
                 deps.append(dns_label(up))
             else:  # a workflow: wait for its last nodes
-                deps += [container.name for container in nodes if container.workflow == up and not any(
-                    container.name in other.depends_on for other in nodes if other.workflow == up)]
+                deps += [node.name for node in nodes if node.workflow == up and not any(
+                    node.name in other.depends_on for other in nodes if other.workflow == up)]
         container = Container(
             name=name, kind="service", ref=f"service:{svc.name}", image=svc.image or image_of(name),
             command=command, args=args,
@@ -236,8 +237,6 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
 
 def agent_requirement() -> str:
     """What an agent image installs to get Scanflow's agent runtime."""
-    from scanflow._version import __version__
-
     return f"scanflow=={__version__}"
 
 

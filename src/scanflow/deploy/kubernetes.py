@@ -194,10 +194,10 @@ class KubernetesExporter(Exporter):
                                      self._deployment(dep, dep.tracker), self._service(dep, dep.tracker)]
         for kind, items in (("services", dep.services), ("agents", dep.agents)):
             objs = []
-            for c in items:
-                objs.append(self._deployment(dep, c))
-                if c.port:
-                    objs.append(self._service(dep, c))
+            for container in items:
+                objs.append(self._deployment(dep, container))
+                if container.port:
+                    objs.append(self._service(dep, container))
             if objs:
                 files[f"{kind}.yaml"] = objs
         return files

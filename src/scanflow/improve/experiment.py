@@ -666,8 +666,8 @@ def _summary(cfg, per_seed, table, best) -> dict[str, Any]:
         return out
     lost = base_clean - base_drift
     gained = best["drifted_accuracy"] - base_drift
-    at = [e for e in table if e["budget"] == best["budget"] and e["strategy"] == best["strategy"]]
-    ref = {e["selection"]: e["drifted_accuracy"] for e in at}
+    at_best = [e for e in table if e["budget"] == best["budget"] and e["strategy"] == best["strategy"]]
+    ref = {e["selection"]: e["drifted_accuracy"] for e in at_best}
     out.update(
         {
             "improved_clean_accuracy": best["clean_accuracy"],

@@ -30,7 +30,11 @@ from typing import Any
 import numpy as np
 
 from scanflow.errors import ScanflowError
+from scanflow.models import as_model, log_model
 from scanflow.params import ParamsMixin
+from scanflow.track import promote as track_promote
+from scanflow.track import set_alias
+from scanflow.track.registry import _client
 
 __all__ = ["EvaluationGate", "GateDecision", "GateError", "evaluate", "register_candidate"]
 
@@ -58,8 +62,6 @@ def evaluate(model, slices: dict[str, tuple]) -> dict[str, float]:
         >>> sorted(evaluate(model, {"d": (X, y, ["fog", "fog", "a", "a"])}))
         ['d:a_accuracy', 'd:fog_accuracy', 'd_accuracy', 'd_n']
     """
-    from scanflow.models import as_model
-
     if not isinstance(slices, dict) or not slices:
         raise GateError("slices must be a non-empty dict {name: (X, y)}")
     out: dict[str, float] = {}
@@ -189,10 +191,6 @@ class EvaluationGate(ParamsMixin):
 
         The candidate gets the alias ``challenger`` either way, and tags with the decision.
         """
-        from scanflow.track import promote as track_promote
-        from scanflow.track import set_alias
-        from scanflow.track.registry import _client
-
         c = _client(client)
         c.set_model_version_tag(name, str(version), "scanflow.gate.promote", str(decision.promote))
         c.set_model_version_tag(name, str(version), "scanflow.gate.reason", decision.reason[:4900])
@@ -213,8 +211,6 @@ def register_candidate(
     """Log ``model`` to the run as an MLflow model (its flavor + signature) and register it
     under ``name``; returns the new registry version. ``model``: anything
     :func:`scanflow.models.as_model` takes (a torch module needs its ``init_kwargs``)."""
-    from scanflow.models import log_model
-
     info = log_model(model, "model", run_id=run_id, registered_model_name=name,
                      tags=tags, description=description)
     return int(info.version)

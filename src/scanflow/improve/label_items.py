@@ -459,6 +459,7 @@ def _meta_json(meta: dict[str, Any], i: int) -> str:
 
 def _records_frame(datas: Sequence[bytes], columns: list[str] | None = None) -> Any:
     """A DataFrame of record rows; columns in order of first appearance."""
+    # lazy: pandas, slow to import; only table items need it
     import pandas as pd
 
     records, order = [], dict.fromkeys(columns or [])

@@ -50,25 +50,25 @@ def _pm(entry: dict, key: str) -> str:
 
 def setting_table(results: dict[str, Any]) -> str:
     rows = []
-    for p in results["per_seed"]:
-        m = p["base_metrics"]
+    for seed_result in results["per_seed"]:
+        base = seed_result["base_metrics"]
         rows.append(
             [
-                p["seed"],
-                f"{100 * m['clean_accuracy']:.2f}",
-                f"{100 * m['drifted_accuracy']:.2f}",
-                f"{100 * p['pool_flagged_share']:.1f}",
-                f"{100 * p['clean_pool_flagged_share']:.1f}",
-                p["clean_pool_is_drift"],
+                seed_result["seed"],
+                f"{100 * base['clean_accuracy']:.2f}",
+                f"{100 * base['drifted_accuracy']:.2f}",
+                f"{100 * seed_result['pool_flagged_share']:.1f}",
+                f"{100 * seed_result['clean_pool_flagged_share']:.1f}",
+                seed_result["clean_pool_is_drift"],
             ]
         )
     clean = {c["seed"]: c for c in results.get("clean_stream", [])}
-    for r in rows:
-        c = clean.get(r[0])
-        r.append(
+    for row in rows:
+        clean_round = clean.get(row[0])
+        row.append(
             "-"
-            if c is None
-            else f"{c['labels_used']} labels, {'PROMOTED' if c['promote'] else 'no promotion'}"
+            if clean_round is None
+            else f"{clean_round['labels_used']} labels, {'PROMOTED' if clean_round['promote'] else 'no promotion'}"
         )
     return markdown_table(
         [

@@ -42,6 +42,7 @@ from typing import ClassVar
 import numpy as np
 
 from scanflow.errors import ScanflowError
+from scanflow.models import UnsupportedOperation, as_model, take
 from scanflow.params import ParamsMixin
 
 __all__ = [
@@ -94,8 +95,6 @@ def _margin(proba: np.ndarray) -> np.ndarray:
 
 
 def _proba(model, X) -> np.ndarray:
-    from scanflow.models import UnsupportedOperation, as_model
-
     try:
         return as_model(model).predict_proba(X)
     except UnsupportedOperation as exc:
@@ -287,8 +286,6 @@ class KCenterSelector(Selector):
         return self.only_flagged
 
     def _select(self, X, budget, *, model, detector, rng):
-        from scanflow.models import take
-
         cand = np.flatnonzero(detector_scores(detector, X)[1]) if self.only_flagged else np.arange(len(X))
         if len(cand) == 0:
             return np.zeros(0, dtype=np.int64)

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from scanflow.errors import ScanflowError
-from scanflow.models import ModelAdapter, as_model, concat, take
+from scanflow.models import InputSchema, ModelAdapter, as_model, concat, take
 from scanflow.models.augment import GENERIC_KINDS, generic_corruption, random_affine
 from scanflow.models.torch_model import TorchModel
 from scanflow.params import ParamsMixin
@@ -305,8 +305,6 @@ class DenoiserStrategy(Strategy):
 
 def _digits_default(X_train) -> ModelAdapter:
     """The adapter used to read images when :meth:`DenoiserStrategy.pretrain` gets no model."""
-    from scanflow.models import InputSchema
-
     return TorchModel(torch.nn.Identity(), schema=InputSchema.from_data(X_train), init_kwargs={})
 
 

@@ -89,16 +89,16 @@ def generic_corruption(
     pick = torch.randint(len(kinds), (n,), generator=generator)
     out = x.clone()
     for j, kind in enumerate(kinds):
-        m = pick == j
-        if not m.any():
+        mask = pick == j
+        if not mask.any():
             continue
-        xs = x[m]
-        k = len(xs)
+        chosen = x[mask]
+        k = len(chosen)
         if kind == "noise":
             std = 0.1 + 0.4 * torch.rand(k, 1, 1, 1, generator=generator)
-            xs = xs + std * torch.randn(xs.shape, generator=generator)
+            chosen = chosen + std * torch.randn(chosen.shape, generator=generator)
         elif kind == "blur":
-            xs = _gaussian_blur(xs, 0.5 + torch.rand(k, generator=generator))
+            chosen = _gaussian_blur(chosen, 0.5 + torch.rand(k, generator=generator))
         else:  # erase
             size = torch.randint(4, 15, (k, 2), generator=generator)
             top = (torch.rand(k, generator=generator) * (h - size[:, 0])).long()
@@ -112,6 +112,6 @@ def generic_corruption(
                 & (cols < (left + size[:, 1])[:, None, None])
             )
             fill = (torch.rand(k, generator=generator) < 0.5).float()[:, None, None]
-            xs = torch.where(box.unsqueeze(1), fill.unsqueeze(1), xs)
-        out[m] = xs.clamp(0.0, 1.0)
+            chosen = torch.where(box.unsqueeze(1), fill.unsqueeze(1), chosen)
+        out[mask] = chosen.clamp(0.0, 1.0)
     return out

@@ -49,6 +49,7 @@ def concat(parts: Sequence[Any]) -> Any:
     if not parts:
         return np.zeros((0,))
     if any(hasattr(p, "iloc") for p in parts):
+        # lazy: pandas, slow to import; only table models need it
         import pandas as pd
 
         frames = [p if hasattr(p, "iloc") else pd.DataFrame(np.asarray(p)) for p in parts]
@@ -57,6 +58,7 @@ def concat(parts: Sequence[Any]) -> Any:
 
 
 def _frame_of(X: Any, schema: InputSchema):
+    # lazy: pandas, slow to import; only table models need it
     import pandas as pd
 
     if hasattr(X, "columns") and hasattr(X, "iloc"):
@@ -75,6 +77,7 @@ def _frame_of(X: Any, schema: InputSchema):
 
 
 def _check_column_type(frame, col) -> None:
+    # lazy: pandas, slow to import; only table models need it
     import pandas as pd
 
     series = frame[col.name]
@@ -92,6 +95,7 @@ def as_frame(X: Any, schema: InputSchema):
     A missing or extra column is a :class:`SchemaError` naming it; a value that cannot be a
     number in a numeric column names the column.
     """
+    # lazy: pandas, slow to import; only table models need it
     import pandas as pd
 
     frame = _frame_of(X, schema)

@@ -24,15 +24,25 @@ Example (with a tracking store; see docs/models.md)::
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanflow.track import (
+    current_run_id,
+    get_client,
+    register_model,
+    resolve_model_uri,
+    tracking_uri,
+)
+
 from .base import ModelAdapter, UnsupportedOperation
 from .mlflow_folder import read_mlmodel
 from .pyfunc_model import PyfuncModel
 from .schema import InputSchema
+from .sklearn_model import SklearnModel, load_sklearn_folder
 from .trust import ModelLoadError, check_pickle_allowed
 
 __all__ = [
@@ -46,8 +56,6 @@ __all__ = [
 
 
 def _is_torch_module(obj: Any) -> bool:
-    import sys
-
     return "torch" in sys.modules and isinstance(obj, sys.modules["torch"].nn.Module)
 
 
@@ -65,14 +73,13 @@ def as_model(obj: Any, *, schema: InputSchema | None = None, classes: Any = None
             obj.schema = schema
         return obj
     if _is_torch_module(obj):
+        # lazy: torch (importing scanflow.models must not load it)
         from .torch_model import TorchModel
 
         return TorchModel(obj, schema=schema, classes=classes, **kwargs)
     if _is_pyfunc(obj):
         return PyfuncModel(obj, schema=schema, classes=classes)
     if callable(getattr(obj, "predict", None)):
-        from .sklearn_model import SklearnModel
-
         return SklearnModel(obj, schema=schema, classes=classes)
     raise UnsupportedOperation(
         f"cannot use a {type(obj).__name__} as a model: pass a torch nn.Module, a fitted "
@@ -99,8 +106,6 @@ def log_model(model: Any, name: str = "model", *, run_id: str | None = None,
               **adapter_kwargs: Any) -> LoggedModel:
     """Store ``model`` in the artifacts of a run (the node's, the active one, or ``run_id``) as
     an MLflow model folder; with ``registered_model_name``, also create a registry version."""
-    from scanflow.track import current_run_id, get_client, register_model, tracking_uri
-
     adapter = as_model(model, **adapter_kwargs)
     if adapter.schema is None and input_example is not None:
         adapter.ensure_schema(input_example)
@@ -117,9 +122,8 @@ def log_model(model: Any, name: str = "model", *, run_id: str | None = None,
 
 
 def _local_folder(source: str, tmp: str) -> Path:
+    # lazy: mlflow (importing scanflow.models must not load it)
     import mlflow
-
-    from scanflow.track import tracking_uri
 
     if Path(source).is_dir():
         return Path(source)
@@ -133,7 +137,7 @@ def load_model_folder(folder: str | Path, *, trusted_types: tuple[str, ...] = ()
                       trusted_architectures: tuple[str, ...] = (),
                       allow_pickle: bool = False) -> ModelAdapter:
     """The adapter for a local MLflow model folder (or an older Scanflow torch folder)."""
-    from .sklearn_model import load_sklearn_folder
+    # lazy: torch (importing scanflow.models must not load it)
     from .torch_model import FLAVOR, read_torch_folder
 
     folder = Path(folder)
@@ -151,6 +155,7 @@ def load_model_folder(folder: str | Path, *, trusted_types: tuple[str, ...] = ()
         raise ModelLoadError(f"{folder} has no flavor Scanflow can use ({', '.join(flavors)}); "
                              "log it with a python_function flavor")
     check_pickle_allowed(f"the {'/'.join(flavors)} model in {folder}", allow_pickle)
+    # lazy: mlflow (importing scanflow.models must not load it)
     import mlflow.pyfunc
 
     return PyfuncModel(mlflow.pyfunc.load_model(str(folder)), source=str(folder))
@@ -164,8 +169,6 @@ def load_model(model_uri_or_name: str, *, alias: str | None = None,
 
     Nothing of the file's choosing runs unless you trust it (:mod:`scanflow.models.trust`).
     """
-    from scanflow.track import resolve_model_uri
-
     try:
         source = resolve_model_uri(model_uri_or_name, alias, version)
     except Exception as exc:  # the registry's own error says little about what to do

@@ -33,9 +33,10 @@ def write_mlmodel(path: str | Path, *, loader_module: str, data: str, flavor: st
                   flavor_conf: dict[str, Any], signature: Any, requirements: list[str],
                   metadata: dict[str, Any] | None = None) -> Path:
     """Write ``MLmodel`` (+ environment files) into the model folder ``path``."""
+    # lazy: mlflow (importing scanflow.models must not load it)
     from mlflow.models import Model
-    from mlflow.pyfunc import add_to_model
-    from mlflow.utils.environment import _PythonEnv
+    from mlflow.pyfunc import add_to_model  # lazy: as above
+    from mlflow.utils.environment import _PythonEnv  # lazy: as above
 
     folder = Path(path)
     (folder / "requirements.txt").write_text("\n".join(requirements) + "\n")
@@ -51,6 +52,7 @@ def write_mlmodel(path: str | Path, *, loader_module: str, data: str, flavor: st
 
 def read_mlmodel(path: str | Path):
     """The ``mlflow.models.Model`` of a model folder (a clear error when it is not one)."""
+    # lazy: mlflow (importing scanflow.models must not load it)
     from mlflow.models import Model
 
     file = Path(path) / "MLmodel"

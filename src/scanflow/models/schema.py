@@ -180,9 +180,16 @@ class InputSchema:
 
     def to_signature(self, output: Any = None):
         """An MLflow ``ModelSignature`` (``output``: an example of the model's output)."""
+        # lazy: mlflow (importing scanflow.models must not load it)
         from mlflow.models import ModelSignature
-        from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
-        from mlflow.types.utils import _infer_schema
+        from mlflow.types import (  # lazy: as above
+            ColSpec,
+            ParamSchema,
+            ParamSpec,
+            Schema,
+            TensorSpec,
+        )
+        from mlflow.types.utils import _infer_schema  # lazy: as above
 
         if self.kind == "table":
             inputs = Schema([ColSpec(c.type, c.name) for c in self.columns])

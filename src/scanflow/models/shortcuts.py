@@ -30,6 +30,7 @@ __all__ = [
 def save_torch_model(module: Any, path: str | os.PathLike[str],
                      init_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Path:
     """Write ``module`` as an MLflow folder (weights + JSON config, no pickle) at ``path``."""
+    # lazy: torch (importing scanflow.models must not load it)
     from .torch_model import TorchModel
 
     return TorchModel(module, init_kwargs=init_kwargs, **kwargs).save(path)
@@ -44,6 +45,7 @@ def log_torch_model(module: Any, name: str = "model", registered_model_name: str
                     init_kwargs: dict[str, Any] | None = None, run_id: str | None = None,
                     **kwargs: Any) -> str:
     """Log ``module`` to a run (and the registry); returns ``runs:/RUN/name``."""
+    # lazy: torch (importing scanflow.models must not load it)
     from .torch_model import TorchModel
 
     model = TorchModel(module, init_kwargs=init_kwargs, **kwargs)

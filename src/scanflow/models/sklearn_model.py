@@ -86,6 +86,7 @@ class SklearnModel(ModelAdapter):
     def fit_more(self, X: Any, y: Any, *, seed: int = 0, mode: str = "refit",
                  **_: Any) -> SklearnModel:
         """A new estimator trained on ``(X, y)``: a refit clone or a ``partial_fit`` copy."""
+        # lazy: scikit-learn, slow to import; only refitting needs it
         from sklearn.base import clone
 
         data = self._native_input(self.inputs(X))
@@ -106,6 +107,7 @@ class SklearnModel(ModelAdapter):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
+        # lazy: skops, needed only by scikit-learn models
         import skops.io
 
         folder = Path(path)
@@ -147,11 +149,13 @@ def load_sklearn_folder(path: str | Path, *, trusted_types: tuple[str, ...] = ()
     file = folder / conf.get("pickled_model", MODEL_FILE)
     fmt = conf.get("serialization_format", "pickle")
     if fmt == "skops":
+        # lazy: skops, needed only by scikit-learn models
         import skops.io
 
         estimator = skops.io.load(file, trusted=skops_trusted_types(str(file), trusted_types))
     else:
         check_pickle_allowed(f"the scikit-learn model in {folder} ({fmt})", allow_pickle)
+        # lazy: cloudpickle, needed only by pickle-format models
         import cloudpickle
 
         with open(file, "rb") as fh:

@@ -58,10 +58,10 @@ def train_module(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     aug = _augment_mask(augment, len(x))
-    w = (torch.ones(len(x)) if sample_weight is None
-         else torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32))
+    weights = (torch.ones(len(x)) if sample_weight is None
+               else torch.as_tensor(np.asarray(sample_weight), dtype=torch.float32))
     torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     module.train()
     if transform is not None:
         transform.eval()
@@ -69,15 +69,15 @@ def train_module(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, e
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=warmup)
     for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
+        order = torch.randperm(len(x), generator=rng)
         for i in range(0, len(x), batch_size):
             idx = order[i: i + batch_size]
-            xb = _jitter(x[idx], aug[idx], g)
+            xb = _jitter(x[idx], aug[idx], rng)
             if transform is not None:
                 with torch.no_grad():
                     xb = transform(xb)
-            loss = (F.cross_entropy(module(xb), y[idx], reduction="none") * w[idx]).sum()
-            loss = loss / w[idx].sum().clamp_min(1e-8)
+            loss = (F.cross_entropy(module(xb), y[idx], reduction="none") * weights[idx]).sum()
+            loss = loss / weights[idx].sum().clamp_min(1e-8)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -38,6 +38,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from ..errors import ScanflowError
 
 __all__ = [
@@ -134,7 +136,7 @@ def resolve_architecture(spec: str, trusted: Iterable[str] = ()) -> type:
 
 
 def _is_library_type(name: str) -> bool:
-    import numpy as np
+    # lazy: skops, needed only by scikit-learn models
     from skops.io.exceptions import UNTRUSTED_TYPE_REASONS
 
     if not name.startswith(_SKOPS_LIBRARY) or name.startswith(_NEVER):
@@ -154,6 +156,7 @@ def skops_trusted_types(path: str, trusted: Iterable[str] = ()) -> list[str]:
 
     Raises :class:`UntrustedModelError` naming any other type the file needs.
     """
+    # lazy: skops, needed only by scikit-learn models
     import skops.io
 
     extra = {*trusted, *_env_list("SCANFLOW_TRUSTED_TYPES")}
@@ -161,6 +164,7 @@ def skops_trusted_types(path: str, trusted: Iterable[str] = ()) -> list[str]:
     ok = [t for t in needed if t in extra or _is_library_type(t)]
     refused = [t for t in needed if t not in ok]
     if refused:
+        # lazy: skops, needed only by scikit-learn models
         from skops.io.exceptions import UNTRUSTED_TYPE_REASONS
 
         why = "".join(f" {UNTRUSTED_TYPE_REASONS[t].split(' If you')[0]}" for t in refused

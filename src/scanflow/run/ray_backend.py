@@ -33,8 +33,13 @@ the driver when the worker cannot write them, the interpreter is the worker's ow
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -316,8 +321,6 @@ def execute_command(p: dict[str, Any]) -> dict[str, Any]:
     the log files. On timeout or on a cancel request (see :class:`CancelRequests`) the whole
     process tree is terminated, then killed after ``kill_grace`` seconds, before it returns.
     """
-    import tempfile
-
     command, env, workdir = _localize(p)
     stdout, stderr = p["stdout"], p["stderr"]
     captured = None
@@ -370,8 +373,6 @@ def _localize(p: dict[str, Any]) -> tuple[list[str], dict[str, str], str]:
 def _run_process(command: list[str], env: dict[str, str], workdir: str, out: Any, err: Any,
                  p: dict[str, Any], watch: _CancelWatch) -> dict[str, Any]:
     """Start the node's process, watch it to its end (or timeout, or cancel) and report it."""
-    import subprocess
-
     try:
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err, start_new_session=True,
@@ -406,9 +407,6 @@ def _run_process(command: list[str], env: dict[str, str], workdir: str, out: Any
 def _die_with_worker() -> Any:
     """A ``preexec_fn`` that makes the node's process die with its Ray worker (Linux), e.g. when
     the worker is killed; loaded before the fork, so the child makes only one system call."""
-    import ctypes
-    import signal
-
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -461,8 +459,6 @@ class _CancelWatch:
 
 
 def _return_logs(result: dict[str, Any], stdout: str, stderr: str, captured: str) -> None:
-    import shutil
-
     for key, path in (("stdout_text", stdout), ("stderr_text", stderr)):
         with open(path, errors="replace") as f:
             result[key] = f.read()
@@ -471,9 +467,8 @@ def _return_logs(result: dict[str, Any], stdout: str, stderr: str, captured: str
 
 def _kill_tree(proc: Any, grace: float) -> None:
     """SIGTERM the session of ``proc`` and its descendants, SIGKILL what is left after ``grace``."""
-    import signal
-
     try:
+        # lazy: psutil may be missing on a Ray worker (caught below)
         import psutil
 
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]

@@ -31,6 +31,7 @@ Environment of every node (on top of the scheduler's own environment and the nod
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib
 import os
 import shlex
 import signal
@@ -48,12 +49,13 @@ from scanflow.app.plan import Plan, PlannedNode, build_command, build_plan, para
 from scanflow.errors import ScanflowError
 
 from ..app import Application, load_app
+from ..track.recorder import RunRecorder
 from .backend import Backend, NodeResult, NodeTask
 from .cache import NodeCache, cache_key, hash_path
 from .envs import EnvCreationError, ensure_env, env_python
 from .local import LocalBackend, kill_stale
 from .memory import InMemoryBackend
-from .state import FAILED, FINISHED_OK, RunState, find_run
+from .state import FAILED, FINISHED_OK, RunState, _create_time, find_run
 
 STATE_MARKER = ".scanflow-state"
 
@@ -198,8 +200,6 @@ class Scheduler:
         self.cache = NodeCache(state_dir / "cache")
         self.recorder = None
         if self.track:
-            from ..track.recorder import RunRecorder
-
             self.recorder = RunRecorder(self.app)
         self.state = self._resume(old) if old is not None else self._start(workflow)
         self.run_id = self.state.run_id
@@ -277,7 +277,6 @@ class Scheduler:
             self.recorder.kill_running_children(mlflow_info["run_id"])
             for group_run in old.data.get("groups", {}).values():
                 self.recorder.reopen(group_run)
-        from .state import _create_time
 
         old.data.update(status="running", finished_at=None, pid=os.getpid(), pid_create_time=_create_time(os.getpid()),
                         resumed_at=[*old.data.get("resumed_at", []), time.time()])
@@ -564,8 +563,6 @@ def get_backend(name: str | Backend = "local", **kwargs: Any) -> Backend:
     if name in ("memory", "inmemory", "in-memory"):
         return InMemoryBackend(**kwargs)
     if name == "ray":
-        import importlib
-
         try:
             module = importlib.import_module("scanflow.run.ray_backend")
         except ImportError as exc:

@@ -40,13 +40,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from html import escape
 from importlib import resources
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
+
+from scanflow.agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore, episode_report
+from scanflow.graph import GraphvizNotFound, to_mermaid, to_svg
+from scanflow.track import runs_dataframe
+from scanflow.track.store import get_client
 
 from ..security import remember_token, require_token
 from .plots import accuracy_plot, drift_plot
@@ -198,8 +205,6 @@ def _episode_totals(rows: list[EpisodeOut]) -> EpisodeTotalsOut:
 def _stream_positions(times: list[float], windows: list[dict[str, Any]]) -> tuple[float, list[float]]:
     """Where in the served stream each time falls (from the drift windows' check times), and the
     time the stream started (extrapolated from its first windows)."""
-    import numpy as np
-
     ats = np.maximum.accumulate([float(w["at"]) for w in windows])
     ends = [float(w["end"]) for w in windows]
     first = float(windows[0]["start"])
@@ -369,7 +374,6 @@ class Dashboard:
         """Registered versions of ``model_name``, newest first, with their aliases."""
         if not self.model_name:
             return []
-        from scanflow.track.store import get_client
 
         client = get_client(self.tracking_uri)
         versions = client.search_model_versions(f"name='{self.model_name}'")
@@ -396,7 +400,6 @@ class Dashboard:
             return list(self.runs())[:15]
         if self.application is None:
             return []
-        from scanflow.track import runs_dataframe
 
         df = runs_dataframe(self.application)
         if df is None or len(df) == 0:
@@ -425,15 +428,12 @@ class Dashboard:
         """Every drift episode with its label accounting, and the totals (None: no state DB)."""
         if self.state is None or self.labels is None:
             return None
-        from scanflow.agents.episodes import episode_report
 
         rows = [_episode_out(r) for r in episode_report(self.state, self.labels)]
         return EpisodesOut(episodes=rows, totals=_episode_totals(rows))
 
     def close_episode(self, episode_id: int, reason: str = "", by: str = "") -> CloseEpisodeOut:
         """A person ends an open or settling episode; committed before this returns."""
-        from scanflow.agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore
-
         if self.state is None:
             raise _http_error(503, "state", "this dashboard has no state database",
                               "serve the application with `scanflow serve APP`")
@@ -534,14 +534,10 @@ class Dashboard:
         statuses = self.statuses() if statuses is None else statuses
 
         def build() -> str:
-            from scanflow.graph import GraphvizNotFound, to_mermaid, to_svg
-
             try:
                 svg = to_svg(self.application, statuses=statuses)
                 return svg[svg.find("<svg"):] if "<svg" in svg else svg
             except GraphvizNotFound:
-                from html import escape
-
                 return f"<pre class='mermaid'>{escape(to_mermaid(self.application, statuses=statuses))}</pre>"
 
         return self._cached("graph", _key(statuses), build)
@@ -638,8 +634,6 @@ def _isnan(v: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    import numpy as np
-
     if isinstance(value, np.generic):
         return value.item()
     if hasattr(value, "isoformat"):

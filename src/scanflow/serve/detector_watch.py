@@ -48,6 +48,7 @@ class DetectorWatch:
 
     def check(self) -> bool:
         """Load and hand over the detector if its file changed since the last look."""
+        # lazy: scanflow.check loads SciPy; needed only when serving with a detector file
         from scanflow.check import Detector
 
         stamp = self._read_stamp()

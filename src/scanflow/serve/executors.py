@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from scanflow.run import WorkflowRunner
+from scanflow.run import RunNotFound, WorkflowRunner, find_run
 
 from .schemas import ExecutorRunResponse
 
@@ -68,8 +68,6 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
 
     @router.get("/runs/{run_id}", summary="Status of a run started here (or anywhere)")
     def status(run_id: str) -> dict[str, Any]:
-        from scanflow.run import RunNotFound, find_run
-
         try:
             state = find_run(application.state_path, run_id)
         except RunNotFound as exc:

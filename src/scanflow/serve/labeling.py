@@ -166,12 +166,12 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     >>> png_bytes(np.zeros((2, 3), np.uint8))[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
     """
-    a = _to_uint8(_channels_last(np.asarray(image)))
+    pixels = _to_uint8(_channels_last(np.asarray(image)))
     if scale > 1:
-        a = np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
-    h, w = a.shape[:2]
-    color = 0 if a.ndim == 2 else {3: 2, 4: 6}[a.shape[-1]]  # grey, RGB, RGBA
-    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(a))
+        pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+    h, w = pixels.shape[:2]
+    color = 0 if pixels.ndim == 2 else {3: 2, 4: 6}[pixels.shape[-1]]  # grey, RGB, RGBA
+    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(pixels))
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return (

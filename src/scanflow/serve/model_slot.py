@@ -31,6 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from scanflow.models import UntrustedModelError, load_model
+from scanflow.track import get_alias_version, get_client
+
 log = logging.getLogger(__name__)
 
 __all__ = ["LoadedModel", "ModelSlot", "ModelSource", "RegistryModelSource", "StaticModelSource"]
@@ -113,20 +116,14 @@ class RegistryModelSource:
             os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
 
     def _client(self):
-        from scanflow.track import get_client
-
         return get_client(self.tracking_uri)
 
     def current_version(self) -> str | None:
-        from scanflow.track import get_alias_version
-
         version = get_alias_version(self.name, self.alias, client=self._client())
         return None if version is None else str(version)
 
     def load(self, version: str) -> Any:
         """The adapter of that version (a refusal names the setting that would trust it)."""
-        from scanflow.models import UntrustedModelError, load_model
-
         try:
             return load_model(self.name, version=version, trusted_types=self.trusted_types,
                               trusted_architectures=self.trusted_architectures,

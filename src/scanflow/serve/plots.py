@@ -28,6 +28,7 @@ def _svg(fig) -> str:
 
 
 def _figure(width: float = 7.0, height: float = 2.6):
+    # lazy: matplotlib, slow to import; only drawing a plot needs it
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100)

@@ -130,6 +130,7 @@ def as_served(model: Any, *, name: str = "model", input_schema: InputSchema | No
 def sample_input(schema: InputSchema) -> Any:
     """One zero sample of ``schema`` (the warm-up input): a one-row DataFrame or a zero array."""
     if schema.kind == "table":
+        # lazy: pandas, slow to import; only table models need it
         import pandas as pd
 
         return pd.DataFrame({c.name: [_ZERO.get(c.type, 0.0)] for c in schema.columns})

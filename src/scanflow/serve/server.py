@@ -40,8 +40,10 @@ class ServerThread:
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
                  token: str | None = None, timeout_keep_alive: int = 30, **config: Any):
+        # lazy: uvicorn, only a running server needs it (free_port stays light)
         import uvicorn
 
+        # lazy: scanflow.security loads FastAPI
         from ..security import check_bind
 
         # Beyond loopback a token is required; require_token then enforces it on every request.

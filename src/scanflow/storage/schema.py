@@ -33,6 +33,7 @@ import functools
 import logging
 import zlib
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,8 +158,6 @@ def _log_start(db: Database, conn: Connection, found: Sequence[str], head: str) 
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return f"version {version('scanflow')}"
     except PackageNotFoundError:

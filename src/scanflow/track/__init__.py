@@ -10,6 +10,8 @@ Importing this package is cheap: MLflow (and torch) load when a function needs t
 True
 """
 
+import importlib
+
 from .helpers import (
     NoActiveRun,
     current_run_id,
@@ -39,7 +41,6 @@ def __getattr__(name: str):
     """The prediction log loads SQLAlchemy: imported on first use."""
     if name not in _LAZY:
         raise AttributeError(f"module 'scanflow.track' has no attribute {name!r}")
-    import importlib
 
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value

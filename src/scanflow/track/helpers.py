@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -35,9 +36,9 @@ def current_run_id(run_id: str | None = None) -> str:
     """``run_id``, else the active ``mlflow`` run, else ``$MLFLOW_RUN_ID`` (set in every node)."""
     if run_id:
         return run_id
-    import sys
 
     if "mlflow" in sys.modules:  # only look for a fluent run if the caller uses mlflow itself
+        # lazy: mlflow, imported only when the caller has already loaded it
         import mlflow
 
         active = mlflow.active_run()
@@ -59,6 +60,7 @@ def _now() -> int:
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, run_id: str | None = None) -> None:
     """Log several metrics at one step in one request."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.entities import Metric
 
     ts = _now()
@@ -69,6 +71,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, run_id: s
 def log_metric_series(name: str, values: Iterable[float], start_step: int = 0,
                       run_id: str | None = None) -> None:
     """Log ``values`` as one metric over steps ``start_step, start_step+1, ...``, batched."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.entities import Metric
 
     ts = _now()
@@ -84,6 +87,7 @@ def _log_batch(run_id: str, metrics: list) -> None:
 
 def log_params(params: Mapping[str, Any], run_id: str | None = None) -> None:
     """Log parameters (100 a request, values cut to MLflow's 6,000 characters)."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.entities import Param
 
     items = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
@@ -93,6 +97,7 @@ def log_params(params: Mapping[str, Any], run_id: str | None = None) -> None:
 
 
 def set_tags(tags: Mapping[str, Any], run_id: str | None = None) -> None:
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.entities import RunTag
 
     _client().log_batch(current_run_id(run_id), tags=[RunTag(str(k), str(v)) for k, v in tags.items()])

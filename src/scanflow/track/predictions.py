@@ -286,6 +286,7 @@ class PredictionLog(Store):
 
 def _frame(records: list[dict[str, Any]]):
     """Records as a DataFrame, columns in the order first seen (as logged)."""
+    # lazy: pandas, slow to import; only this DataFrame needs it
     import pandas as pd
 
     columns: dict[str, None] = {}

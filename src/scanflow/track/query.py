@@ -30,8 +30,9 @@ def runs_dataframe(experiment: str | list[str] | None = None, app: Application |
     run_id : only the runs of this Scanflow run (its parent run and every nested run).
     filter_string : an MLflow search filter, ANDed with the above.
     """
+    # lazy: mlflow (importing scanflow.track must not load it); pandas likewise
     import mlflow
-    import pandas as pd
+    import pandas as pd  # lazy: as above
 
     uri = tracking_uri(app)
     client = get_client(uri, registry_uri(app))

@@ -44,6 +44,7 @@ class RunRecorder:
     def start(self, name: str, tags: dict[str, str], params: dict[str, Any] | None = None,
               parent: str | None = None) -> str:
         """Create a run (nested under ``parent``) and return its id."""
+        # lazy: mlflow (importing scanflow.track must not load it)
         from mlflow.entities import Param
 
         tags = {"mlflow.runName": name, "mlflow.user": _user(), "mlflow.source.type": "LOCAL",
@@ -79,6 +80,7 @@ class RunRecorder:
     def finish(self, run_id: str, status: str, metrics: dict[str, float] | None = None,
                tags: dict[str, Any] | None = None, end_time: float | None = None) -> None:
         """Log final metrics and tags, then end the run with the MLflow status for ``status``."""
+        # lazy: mlflow (importing scanflow.track must not load it)
         from mlflow.entities import Metric, RunTag
 
         now = int((end_time or time.time()) * 1000)
@@ -114,6 +116,7 @@ def enable_wal(uri: str) -> None:
         return
     path = Path(uri[len("sqlite:///"):])
     if not path.exists():
+        # lazy: mlflow (importing scanflow.track must not load it)
         from mlflow import MlflowClient
 
         MlflowClient(uri).search_experiments(max_results=1)  # create the schema first

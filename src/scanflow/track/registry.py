@@ -19,6 +19,7 @@ def _client(client=None):
 
 
 def _ensure_registered_model(name: str, client) -> None:
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.exceptions import MlflowException
 
     try:
@@ -76,6 +77,7 @@ def set_alias(name: str, alias: str, version: int | str, client=None) -> None:
 
 def get_alias_version(name: str, alias: str, client=None) -> int | None:
     """The version that ``alias`` points to, or ``None``."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.exceptions import MlflowException
 
     try:
@@ -111,6 +113,7 @@ def promote(name: str, version: int | str, alias: str = "champion", client=None)
 
 def rollback(name: str, alias: str = "champion", client=None) -> int:
     """Move ``alias`` back to the version it had before the last :func:`promote`; return it."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.exceptions import MlflowException
 
     client = _client(client)

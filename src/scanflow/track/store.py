@@ -71,6 +71,7 @@ def registry_uri(app: Application | None = None) -> str | None:
 def get_client(uri: str | None = None, registry: str | None = None) -> MlflowClient:
     """A cached :class:`mlflow.MlflowClient` for ``uri`` (default: :func:`tracking_uri`)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow import MlflowClient
 
     uri = uri or tracking_uri()
@@ -88,6 +89,7 @@ def experiment_name(app: Application) -> str:
 
 def ensure_experiment(app: Application, client: MlflowClient | None = None) -> str:
     """The id of the application's experiment, created on first use."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.exceptions import MlflowException
 
     client = client or get_client(tracking_uri(app), registry_uri(app))
@@ -111,8 +113,9 @@ def ensure_experiment(app: Application, client: MlflowClient | None = None) -> s
 def fluent_tracking_uri(uri: str) -> Iterator[None]:
     """Point the fluent ``mlflow`` API at ``uri`` for a block, then restore the global URI and
     ``$MLFLOW_TRACKING_URI`` exactly (``mlflow.set_tracking_uri`` changes both)."""
+    # lazy: mlflow (importing scanflow.track must not load it)
     import mlflow
-    from mlflow.tracking._tracking_service import utils
+    from mlflow.tracking._tracking_service import utils  # lazy: as above
 
     saved_global = utils._tracking_uri
     saved_env = os.environ.get("MLFLOW_TRACKING_URI")

@@ -10,9 +10,11 @@ batch its own predictions sensor sees), reading the inputs from the prediction l
 * **no drift** while an episode is *settling* → the shifted data is accepted again: the episode
   is *resolved*.
 * ``model.promoted`` with ``final`` for an episode (or ``episode.adapted``: the champion already
-  copes with the shift) → **settle**: the detector accepts the episode's samples as normal (:class:`scanflow.check.accepted.AcceptingDetector`), is saved
-  over its file (the serving layer reloads it like a model) and the episode is *settling*.
-  The same shift then raises no alarm; a different one does; clean data never did.
+  copes with the shift; or ``episode.exhausted``: the label budget is spent, the episode's
+  history asks a person to review it) → **settle**: the detector accepts the episode's samples
+  as normal (:class:`scanflow.check.accepted.AcceptingDetector`), is saved over its file (the
+  serving layer reloads it like a model) and the episode is *settling*. The same shift then
+  raises no alarm and asks for no label; a different one does; clean data never did.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class DetectorHolder:
             return self.detector
 
     def _load(self, ctx) -> Any:
+        # lazy: scanflow.check loads SciPy, which the agents package does not
         from scanflow.check import Detector
 
         given = ctx.resolve(self.cfg.detector) if self.cfg.detector is not None else None
@@ -128,6 +131,7 @@ class DetectorHolder:
     def accept(self, ctx, X, key: str) -> int:
         """Extend the detector with the accepted samples ``X`` (once per action ``key``);
         returns how many shifts it knows."""
+        # lazy: scanflow.check loads SciPy, which the agents package does not
         from scanflow.check.accepted import AcceptingDetector
 
         extended = AcceptingDetector.wrap(self.get(ctx)).accept(X, key=key)
@@ -265,7 +269,7 @@ def _promoted_rule(cfg: CheckerConfig):
     def promoted(event: Event, ctx) -> Decision | None:
         p = event.payload
         episode = p.get("episode")
-        if event.kind == "episode.adapted":
+        if event.kind in ("episode.adapted", "episode.exhausted"):
             return Decision("settle", f"{p.get('reason')} -> accept its samples as normal",
                             inputs={"episode": episode},
                             actions=[ActionRequest("settle", {"episode": episode})]) if cfg.settle else None
@@ -288,7 +292,8 @@ def checker_agent(spec: Any, cfg: CheckerConfig) -> AgentDefinition:
     definition = AgentDefinition(
         spec.name, kind="checker", sensors=sensors,
         rules=[FunctionRule("drift", on, _check_rule(cfg, holder)),
-               FunctionRule("settle", ["model.promoted", "episode.adapted"], _promoted_rule(cfg))],
+               FunctionRule("settle", ["model.promoted", "episode.adapted", "episode.exhausted"],
+                            _promoted_rule(cfg))],
         actuators=[SendMessage("notify"), TrackEpisode("episode"), ResolveEpisode("episode_status"),
                    SettleEpisode("settle", holder)],
         talks_to=spec.talks_to, supervises=spec.supervises, config=cfg)

@@ -20,15 +20,19 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from ..actuators import ActionResult, Actuator, SendMessage
+from scanflow.models import take
+
+from ..actuators import ActionResult, Actuator, SendMessage, _for_labeling
 from ..agent import AgentDefinition
 from ..config import AgentConfig
 from ..episodes import OPEN, EpisodeStore
 from ..improvement import EpisodeImprovement, held_out_mask
 from ..messages import validate_payload
+from ..retrain import workflow_parameters
 from ..rules import ActionRequest, Decision, Event, FunctionRule
 from ..sensors import LabelsSensor
 from ..store import OutgoingMessage
+from .selection import choose
 
 __all__ = ["ImproverConfig", "improver_agent"]
 
@@ -42,8 +46,8 @@ class ImproverConfig(AgentConfig):
     label_budget: int = Field(100, ge=1, description="most labels asked for per episode")
     first_round: int = Field(20, ge=1, description="labels of the first round")
     round_labels: int = Field(40, ge=1, description="labels of each later round")
-    selector: str = Field("auto", description="scanflow.improve selector; auto: k-center on the "
-                                              "detector's features weighted by uncertainty")
+    selector: str = Field("auto", description="scanflow.improve selector; auto: random over the "
+                                              "episode's pool (see agents/builtin/selection.py)")
     selector_params: dict[str, Any] = Field(default_factory=dict)
     strategy: str = Field("auto", description="built-in strategy (retrain, denoiser, combined)")
     strategy_params: dict[str, Any] = Field(default_factory=dict)
@@ -59,6 +63,8 @@ class ImproverConfig(AgentConfig):
                                                         "the gate")
     target_gap: float = Field(0.03, ge=0, description="a candidate within this of clean accuracy "
                                                       "on the shift is final")
+    final_min_held_out: int = Field(15, ge=1, description="held-out labels needed before a "
+                                                          "candidate can be final by accuracy")
     gate_params: dict[str, Any] = Field(default_factory=dict, description="EvaluationGate settings to "
                                                                     "choose between candidates "
                                                                     "(keep them as the planner's)")
@@ -104,8 +110,6 @@ class ImproverConfig(AgentConfig):
 
     def load_data(self, which: str, ctx: Any) -> tuple[Any, np.ndarray]:
         """``(X, y)`` of ``train_data`` / ``eval_data`` (see the field descriptions)."""
-        from scanflow.models import take
-
         if which == "eval_data" and self.eval_data is None or which == "train_data" and \
                 self.eval_data is None and self.train_data is not None:
             X, y = _load(self.train_data, ctx)
@@ -116,8 +120,6 @@ class ImproverConfig(AgentConfig):
 
 
 def _workflow_problems(app: Any, workflow: str) -> list[tuple[str, str, str]]:
-    from ..retrain import workflow_parameters
-
     names = [w.name for w in app.workflows]
     if workflow not in names:
         return [("retrain_workflow", f"no workflow {workflow!r}", f"workflows: {', '.join(names)}")]
@@ -128,6 +130,7 @@ def _workflow_problems(app: Any, workflow: str) -> list[tuple[str, str, str]]:
 
 
 def _load(value: Any, ctx: Any) -> tuple[Any, np.ndarray]:
+    # lazy: scanflow.datasets loads SciPy, which the agents package does not
     from scanflow.datasets import load_labeled
 
     value = ctx.resolve(value)
@@ -208,8 +211,6 @@ class RequestLabels(Actuator):
         self.cfg, self.work = cfg, work
 
     def run(self, ctx, params, key):
-        from .selection import choose
-
         episodes = EpisodeStore(ctx.store)
         ep = episodes.get(int(params["episode"]))
         episodes.set_budget(ep.id, self.cfg.label_budget)
@@ -221,10 +222,6 @@ class RequestLabels(Actuator):
         chosen = [pool[i] for i in positions]
         batch = f"episode-{ep.id}-r{params['round']}"
         if chosen and not ctx.services.labels.has_batch(batch):
-            from scanflow.models import take
-
-            from ..actuators import _for_labeling
-
             classes = None if champion is None or champion.classes_ is None else [
                 c.item() if hasattr(c, "item") else c for c in champion.classes_]
             ctx.services.labels.enqueue(
@@ -369,16 +366,28 @@ def _next_step(cfg: ImproverConfig, ep, p: dict[str, Any], what: str, inputs: di
         return _adapted(ep, p, inputs)
     left = cfg.label_budget - ep.requested
     if ep.status != OPEN or left <= 0:
-        return Decision("exhausted", f"v{p.get('version')} {what}; episode {ep.id} has spent its "
-                        f"{cfg.label_budget} labels -> stop asking (a person may close it)",
-                        inputs=inputs, actions=[ActionRequest("note", {
-                            "episode": ep.id, "event": "exhausted",
-                            "detail": f"{ep.requested} labels asked for"})])
+        return _exhausted(cfg, ep, p, what, inputs)
     n = min(cfg.round_labels if ep.rounds else cfg.first_round, left)
     return Decision("next_round", f"v{p.get('version')} {what} and not final -> ask for {n} more "
                     f"labels ({ep.requested} of {cfg.label_budget} used)", inputs=inputs,
                     actions=[ActionRequest("request_labels", {"episode": ep.id, "n": n,
                                                               "round": len(ep.rounds) + 1})])
+
+
+def _exhausted(cfg: ImproverConfig, ep, p: dict[str, Any], what: str, inputs: dict) -> Decision:
+    """The budget is spent without a final model: no more labels; the checker settles the
+    episode with what is serving (so the same shift does not open a new episode and a new
+    budget), and the episode's history says a person should look."""
+    why = (f"v{p.get('version')} {what}; episode {ep.id} has spent its {cfg.label_budget} labels "
+           "without a final model -> stop asking; settle with the model serving now (a person "
+           f"should review it: scanflow episodes show APP {ep.id})")
+    actions = [ActionRequest("note", {"episode": ep.id, "event": "exhausted",
+                                      "detail": f"{ep.requested} labels asked for"})]
+    checker = ep.info.get("checker")
+    if checker and ep.status == OPEN:
+        actions.append(ActionRequest("notify", {"to": [checker], "kind": "episode.exhausted", "payload": {
+            "episode": ep.id, "model": p.get("model", ""), "reason": why}}))
+    return Decision("exhausted", why, inputs=inputs, actions=actions)
 
 
 def improver_agent(spec: Any, cfg: ImproverConfig) -> AgentDefinition:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from scanflow.improve.gate import EvaluationGate
+
 from ..actuators import Promote, RequestApproval, Rollback, SendMessage
 from ..agent import AgentDefinition
 from ..config import AgentConfig
@@ -55,7 +57,6 @@ def gate_verdict(out: Any) -> tuple[bool, str]:
 def _gate(cfg: PlannerConfig, ctx) -> Any:
     if cfg.gate is not None:
         return ctx.resolve(cfg.gate)
-    from scanflow.improve.gate import EvaluationGate
 
     gate = EvaluationGate(**cfg.gate_params)
     return lambda cand: gate.decide(cand.get("baseline_metrics") or {}, cand.get("metrics") or {})

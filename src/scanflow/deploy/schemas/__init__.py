@@ -28,6 +28,7 @@ def validate_compose(doc: dict[str, Any], required: bool = False) -> bool:
     Returns False without checking when ``jsonschema`` is not installed (unless ``required``).
     """
     try:
+        # lazy: jsonschema, slow to import and optional here (validation is skipped without it)
         import jsonschema
     except ImportError:
         if required:
