@@ -18,6 +18,15 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _idle_databases_closed():
+    """After each test, close the pooled connections of the stores it opened (file descriptors)."""
+    yield
+    from scanflow.storage import dispose_databases
+
+    dispose_databases()
+
+
 @pytest.fixture(scope="session")
 def mlflow_db_template(tmp_path_factory):
     """An empty, fully migrated MLflow SQLite store, copied into each test (migrations take ~2 s)."""

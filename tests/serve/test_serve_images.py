@@ -108,7 +108,12 @@ def test_get_model_reports_the_flavor_and_the_image_layout(client):
     assert model["input"]["sample_shape"] == [32, 32, 3] and model["input"]["shape"] == [3, 32, 32]
 
 
-def test_an_untrusted_architecture_is_refused_with_the_setting_that_trusts_it(tracker, version):
+def test_an_untrusted_architecture_is_refused_with_the_setting_that_trusts_it(tracker, version,
+                                                                             monkeypatch):
+    from scanflow.models import trust
+
+    # other tests of the session trust ColorNet in this process (register_architecture)
+    monkeypatch.delitem(trust._ARCHITECTURES, "user_models:ColorNet", raising=False)
     service, api = _service(tracker)
     with http(api) as client:
         r = client.post("/predict", json={"image": np.zeros((32, 32, 3), int).tolist()})

@@ -80,14 +80,18 @@ class LocalBackend(Backend):
     def _wait(self, proc: subprocess.Popen, task: NodeTask, started: float) -> tuple[str, str | None]:
         deadline = started + task.timeout if task.timeout else None
         pidfd = _pidfd(proc.pid)
+        poller = select.poll()
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
         try:
             while True:
                 wait_for = self.poll_interval
                 if deadline is not None:
                     wait_for = max(0.0, min(wait_for, deadline - time.time()))
                 if pidfd is not None:
-                    # Wakes up the moment the process exits: no polling latency per node.
-                    select.select([pidfd], [], [], wait_for)
+                    # Wakes up the moment the process exits: no polling latency per node. poll,
+                    # not select: select fails on descriptors numbered 1024 and above.
+                    poller.poll(wait_for * 1000)
                     returncode = proc.poll()
                 else:
                     try:

@@ -16,7 +16,7 @@ episodes, the prediction log, the label queue) sits on this package:
 It imports nothing of Scanflow but :mod:`scanflow.errors`, so every package may use it.
 """
 
-from .database import Database, Store, open_database
+from .database import Database, Store, dispose_databases, open_database
 from .schema import SchemaVersionError, head_revision, schema_revision, upgrade_schema
 from .urls import DatabaseURLError, database_url
 
@@ -26,6 +26,7 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "database_url",
+    "dispose_databases",
     "head_revision",
     "open_database",
     "schema_revision",

@@ -33,7 +33,7 @@ from .engines import create_engines
 from .schema import upgrade_schema
 from .urls import database_url, is_memory, is_sqlite, printable, sqlite_path
 
-__all__ = ["Database", "Store", "open_database"]
+__all__ = ["Database", "Store", "dispose_databases", "open_database"]
 
 log = logging.getLogger("scanflow.storage")
 
@@ -152,6 +152,19 @@ def open_database(url_or_path: str | os.PathLike[str], *, what: str = "database 
                 upgrade_schema(db)
                 db.schema_ready = True
     return db
+
+
+def dispose_databases() -> None:
+    """Close the pooled connections of every database this process opened.
+
+    The databases stay usable (the next query reconnects). Long-running processes that open many
+    short-lived databases (a test session, a benchmark grid) call it so that idle SQLite files do
+    not hold file descriptors.
+    """
+    with _DATABASES_LOCK:
+        databases = list(_DATABASES.values())
+    for db in databases:
+        db.dispose()
 
 
 def _after_fork_in_child() -> None:  # pragma: no cover - runs in forked children
