@@ -56,6 +56,39 @@ log = logging.getLogger("scanflow.agents")
 HEARTBEAT_FRESH = 15.0  # seconds: a runtime that beat more recently than this is alive
 
 
+def _definitions(specs: list[Any], agents: Sequence[str] | None,
+                 config: dict[str, dict[str, Any]], app: Application | None) -> list[AgentDefinition]:
+    """The definitions of the agents to run: each spec built with its config overrides.
+
+    Every agent's configuration problems are reported at once (one :class:`AgentConfigError`).
+    """
+    wanted = set(agents) if agents is not None else None
+    known = [s.name for s in specs]
+    for name in wanted or ():
+        if name not in known:
+            raise KeyError(f"no agent {name!r} to run (agents: {', '.join(known) or 'none'})")
+    root = app.root if app is not None else None
+    definitions: list[AgentDefinition] = []
+    problems: list[str] = []
+    for spec in specs:
+        if wanted is not None and spec.name not in wanted:
+            continue
+        if isinstance(spec, Agent):
+            try:
+                definitions.append(build_agent(spec, config.get(spec.name), root=root, app=app))
+            except AgentConfigError as exc:
+                problems.append(str(exc))
+        elif isinstance(spec, AgentDefinition):
+            spec.config.update(config.get(spec.name, {}))
+            definitions.append(spec)
+        else:
+            raise TypeError(f"expected an Application, Agent specs or AgentDefinitions, got "
+                            f"{type(spec).__name__}")
+    if problems:
+        raise AgentConfigError("\n".join(problems))
+    return definitions
+
+
 class AgentRuntime:
     """Run agents: ``start()``/``stop()`` in a background thread, ``run_until(predicate,
     timeout)`` or ``run_forever()`` in this one, ``run_once()`` for one synchronous pass.
@@ -82,37 +115,13 @@ class AgentRuntime:
                  services: AgentServices | dict[str, Any] | None = None,
                  poll_interval: float = 1.0, max_attempts: int = 5,
                  retry_backoff: float = 1.0, heartbeat_every: float = 5.0):
-        config = config or {}
         self.app: Application | None = None
-        definitions: list[AgentDefinition] = []
         if isinstance(app_or_agents, Application):
             self.app = app_or_agents
             specs: list[Any] = list(app_or_agents.agents)
         else:
             specs = list(app_or_agents)
-        wanted = set(agents) if agents is not None else None
-        known = [s.name for s in specs]
-        for name in wanted or ():
-            if name not in known:
-                raise KeyError(f"no agent {name!r} to run (agents: {', '.join(known) or 'none'})")
-        root = self.app.root if self.app is not None else None
-        problems: list[str] = []
-        for spec in specs:
-            if wanted is not None and spec.name not in wanted:
-                continue
-            if isinstance(spec, Agent):
-                try:
-                    definitions.append(build_agent(spec, config.get(spec.name), root=root, app=self.app))
-                except AgentConfigError as exc:  # report every agent's problems at once
-                    problems.append(str(exc))
-            elif isinstance(spec, AgentDefinition):
-                spec.config.update(config.get(spec.name, {}))
-                definitions.append(spec)
-            else:
-                raise TypeError(f"expected an Application, Agent specs or AgentDefinitions, got "
-                                f"{type(spec).__name__}")
-        if problems:
-            raise AgentConfigError("\n".join(problems))
+        definitions = _definitions(specs, agents, config or {}, self.app)
         if state_url is None:
             if self.app is None:
                 raise ValueError("state_url is required when no Application is given "

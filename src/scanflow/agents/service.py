@@ -132,6 +132,13 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
     api = FastAPI(title=f"Scanflow agent {agent}", lifespan=lifespan,
                   dependencies=[Depends(token_dependency(token))])
     api.state.runtime = runtime
+    _add_message_routes(api, runtime, agent)
+    _add_control_routes(api, runtime, agent)
+    return api
+
+
+def _add_message_routes(api: FastAPI, runtime: AgentRuntime, agent: str) -> None:
+    """Health, the agent's description, its decisions, and messages posted to it."""
 
     @api.get("/health")
     def health() -> dict[str, str]:
@@ -152,6 +159,14 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
         runtime.wake(agent)
         return MessageAccepted(id=msg_id, key=msg.key, created=created)
 
+    @api.get("/decisions", response_model=list[DecisionOut])
+    def decisions(limit: int = 50) -> list[dict[str, Any]]:
+        return runtime.history(agent, limit=max(1, min(limit, 1000)))
+
+
+def _add_control_routes(api: FastAPI, runtime: AgentRuntime, agent: str) -> None:
+    """Trigger a sensor now, pause and resume the agent."""
+
     @api.post("/trigger", response_model=TriggerOut, status_code=202)
     def trigger(body: TriggerIn) -> TriggerOut:
         try:
@@ -170,9 +185,3 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
     def resume() -> StateOut:
         runtime.resume(agent)
         return StateOut(agent=agent, paused=False)
-
-    @api.get("/decisions", response_model=list[DecisionOut])
-    def decisions(limit: int = 50) -> list[dict[str, Any]]:
-        return runtime.history(agent, limit=max(1, min(limit, 1000)))
-
-    return api

@@ -180,13 +180,7 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         # lazy: torch (importing scanflow.check must not load it)
         import torch
 
-        validate_calibration_params(self)
-        if self.error not in ("mse", "bce"):
-            raise ValueError(f"error={self.error!r}; choose 'mse' or 'bce'")
-        if self.error == "bce" and data.kind == "table":
-            raise ValueError("error='bce' needs [0, 1] images; use error='mse' for tables")
-        if self.epochs < 0:
-            raise ValueError(f"epochs={self.epochs} must be >= 0")
+        self._check_fit_params(data)
         loss_name = self._loss_name(data.kind)
         train_idx, cal_idx = split_calibration(len(data), self.calibration_fraction,
                                                self.random_state)
@@ -197,6 +191,34 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
             self.scale_ = np.where(scale > 1e-12, scale, 1.0)
         values = self._to_model_space(data)
         x_train = torch.from_numpy(np.ascontiguousarray(values[train_idx]))
+        losses, baseline, restarts, collapsed = self._train_with_restarts(x_train, loss_name)
+        self._net.eval()
+        self.loss_ = loss_name
+        self.training_loss_ = [float(v) for v in losses]
+        self.baseline_loss_ = float(baseline)
+        self.n_restarts_ = int(restarts)
+        self.collapsed_ = bool(collapsed)
+        self.calibration_indices_ = cal_idx
+        self._calibrate(self._errors(values[cal_idx]))
+        if data.kind == "table":
+            self.reference_feature_errors_ = self._feature_errors(values[cal_idx]).mean(0)
+
+    def _check_fit_params(self, data: PreparedData) -> None:
+        validate_calibration_params(self)
+        if self.error not in ("mse", "bce"):
+            raise ValueError(f"error={self.error!r}; choose 'mse' or 'bce'")
+        if self.error == "bce" and data.kind == "table":
+            raise ValueError("error='bce' needs [0, 1] images; use error='mse' for tables")
+        if self.epochs < 0:
+            raise ValueError(f"epochs={self.epochs} must be >= 0")
+
+    def _train_with_restarts(self, x_train, loss_name: str) -> tuple[list[float], float, int, bool]:
+        """Train; restart from a new seed while training collapses to the mean output.
+
+        Returns the losses, the mean-output baseline loss, the restarts and whether it collapsed.
+        """
+        # lazy: torch (importing scanflow.check must not load it)
+        import torch
 
         with self._threads(), torch.random.fork_rng(devices=[]):
             losses, restarts, collapsed = [], 0, False
@@ -213,27 +235,17 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
                 if not collapsed:
                     break
                 restarts = attempt + 1
-            if collapsed and restarts > self.max_restarts:
-                restarts = self.max_restarts
-            if collapsed:
-                hint = " (use loss='bce' for images)" if loss_name == "mse" else ""
-                warnings.warn(
-                    f"autoencoder training collapsed to the mean output (loss {losses[-1]:.4g}"
-                    f" vs {baseline:.4g} for the mean image) after {restarts} restarts"
-                    f"{hint}; train longer or on more data",
-                    TrainingCollapseWarning,
-                    stacklevel=3,
-                )
-        self._net.eval()
-        self.loss_ = loss_name
-        self.training_loss_ = [float(v) for v in losses]
-        self.baseline_loss_ = float(baseline)
-        self.n_restarts_ = int(restarts)
-        self.collapsed_ = bool(collapsed)
-        self.calibration_indices_ = cal_idx
-        self._calibrate(self._errors(values[cal_idx]))
-        if data.kind == "table":
-            self.reference_feature_errors_ = self._feature_errors(values[cal_idx]).mean(0)
+            restarts = min(restarts, self.max_restarts)
+        if collapsed:
+            hint = " (use loss='bce' for images)" if loss_name == "mse" else ""
+            warnings.warn(
+                f"autoencoder training collapsed to the mean output (loss {losses[-1]:.4g}"
+                f" vs {baseline:.4g} for the mean image) after {restarts} restarts"
+                f"{hint}; train longer or on more data",
+                TrainingCollapseWarning,
+                stacklevel=4,
+            )
+        return losses, baseline, restarts, collapsed
 
     def _baseline_loss(self, x, loss_name: str) -> float:
         """Loss of always predicting the mean training sample (what a collapsed AE does)."""

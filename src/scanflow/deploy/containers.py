@@ -147,22 +147,39 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
                      tracker_image: str | None = None, namespace: str | None = None,
                      agent_command: tuple[str, ...] = AGENT_COMMAND) -> Deployment:
     """Describe every container of ``app`` (see the module docstring)."""
-    prefix = f"{registry.rstrip('/')}/" if registry else ""
-    app_label = dns_label(app.name)
+    build = _DeploymentBuilder(app, registry, tag)
+    tracker = None if app.tracker.uri else build.tracker(tracker_image)
+    nodes = build.nodes()
+    services = build.services(nodes)
+    agents = build.agents(agent_command)
+    return Deployment(app=app, namespace=namespace or build.app_label,
+                      tracking_uri=build.tracking_uri, tracker=tracker, nodes=nodes,
+                      services=services, agents=agents)
 
-    def image_of(name: str) -> str:
-        return f"{prefix}{app_label}-{name}:{tag}"
 
-    namer = Namer()
-    tracker = None
-    if app.tracker.uri:
-        tracking_uri = app.tracker.uri
-    else:
-        namer(TRACKER_NAME, "the tracker")
-        tracking_uri = f"http://{TRACKER_NAME}:{TRACKER_PORT}"
-        tracker = Container(
+class _DeploymentBuilder:
+    """Builds the containers of one application: unique names, images, shared environment."""
+
+    def __init__(self, app: Application, registry: str | None, tag: str) -> None:
+        self.app, self.tag = app, tag
+        self.prefix = f"{registry.rstrip('/')}/" if registry else ""
+        self.app_label = dns_label(app.name)
+        self.namer = Namer()
+        self.tracking_uri = app.tracker.uri or f"http://{TRACKER_NAME}:{TRACKER_PORT}"
+        self.after_tracker = [] if app.tracker.uri else [TRACKER_NAME]
+        self.common = {"MLFLOW_TRACKING_URI": self.tracking_uri,
+                       "MLFLOW_EXPERIMENT_NAME": app.tracker.experiment or app.name,
+                       "SCANFLOW_APP": app.name}
+
+    def image_of(self, name: str) -> str:
+        return f"{self.prefix}{self.app_label}-{name}:{self.tag}"
+
+    def tracker(self, image: str | None) -> Container:
+        """The MLflow tracking server the application logs to (when it names none)."""
+        self.namer(TRACKER_NAME, "the tracker")
+        return Container(
             name=TRACKER_NAME, kind="tracker", ref="tracker",
-            image=tracker_image or f"ghcr.io/mlflow/mlflow:v{_mlflow_version()}",
+            image=image or f"ghcr.io/mlflow/mlflow:v{_mlflow_version()}",
             command=["mlflow", "server"],
             args=["--host", "0.0.0.0", "--port", str(TRACKER_PORT),  # inside its container
                   "--backend-store-uri", f"sqlite:///{TRACKER_DIR}/mlflow.db",
@@ -170,69 +187,76 @@ def build_deployment(app: Application, registry: str | None = None, tag: str = "
                   "--allowed-hosts", f"{TRACKER_NAME},{TRACKER_NAME}:*,localhost,localhost:*,127.0.0.1:*"],
             port=TRACKER_PORT, build=False, workdir=TRACKER_DIR, volumes={"mlflow": TRACKER_DIR},
         )
-    common = {"MLFLOW_TRACKING_URI": tracking_uri,
-              "MLFLOW_EXPERIMENT_NAME": app.tracker.experiment or app.name,
-              "SCANFLOW_APP": app.name}
 
-    nodes: list[Container] = []
-    plan = build_plan(app) if app.workflows else None
-    names: dict[str, str] = {}
-    for planned in (plan.nodes.values() if plan else []):
-        spec = planned.executor
-        names[planned.id] = name = namer(planned.id, f"node {planned.id!r}")
-        command, args = entrypoint(spec)
-        env = {**common, "SCANFLOW_WORKFLOW": planned.id.split("/", 1)[0],
-               "SCANFLOW_NODE": planned.id, "SCANFLOW_OUTPUT_DIR": OUTPUT_DIR,
-               **param_env(spec.parameters), **spec.env}
-        container = Container(
-            name=name, kind="node", ref=planned.id, image=spec.image or image_of(name),
-            command=command, args=args, env=env,
-            depends_on=[names[d] for d in planned.deps] + ([TRACKER_NAME] if tracker else []),
-            retries=spec.retries, retry_backoff=spec.retry_backoff, timeout=spec.timeout,
-            workflow=planned.id.split("/", 1)[0], build=spec.image is None,
-            dockerfile=spec.dockerfile, requirements=spec.requirement_list(app.root),
-            workdir=APP_DIR, volumes={"data": DATA_DIR},
-        )
-        _resources(container, spec.resources)
-        nodes.append(container)
+    def nodes(self) -> list[Container]:
+        """A container per workflow node, depending on the containers of its upstream nodes."""
+        app, nodes, names = self.app, [], {}
+        plan = build_plan(app) if app.workflows else None
+        for planned in (plan.nodes.values() if plan else []):
+            spec, workflow = planned.executor, planned.id.split("/", 1)[0]
+            names[planned.id] = name = self.namer(planned.id, f"node {planned.id!r}")
+            command, args = entrypoint(spec)
+            env = {**self.common, "SCANFLOW_WORKFLOW": workflow, "SCANFLOW_NODE": planned.id,
+                   "SCANFLOW_OUTPUT_DIR": OUTPUT_DIR, **param_env(spec.parameters), **spec.env}
+            container = Container(
+                name=name, kind="node", ref=planned.id, image=spec.image or self.image_of(name),
+                command=command, args=args, env=env,
+                depends_on=[names[d] for d in planned.deps] + self.after_tracker,
+                retries=spec.retries, retry_backoff=spec.retry_backoff, timeout=spec.timeout,
+                workflow=workflow, build=spec.image is None, dockerfile=spec.dockerfile,
+                requirements=spec.requirement_list(app.root), workdir=APP_DIR,
+                volumes={"data": DATA_DIR},
+            )
+            _resources(container, spec.resources)
+            nodes.append(container)
+        return nodes
 
-    services: list[Container] = []
-    for svc in app.services:
-        name = namer(svc.name, f"service {svc.name!r}")
-        command, args = entrypoint(svc)
+    def services(self, nodes: list[Container]) -> list[Container]:
+        """A container per service; a service after a workflow waits for its last nodes."""
+        services = []
+        for svc in self.app.services:
+            name = self.namer(svc.name, f"service {svc.name!r}")
+            command, args = entrypoint(svc)
+            container = Container(
+                name=name, kind="service", ref=f"service:{svc.name}",
+                image=svc.image or self.image_of(name), command=command, args=args,
+                env={**self.common, "SCANFLOW_SERVICE": svc.name, **param_env(svc.parameters),
+                     **svc.env},
+                depends_on=self._service_deps(svc.depends_on, nodes) + self.after_tracker,
+                port=svc.port, replicas=svc.replicas, build=svc.image is None,
+                dockerfile=svc.dockerfile, requirements=svc.requirement_list(self.app.root),
+                volumes={"data": DATA_DIR},
+            )
+            _resources(container, svc.resources)
+            services.append(container)
+        return services
+
+    def _service_deps(self, depends_on: list[str], nodes: list[Container]) -> list[str]:
         deps = []
-        for up in svc.depends_on:
-            if any(s.name == up for s in app.services):
+        for up in depends_on:
+            if any(s.name == up for s in self.app.services):
                 deps.append(dns_label(up))
             else:  # a workflow: wait for its last nodes
                 deps += [node.name for node in nodes if node.workflow == up and not any(
                     node.name in other.depends_on for other in nodes if other.workflow == up)]
-        container = Container(
-            name=name, kind="service", ref=f"service:{svc.name}", image=svc.image or image_of(name),
-            command=command, args=args,
-            env={**common, "SCANFLOW_SERVICE": svc.name, **param_env(svc.parameters), **svc.env},
-            depends_on=deps + ([TRACKER_NAME] if tracker else []), port=svc.port,
-            replicas=svc.replicas, build=svc.image is None, dockerfile=svc.dockerfile,
-            requirements=svc.requirement_list(app.root), volumes={"data": DATA_DIR},
-        )
-        _resources(container, svc.resources)
-        services.append(container)
+        return deps
 
-    agents: list[Container] = []
-    for agent in app.agents:
-        name = namer(f"agent-{agent.name}", f"agent {agent.name!r}")
-        command = [part.format(app=APP_DIR, agent=agent.name) for part in agent_command]
-        container = Container(
-            name=name, kind="agent", ref=f"agent:{agent.name}", image=agent.image or image_of(name),
-            command=command[:1], args=command[1:],
-            env={**common, "SCANFLOW_AGENT": agent.name, **agent.env},
-            depends_on=[TRACKER_NAME] if tracker else [], port=agent.port,
-            build=agent.image is None, requirements=[], volumes={"data": DATA_DIR},
-        )
-        _resources(container, agent.resources)
-        agents.append(container)
-    return Deployment(app=app, namespace=namespace or app_label, tracking_uri=tracking_uri,
-                      tracker=tracker, nodes=nodes, services=services, agents=agents)
+    def agents(self, agent_command: tuple[str, ...]) -> list[Container]:
+        """A container per agent, running Scanflow's agent runtime."""
+        agents = []
+        for agent in self.app.agents:
+            name = self.namer(f"agent-{agent.name}", f"agent {agent.name!r}")
+            command = [part.format(app=APP_DIR, agent=agent.name) for part in agent_command]
+            container = Container(
+                name=name, kind="agent", ref=f"agent:{agent.name}",
+                image=agent.image or self.image_of(name), command=command[:1], args=command[1:],
+                env={**self.common, "SCANFLOW_AGENT": agent.name, **agent.env},
+                depends_on=list(self.after_tracker), port=agent.port,
+                build=agent.image is None, requirements=[], volumes={"data": DATA_DIR},
+            )
+            _resources(container, agent.resources)
+            agents.append(container)
+        return agents
 
 
 def agent_requirement() -> str:

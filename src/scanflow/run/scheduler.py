@@ -364,21 +364,9 @@ class Scheduler:
         params = {**executor.parameters, **({"args": " ".join(executor.args)} if executor.args else {})}
         tags = {"scanflow.kind": "node", "scanflow.node": node.id, "scanflow.workflow": node.workflow,
                 "scanflow.run_id": self.run_id, "scanflow.cache_key": key}
-
         entry = self.cache.lookup(key) if caching else None
         if entry is not None:
-            hashes = self.cache.restore(key, state.output_dir)
-            run_id = None
-            if self.recorder is not None:
-                run_id = self.recorder.start(executor.name, {**tags, "scanflow.cached": "true",
-                                                             "scanflow.cache_source_run": entry.get("mlflow_run_id") or ""},
-                                             params, parent=self._parent_run(node))
-                self.recorder.finish(run_id, "cached")
-            now = time.time()
-            state.update_node(node.id, status="cached", cache_key=key, output_hashes=hashes, mlflow_run_id=run_id,
-                              started_at=now, finished_at=now, duration=0.0, attempts=0,
-                              cache_source_run=entry.get("run_id"), error=None)
-            self._emit(ProgressEvent("finish", self.run_id, node.id, "cached"))
+            self._restore_cached(node, key, entry, tags, params)
             return
 
         started = time.time()
@@ -395,29 +383,58 @@ class Scheduler:
             status = "cancelled"
         hashes: dict[str, str] = {}
         if status == "succeeded":
-            missing = [o for o in executor.outputs if not (state.output_dir / o).exists()]
-            if missing:
-                status, error = "failed", (f"declared outputs not written: {', '.join(missing)} "
-                                           f"(write them under $SCANFLOW_OUTPUT_DIR = {state.output_dir})")
-            else:
-                hashes = {o: hash_path(state.output_dir / o) for o in executor.outputs}
-                if caching:
-                    self.cache.store(key, state.output_dir, executor.outputs,
-                                     {"node": node.id, "run_id": self.run_id, "mlflow_run_id": mlflow_run})
+            status, error, hashes = self._collect_outputs(node, key if caching else None, mlflow_run)
         finished = time.time()
         if self.recorder is not None and mlflow_run is not None:
-            files = [(stdout.parent, ""), (node_dir / "result.json", "")]
-            for out in executor.outputs if status == "succeeded" else []:
-                parent = str(Path(out).parent)
-                files.append((state.output_dir / out, "outputs" if parent == "." else f"outputs/{parent}"))
-            self.recorder.log_files(mlflow_run, files)
-            self.recorder.finish(mlflow_run, status, None,
-                                 {"scanflow.attempts": state.node(node.id)["attempts"],
-                                  "scanflow.returncode": result.returncode, "scanflow.error": error or ""})
+            self._record_node_run(node, mlflow_run, status, error, result.returncode)
         state.update_node(node.id, status=status, finished_at=finished, duration=finished - started,
                           returncode=result.returncode, error=error, output_hashes=hashes, pid=None)
         self._emit(ProgressEvent("finish", self.run_id, node.id, status, state.node(node.id)["attempts"],
                                  finished - started, error))
+
+    def _restore_cached(self, node: PlannedNode, key: str, entry: dict[str, Any],
+                        tags: dict[str, str], params: dict[str, Any]) -> None:
+        """Serve the node from the cache: restore its outputs, record a ``cached`` MLflow run."""
+        hashes = self.cache.restore(key, self.state.output_dir)
+        run_id = None
+        if self.recorder is not None:
+            run_id = self.recorder.start(node.executor.name, {**tags, "scanflow.cached": "true",
+                                                              "scanflow.cache_source_run": entry.get("mlflow_run_id") or ""},
+                                         params, parent=self._parent_run(node))
+            self.recorder.finish(run_id, "cached")
+        now = time.time()
+        self.state.update_node(node.id, status="cached", cache_key=key, output_hashes=hashes, mlflow_run_id=run_id,
+                               started_at=now, finished_at=now, duration=0.0, attempts=0,
+                               cache_source_run=entry.get("run_id"), error=None)
+        self._emit(ProgressEvent("finish", self.run_id, node.id, "cached"))
+
+    def _collect_outputs(self, node: PlannedNode, cache_key: str | None,
+                         mlflow_run: str | None) -> tuple[str, str | None, dict[str, str]]:
+        """Check a succeeded node wrote its declared outputs; hash them and cache them."""
+        executor, output_dir = node.executor, self.state.output_dir
+        missing = [o for o in executor.outputs if not (output_dir / o).exists()]
+        if missing:
+            return "failed", (f"declared outputs not written: {', '.join(missing)} "
+                              f"(write them under $SCANFLOW_OUTPUT_DIR = {output_dir})"), {}
+        hashes = {o: hash_path(output_dir / o) for o in executor.outputs}
+        if cache_key is not None:
+            self.cache.store(cache_key, output_dir, executor.outputs,
+                             {"node": node.id, "run_id": self.run_id, "mlflow_run_id": mlflow_run})
+        return "succeeded", None, hashes
+
+    def _record_node_run(self, node: PlannedNode, mlflow_run: str, status: str, error: str | None,
+                         returncode: int | None) -> None:
+        """Log the node's logs, result and outputs to its MLflow run and end it."""
+        state = self.state
+        node_dir = state.node_dir(node.id)
+        files = [(node_dir / "logs", ""), (node_dir / "result.json", "")]
+        for out in node.executor.outputs if status == "succeeded" else []:
+            parent = str(Path(out).parent)
+            files.append((state.output_dir / out, "outputs" if parent == "." else f"outputs/{parent}"))
+        self.recorder.log_files(mlflow_run, files)
+        self.recorder.finish(mlflow_run, status, None,
+                             {"scanflow.attempts": state.node(node.id)["attempts"],
+                              "scanflow.returncode": returncode, "scanflow.error": error or ""})
 
     def _attempts(self, node: PlannedNode, requirements: list[str], mlflow_run: str | None,
                   stdout: Path, stderr: Path) -> NodeResult:

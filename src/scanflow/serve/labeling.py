@@ -367,119 +367,121 @@ def create_labeling_router(
             f"class_names: has {len(class_names)} names for {n} classes "
             f"(give one name per class, or open the store with n_classes={len(class_names)})"
         )
-    default_classes: list[Any] = list(class_names) if class_names else list(range(n))
+    labeling = _Labeling(store, title, list(class_names) if class_names else list(range(n)))
     guard = token_dependency(token) if token else require_token
     router = APIRouter(dependencies=[Depends(guard)])
-    templates = Jinja2Templates(directory=str(_PKG / "templates"))
-    templates.env.filters["fmt"] = format_value
-    templates.env.filters["cell"] = _value_class
+    _add_page_routes(router, labeling)
+    _add_api_routes(router, labeling)
+    return router
 
-    def out(item: Item, request: Request) -> ItemOut:
-        return _item_out(item, _base(request), default_classes)
 
-    def progress(batch: str | None) -> ProgressOut:
-        return ProgressOut(**store.progress(batch))
+class _Labeling:
+    """What the routes share: the store, the page template, the default class names."""
 
-    @router.get("/", response_class=HTMLResponse, name="scanflow_labeling_page")
-    def page(request: Request, labeler: str | None = None, batch: str | None = None):
+    def __init__(self, store: LabelStore, title: str, default_classes: list[Any]) -> None:
+        self.store, self.title, self.default_classes = store, title, default_classes
+        self.templates = Jinja2Templates(directory=str(_PKG / "templates"))
+        self.templates.env.filters["fmt"] = format_value
+        self.templates.env.filters["cell"] = _value_class
+
+    def out(self, item: Item, request: Request) -> ItemOut:
+        return _item_out(item, _base(request), self.default_classes)
+
+    def progress(self, batch: str | None) -> ProgressOut:
+        return ProgressOut(**self.store.progress(batch))
+
+    def claim_one(self, labeler: str, batch: str | None, request: Request) -> ItemOut | None:
+        try:
+            claimed = self.store.claim(labeler, 1, batch=batch)
+        except LabelError as exc:
+            raise _http_error(exc) from exc
+        return self.out(claimed[0], request) if claimed else None
+
+    def page(self, request: Request, labeler: str | None, batch: str | None) -> Response:
+        """The labeling page: the labeler's next sample, or the name form when none is given."""
         labeler = (labeler or request.cookies.get(LABELER_COOKIE) or "").strip()
-        base = _base(request)
         error = None
         if labeler:
             try:
                 labeler = _check_human(labeler)
             except HTTPException as exc:
                 error, labeler = exc.detail, ""
-        item = None
-        if labeler:
-            try:
-                claimed = store.claim(labeler, 1, batch=batch)
-            except LabelError as exc:
-                raise _http_error(exc) from exc
-            item = out(claimed[0], request) if claimed else None
+        item = self.claim_one(labeler, batch, request) if labeler else None
+        names = names_of(self.default_classes)
         state = {
-            "base": base,
-            "labeler": labeler,
-            "batch": batch,
-            "class_names": names_of(default_classes),
-            "keys": class_keys(names_of(default_classes)),
-            "item": item.model_dump() if item else None,
-            "progress": progress(batch).model_dump(),
+            "base": _base(request), "labeler": labeler, "batch": batch, "class_names": names,
+            "keys": class_keys(names), "item": item.model_dump() if item else None,
+            "progress": self.progress(batch).model_dump(),
         }
-        response = templates.TemplateResponse(
-            request, "labeling.html", _page_context(title, state, error)
-        )
+        response = self.templates.TemplateResponse(
+            request, "labeling.html", _page_context(self.title, state, error))
         if labeler:
             response.set_cookie(LABELER_COOKIE, labeler, samesite="strict")
         remember_token(request, response)
         return response
 
+    def image(self, item_id: int, scale: int) -> Response:
+        try:
+            item = self.store.get(item_id)
+        except LabelError as exc:
+            raise _http_error(exc) from exc
+        if not item.is_image:
+            raise HTTPException(404, detail={
+                "field": "item_id",
+                "message": f"sample {item_id} is a tabular row {item.shape}",
+                "fix": f"read its values from GET /api/items/{item_id}",
+            })
+        return Response(png_bytes(item.image, scale), media_type="image/png",
+                        headers={"Cache-Control": "max-age=3600"})
+
+
+_STATIC_TYPES = {"labeling.js": "text/javascript", "labeling.css": "text/css"}
+
+
+def _add_page_routes(router: APIRouter, labeling: _Labeling) -> None:
+    """The HTML page, its static files, sample images and logout."""
+
+    @router.get("/", response_class=HTMLResponse, name="scanflow_labeling_page")
+    def page(request: Request, labeler: str | None = None, batch: str | None = None):
+        return labeling.page(request, labeler, batch)
+
     @router.get("/logout", name="scanflow_labeling_logout")
     def logout(request: Request):
         labeler = request.cookies.get(LABELER_COOKIE)
         if labeler:
-            store.release(labeler)
+            labeling.store.release(labeler)
         response = RedirectResponse(_base(request) + "/", status_code=303)
         response.delete_cookie(LABELER_COOKIE)
         return response
 
     @router.get("/static/{name}", name="scanflow_labeling_static")
     def static(name: str):
-        types = {"labeling.js": "text/javascript", "labeling.css": "text/css"}
-        if name not in types:
-            raise HTTPException(
-                404,
-                detail={
-                    "field": "name",
-                    "message": f"no static file {name!r}",
-                    "fix": f"use one of {', '.join(types)}",
-                },
-            )
-        return Response(
-            (_PKG / "static" / name).read_bytes(),
-            media_type=types[name],
-            headers={"Cache-Control": "no-cache"},
-        )
+        if name not in _STATIC_TYPES:
+            raise HTTPException(404, detail={
+                "field": "name", "message": f"no static file {name!r}",
+                "fix": f"use one of {', '.join(_STATIC_TYPES)}",
+            })
+        return Response((_PKG / "static" / name).read_bytes(), media_type=_STATIC_TYPES[name],
+                        headers={"Cache-Control": "no-cache"})
 
     @router.get("/items/{item_id}/image.png", name="scanflow_labeling_image")
     def image(item_id: int, scale: int = Query(1, ge=1, le=32)):
-        try:
-            item = store.get(item_id)
-        except LabelError as exc:
-            raise _http_error(exc) from exc
-        if not item.is_image:
-            raise HTTPException(
-                404,
-                detail={
-                    "field": "item_id",
-                    "message": f"sample {item_id} is a tabular row {item.shape}",
-                    "fix": f"read its values from GET /api/items/{item_id}",
-                },
-            )
-        return Response(
-            png_bytes(item.image, scale),
-            media_type="image/png",
-            headers={"Cache-Control": "max-age=3600"},
-        )
+        return labeling.image(item_id, scale)
+
+
+def _add_api_routes(router: APIRouter, labeling: _Labeling) -> None:
+    """The JSON API: claim the next sample, label, skip, undo, progress, items, batches."""
+    store, out, progress = labeling.store, labeling.out, labeling.progress
 
     @router.get("/api/next", response_model=NextResponse)
-    def next_item(
-        request: Request,
-        labeler: str = Query(min_length=1, max_length=100),
-        batch: str | None = None,
-    ) -> NextResponse:
-        labeler = _check_human(labeler)
-        try:
-            claimed = store.claim(labeler, 1, batch=batch)
-        except LabelError as exc:
-            raise _http_error(exc) from exc
-        item = out(claimed[0], request) if claimed else None
+    def next_item(request: Request, labeler: str = Query(min_length=1, max_length=100),
+                  batch: str | None = None) -> NextResponse:
+        item = labeling.claim_one(_check_human(labeler), batch, request)
         return NextResponse(item=item, progress=progress(batch))
 
     @router.post("/api/items/{item_id}/label", response_model=ActionResponse)
-    def label(
-        request: Request, item_id: int, body: LabelRequest, batch: str | None = None
-    ) -> ActionResponse:
+    def label(request: Request, item_id: int, body: LabelRequest,
+              batch: str | None = None) -> ActionResponse:
         labeler = _check_human(body.labeler)
         try:
             item = store.submit(item_id, body.label, labeler)
@@ -488,9 +490,8 @@ def create_labeling_router(
         return ActionResponse(item=out(item, request), progress=progress(batch))
 
     @router.post("/api/items/{item_id}/skip", response_model=ActionResponse)
-    def skip(
-        request: Request, item_id: int, body: LabelerRequest, batch: str | None = None
-    ) -> ActionResponse:
+    def skip(request: Request, item_id: int, body: LabelerRequest,
+             batch: str | None = None) -> ActionResponse:
         labeler = _check_human(body.labeler)
         try:
             item = store.skip(item_id, labeler)
@@ -500,8 +501,7 @@ def create_labeling_router(
 
     @router.post("/api/undo", response_model=ActionResponse)
     def undo(request: Request, body: LabelerRequest, batch: str | None = None) -> ActionResponse:
-        labeler = _check_human(body.labeler)
-        item = store.undo(labeler)
+        item = store.undo(_check_human(body.labeler))
         return ActionResponse(item=out(item, request) if item else None, progress=progress(batch))
 
     @router.get("/api/progress", response_model=ProgressOut)
@@ -518,8 +518,6 @@ def create_labeling_router(
     @router.get("/api/batches", response_model=list[str])
     def batches() -> list[str]:
         return store.batches()
-
-    return router
 
 
 def create_labeling_app(
