@@ -84,22 +84,13 @@ class LabelQueue(LabelTables):
         guesses = self._per_sample("model_guess", model_guess, n)
         score_list = self._per_sample("scores", scores, n)
         now = _now_dt(self.clock)
-        rows = []
-        for i, ((shape, dtype, data), m) in enumerate(zip(encoded, metas, strict=True)):
-            rows.append(
-                {
-                    "batch": batch,
-                    "position": i,
-                    "status": PENDING,
-                    "shape": shape,
-                    "dtype": dtype,
-                    "data": data,
-                    "meta": _meta_json(m, i),
-                    "model_guess": self._check_guess(guesses[i], m.get("classes"), i),
-                    "score": None if score_list[i] is None else float(score_list[i]),
-                    "created_at": now,
-                }
-            )
+        rows = [
+            {"batch": batch, "position": i, "status": PENDING, "shape": shape, "dtype": dtype,
+             "data": data, "meta": _meta_json(m, i),
+             "model_guess": self._check_guess(guesses[i], m.get("classes"), i),
+             "score": None if score_list[i] is None else float(score_list[i]), "created_at": now}
+            for i, ((shape, dtype, data), m) in enumerate(zip(encoded, metas, strict=True))
+        ]
 
         def insert(conn: Connection) -> list[int]:
             self._check_batch_classes(conn, batch, metas[0].get("classes"))
