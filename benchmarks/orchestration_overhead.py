@@ -10,7 +10,7 @@ Each workload runs through ``scanflow.run.run_workflow`` (cache off) with MLflow
 and as a ``for`` loop in bash. Reported: wall seconds (median of the repeats), ratio to the
 shell loop, and overhead per node in ms = (Scanflow − shell) / nodes.
 
-    .venv/bin/python benchmarks/orchestration_overhead.py [--quick] [--repeats N]
+    .venv/bin/python benchmarks/orchestration_overhead.py [--quick] [--repeats N] [--stat min]
 """
 
 from __future__ import annotations
@@ -77,12 +77,26 @@ def scanflow_run(app: Application, track: bool, slots: int) -> float:
     return elapsed
 
 
+def measure(app: Application, slots: int, variants: list[bool], repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of the shell loop and of each Scanflow variant, interleaved repeat by repeat
+    (a change of machine load hits all of them alike)."""
+    times: dict[str, list[float]] = {"shell": [], **{str(t): [] for t in variants}}
+    for _ in range(repeats):
+        times["shell"].append(shell_loop(app))
+        for track in variants:
+            times[str(track)].append(scanflow_run(app, track, slots))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repeat, tracked runs of dag-50 skipped")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="two repeats of dag-50 (one of chain-2 ten)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of dag-50 (chain-2: 10x as many)")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="statistic over the repeats (min: the least disturbed by other load)")
     args = parser.parse_args()
-    repeats = 1 if args.quick else args.repeats
+    repeats = 2 if args.quick else args.repeats
+    stat = statistics.median if args.stat == "median" else min
     root = Path(tempfile.mkdtemp(prefix="scanflow-bench-"))
     try:
         workloads = [
@@ -90,31 +104,30 @@ def main() -> None:
             ("dag-50", make_app(root, "dag", layered_dag()), 2),
             ("dag-50", make_app(root, "dag1", layered_dag()), 1),
         ]
-        # Warm up: the first tracked run creates the SQLite store (schema migrations, ~2 s).
-        scanflow_run(workloads[0][1], track=True, slots=1)
+        # Warm up: the first tracked run of an app creates its SQLite store (migrations, ~2 s).
+        for _, app, slots in workloads:
+            scanflow_run(app, track=True, slots=slots)
         rows = []
         for label, app, slots in workloads:
             n = len(app.workflows[0].nodes)
-            variants = [False] if args.quick and n > 2 else [False, True]
-            times: dict[str, list[float]] = {"shell": [], **{str(t): [] for t in variants}}
-            for _ in range(repeats):  # interleaved, so that a change of machine load hits all alike
-                times["shell"].append(shell_loop(app))
-                for track in variants:
-                    times[str(track)].append(scanflow_run(app, track, slots))
-            shell = statistics.median(times["shell"])
-            for track in variants:
-                t = statistics.median(times[str(track)])
-                rows.append((label, n, slots, "on" if track else "off", shell, t, t / shell, (t - shell) / n * 1000))
-        print(f"\nOrchestration overhead (median of {repeats}; cpu count {os.cpu_count()}; "
-              f"load average {os.getloadavg()[0]:.1f})\n")
+            times = measure(app, slots, [False, True], repeats * (10 if n <= 2 else 1))
+            shell, off, on = (stat(times[k]) for k in ("shell", "False", "True"))
+            for track, t in (("off", off), ("on", on)):
+                rows.append((label, n, slots, track, shell, t, t / shell, (t - shell) / n * 1000,
+                             (on - off) / n * 1000 if track == "on" else None))
+        print(f"\nOrchestration overhead ({args.stat} of {repeats} repeats, chain-2 {repeats * 10}; "
+              f"cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f})\n")
         header = f"{'workload':<9} {'nodes':>5} {'slots':>5} {'tracking':>8} {'shell s':>8} {'scanflow s':>10} " \
-                 f"{'ratio':>6} {'overhead/node ms':>16}"
+                 f"{'ratio':>6} {'overhead/node ms':>16} {'tracking/node ms':>16}"
         print(header)
         print("-" * len(header))
-        for label, n, slots, track, shell, t, ratio, per_node in rows:
-            print(f"{label:<9} {n:>5} {slots:>5} {track:>8} {shell:>8.2f} {t:>10.2f} {ratio:>6.2f} {per_node:>16.1f}")
+        for label, n, slots, track, shell, t, ratio, per_node, tracking in rows:
+            tracking_text = "" if tracking is None else f"{tracking:.1f}"
+            print(f"{label:<9} {n:>5} {slots:>5} {track:>8} {shell:>8.3f} {t:>10.3f} {ratio:>6.2f} "
+                  f"{per_node:>16.1f} {tracking_text:>16}")
         print("\nshell = the same scripts run back to back by a bash `for` loop (no parallelism);"
-              "\noverhead/node = (scanflow - shell) / nodes; negative when parallel slots beat the loop.")
+              "\noverhead/node = (scanflow - shell) / nodes; negative when parallel slots beat the loop;"
+              "\ntracking/node = (tracked - untracked) / nodes.")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

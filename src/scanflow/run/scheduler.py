@@ -321,7 +321,7 @@ class Scheduler:
                             self._emit(ProgressEvent("finish", self.run_id, nid, "skipped"))
                         elif all(s in FINISHED_OK for s in deps):
                             pending.remove(nid)
-                            self.state.update_node(nid, status="queued")
+                            self.state.update_node(nid, status="queued", persist=False)
                             running[pool.submit(self._execute, self.plan.nodes[nid])] = nid
                 elif pending:
                     pending.clear()  # cancelled: nothing new starts; they stay "pending"
@@ -386,7 +386,7 @@ class Scheduler:
             status, error, hashes = self._collect_outputs(node, key if caching else None, mlflow_run)
         finished = time.time()
         if self.recorder is not None and mlflow_run is not None:
-            self._record_node_run(node, mlflow_run, status, error, result.returncode)
+            self._record_node_run(node, mlflow_run, status, error, result.returncode, finished)
         state.update_node(node.id, status=status, finished_at=finished, duration=finished - started,
                           returncode=result.returncode, error=error, output_hashes=hashes, pid=None)
         self._emit(ProgressEvent("finish", self.run_id, node.id, status, state.node(node.id)["attempts"],
@@ -401,7 +401,7 @@ class Scheduler:
             run_id = self.recorder.start(node.executor.name, {**tags, "scanflow.cached": "true",
                                                               "scanflow.cache_source_run": entry.get("mlflow_run_id") or ""},
                                          params, parent=self._parent_run(node))
-            self.recorder.finish(run_id, "cached")
+            self.recorder.finish_later(run_id, "cached", end_time=time.time())
         now = time.time()
         self.state.update_node(node.id, status="cached", cache_key=key, output_hashes=hashes, mlflow_run_id=run_id,
                                started_at=now, finished_at=now, duration=0.0, attempts=0,
@@ -423,18 +423,18 @@ class Scheduler:
         return "succeeded", None, hashes
 
     def _record_node_run(self, node: PlannedNode, mlflow_run: str, status: str, error: str | None,
-                         returncode: int | None) -> None:
-        """Log the node's logs, result and outputs to its MLflow run and end it."""
+                         returncode: int | None, finished: float) -> None:
+        """Log the node's logs, result and outputs to its MLflow run and end it, in the
+        background: the slot is free for the next node at once."""
         state = self.state
         node_dir = state.node_dir(node.id)
         files = [(node_dir / "logs", ""), (node_dir / "result.json", "")]
         for out in node.executor.outputs if status == "succeeded" else []:
             parent = str(Path(out).parent)
             files.append((state.output_dir / out, "outputs" if parent == "." else f"outputs/{parent}"))
-        self.recorder.log_files(mlflow_run, files)
-        self.recorder.finish(mlflow_run, status, None,
-                             {"scanflow.attempts": state.node(node.id)["attempts"],
-                              "scanflow.returncode": returncode, "scanflow.error": error or ""})
+        self.recorder.finish_later(mlflow_run, status, {"scanflow.attempts": state.node(node.id)["attempts"],
+                                                        "scanflow.returncode": returncode,
+                                                        "scanflow.error": error or ""}, finished, files)
 
     def _attempts(self, node: PlannedNode, requirements: list[str], mlflow_run: str | None,
                   stdout: Path, stderr: Path) -> NodeResult:
@@ -453,7 +453,7 @@ class Scheduler:
         command = build_command(self.app, executor, python)
         workdir = (self.app.root / executor.workdir) if executor.workdir else state.node_dir(node.id)
         env = {**self._env(node, mlflow_run), **extra}
-        state.update_node(node.id, command=command, workdir=str(workdir))
+        state.update_node(node.id, command=command, workdir=str(workdir), persist=False)
         resources = {"cpu": executor.resources.cpu_cores, "memory": executor.resources.memory_bytes, "gpu": executor.resources.gpu}
         result = NodeResult("failed", error="not started")
         for attempt in range(1, executor.retries + 2):
@@ -471,9 +471,11 @@ class Scheduler:
                 with open(stderr, "a") as f:
                     f.write(f"scanflow: backend {self.backend.name!r} failed: {traceback.format_exc()}\n")
                 result = NodeResult("failed", None, time.time(), time.time(), f"backend error: {exc!r}")
-            state.update_node(node.id, attempts=attempt, pid=None, last_error=result.error)
+            # Saved with the node's end, or just below before a retry.
+            state.update_node(node.id, attempts=attempt, pid=None, last_error=result.error, persist=False)
             if result.ok or result.status == "cancelled" or self._cancel.is_set() or attempt > executor.retries:
                 break
+            state.save()
             delay = executor.retry_backoff * 2 ** (attempt - 1)
             self._emit(ProgressEvent("retry", self.run_id, node.id, result.status, attempt + 1,
                                      message=f"{result.error}; retrying in {delay:g} s"))
@@ -531,6 +533,7 @@ class Scheduler:
             status = "failed"
         now = time.time()
         if self.recorder is not None:
+            self.recorder.flush()  # the node runs end before their groups and the parent
             for gid, run_id in (self.state.data.get("groups") or {}).items():
                 inner = [s for nid, s in statuses.items() if gid in self.plan.nodes[nid].groups]
                 self.recorder.finish(run_id, _aggregate(inner, self._cancel.is_set()))
@@ -539,6 +542,7 @@ class Scheduler:
                 counts = {f"nodes_{s}": float(sum(1 for v in statuses.values() if v == s)) for s in set(statuses.values())}
                 self.recorder.finish(parent, status, {"duration_s": now - started, **counts},
                                      {"scanflow.resume_command": "" if status == "succeeded" else self.resume_command()})
+            self.recorder.close()
         self.state.update(status=status, finished_at=now)
         return status
 

@@ -4,18 +4,30 @@ nested workflow (group) and per node, with parameters, status, duration, logs an
 Tags set by Scanflow (searchable in the MLflow UI): ``scanflow.kind`` (``workflow``, ``group``,
 ``node``), ``scanflow.app``, ``scanflow.workflow``, ``scanflow.node``, ``scanflow.run_id``,
 ``scanflow.status``, ``scanflow.attempts``, ``scanflow.cached``.
+
+Only creating a run is synchronous (a node needs its run id before it starts). Its params, and
+ending it (logs, outputs, final tags, status: :meth:`RunRecorder.finish_later`) go to one
+background thread, in order, so that a slot is free for the next node at once; runs that end
+while that thread is busy end together in one transaction (:mod:`scanflow.track.batched`).
+:meth:`RunRecorder.flush` waits for it; the scheduler flushes before it ends the parent run. On the embedded SQLite
+store the recorder's connections commit with ``synchronous=NORMAL`` (safe in WAL mode: a crash
+loses no committed run, a power cut may lose the last few), which halves the cost of a commit.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import getpass
+import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .batched import RunEnd, end_runs, end_through_client, sql_store
 from .store import ensure_experiment, get_client, registry_uri, tracking_uri
 
 if TYPE_CHECKING:
@@ -28,6 +40,7 @@ MLFLOW_STATUS = {
     "cancelled": "KILLED", "interrupted": "KILLED", "running": "RUNNING",
 }
 MAX_PARAM_LENGTH = 6000
+log = logging.getLogger(__name__)
 
 
 class RunRecorder:
@@ -40,10 +53,17 @@ class RunRecorder:
         self.client = get_client(self.uri, registry_uri(app))
         self.experiment_id = ensure_experiment(app, self.client)
         self._lock = threading.Lock()
+        self._artifact_uris: dict[str, str] = {}
+        self._background: cf.ThreadPoolExecutor | None = None
+        self._pending: list[cf.Future] = []
+        self._ending: list[tuple[RunEnd, list[tuple[Path, str]]]] = []
+        self._draining = False
+        fast_commits(self.client)
 
     def start(self, name: str, tags: dict[str, str], params: dict[str, Any] | None = None,
               parent: str | None = None) -> str:
-        """Create a run (nested under ``parent``) and return its id."""
+        """Create a run (nested under ``parent``) and return its id; ``params`` are logged in
+        the background (:meth:`flush` waits for them)."""
         # lazy: mlflow (importing scanflow.track must not load it)
         from mlflow.entities import Param
 
@@ -57,40 +77,96 @@ class RunRecorder:
             run = self.client.create_run(self.experiment_id, start_time=int(time.time() * 1000),
                                          tags=tags, run_name=name)
             run_id = run.info.run_id
-            items = [Param(str(k), _text(v)) for k, v in (params or {}).items()]
+            self._artifact_uris[run_id] = run.info.artifact_uri
+        items = [Param(str(k), _text(v)) for k, v in (params or {}).items()]
+        if items:  # in the background: only the run id is needed now
+            self.submit(self._log_params, run_id, items)
+        return run_id
+
+    def _log_params(self, run_id: str, items: list[Any]) -> None:
+        with self._lock:
             for i in range(0, len(items), 100):
                 self.client.log_batch(run_id, params=items[i:i + 100])
-        return run_id
 
     def reopen(self, run_id: str) -> None:
         """Mark a run as running again (resume)."""
         with self._lock:
             self.client.update_run(run_id, status="RUNNING")
 
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(*args, **kwargs)`` on the recorder's background thread, after what was
+        submitted before; an error is logged, never raised (tracking must not fail a run)."""
+        with self._lock:
+            if self._background is None:
+                self._background = cf.ThreadPoolExecutor(1, thread_name_prefix="scanflow-tracking")
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._background.submit(_logged, fn, *args, **kwargs))
+
+    def flush(self) -> None:
+        """Wait until everything :meth:`submit`-ted is recorded."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        cf.wait(pending)
+
+    def close(self) -> None:
+        """Flush and stop the background thread."""
+        self.flush()
+        with self._lock:
+            background, self._background = self._background, None
+        if background is not None:
+            background.shutdown(wait=True)
+
     def log_files(self, run_id: str, files: list[tuple[Path, str]]) -> None:
         """Upload ``(local file or folder, artifact folder)`` pairs that exist."""
-        with self._lock:
-            for path, folder in files:
-                path = Path(path)
-                if path.is_file():
-                    self.client.log_artifact(run_id, str(path), folder or None)
-                elif path.is_dir():
-                    self.client.log_artifacts(run_id, str(path), f"{folder}/{path.name}" if folder else path.name)
+        repo = self._artifact_repo(run_id)
+        for path, folder in files:
+            path = Path(path)
+            if path.is_file():
+                repo.log_artifact(str(path), folder or None)
+            elif path.is_dir():
+                repo.log_artifacts(str(path), f"{folder}/{path.name}" if folder else path.name)
+
+    def _artifact_repo(self, run_id: str) -> Any:
+        """The run's artifact repository, from the location known since the run was created
+        (the client would fetch the whole run to find it)."""
+        # lazy: mlflow (importing scanflow.track must not load it)
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        uri = self._artifact_uris.get(run_id)
+        if uri is None or self.uri.startswith("databricks"):
+            return _ClientArtifacts(self.client, run_id)
+        return get_artifact_repository(uri, tracking_uri=self.uri)
 
     def finish(self, run_id: str, status: str, metrics: dict[str, float] | None = None,
                tags: dict[str, Any] | None = None, end_time: float | None = None) -> None:
         """Log final metrics and tags, then end the run with the MLflow status for ``status``."""
-        # lazy: mlflow (importing scanflow.track must not load it)
-        from mlflow.entities import Metric, RunTag
-
-        now = int((end_time or time.time()) * 1000)
         with self._lock:
-            self.client.log_batch(
-                run_id,
-                metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
-                tags=[RunTag(k, str(v)) for k, v in {"scanflow.status": status, **(tags or {})}.items()],
-            )
-            self.client.set_terminated(run_id, MLFLOW_STATUS.get(status, "FAILED"), end_time=now)
+            end_through_client(self.client, self._run_end(run_id, status, metrics, tags, end_time))
+
+    def finish_later(self, run_id: str, status: str, tags: dict[str, Any] | None = None,
+                     end_time: float | None = None, files: list[tuple[Path, str]] | None = None) -> None:
+        """:meth:`log_files` and :meth:`finish` in the background; the runs that end while the
+        background thread is busy end together, in one transaction on an SQL store."""
+        end = self._run_end(run_id, status, None, tags, end_time)
+        with self._lock:
+            self._ending.append((end, list(files or [])))
+            start_drain, self._draining = not self._draining, True
+        if start_drain:
+            self.submit(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch, self._ending, self._draining = self._ending, [], False
+        for end, files in batch:
+            _logged(self.log_files, end.run_id, files)
+        with self._lock:
+            end_runs(self.client, [end for end, _ in batch])
+
+    def _run_end(self, run_id: str, status: str, metrics: dict[str, float] | None,
+                 tags: dict[str, Any] | None, end_time: float | None) -> RunEnd:
+        return RunEnd(run_id, MLFLOW_STATUS.get(status, "FAILED"),
+                      {k: str(v) for k, v in {"scanflow.status": status, **(tags or {})}.items()},
+                      dict(metrics or {}), end_time or time.time())
 
     def kill_running_children(self, parent_run_id: str) -> list[str]:
         """End as KILLED the nested runs left RUNNING by a crashed scheduler."""
@@ -107,6 +183,48 @@ class RunRecorder:
                         self.client.set_terminated(child.info.run_id, "KILLED")
                         killed.append(child.info.run_id)
         return killed
+
+
+class _ClientArtifacts:
+    """The client's artifact calls for one run (a run created elsewhere, or Databricks)."""
+
+    def __init__(self, client: Any, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    def log_artifact(self, path: str, folder: str | None) -> None:
+        self.client.log_artifact(self.run_id, path, folder)
+
+    def log_artifacts(self, path: str, folder: str | None) -> None:
+        self.client.log_artifacts(self.run_id, path, folder)
+
+
+def _logged(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        fn(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - a tracking error must not fail the run
+        log.warning("scanflow: could not record to MLflow", exc_info=True)
+
+
+def fast_commits(client: Any) -> None:
+    """Commit with ``PRAGMA synchronous=NORMAL`` on ``client``'s embedded SQLite store (WAL)."""
+    store = sql_store(client)
+    engine = getattr(store, "engine", None)
+    if engine is None or engine.dialect.name != "sqlite" or getattr(engine, "_scanflow_fast", False):
+        return
+    # lazy: sqlalchemy comes with mlflow (importing scanflow.track must not load it)
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine._scanflow_fast = True
+    engine.dispose()  # pooled connections were opened before: reopen them with the setting
 
 
 def enable_wal(uri: str) -> None:
