@@ -10,8 +10,9 @@ Every error answer, whatever the service and whatever went wrong, has this body:
                 "errors": [...]}}                   # 422 only: every invalid field (loc, msg, type)
 
 :func:`install` gives an app these handlers and an OpenAPI document where every operation
-declares the error answers it can give (401 when a token is in force, 404 on paths with
-parameters, 422 everywhere, plus what a route declares itself: 400, 409, 503) with this
+declares the error answers it can give (400 for a body that cannot be decoded, 401 when a token
+is in force, 404 on paths with parameters, 422 everywhere, plus what a route declares itself:
+409, 503) with this
 schema; and serves ``/openapi.json``, ``/docs`` and ``/redoc`` only to holders of the token
 when one is set (the docs' *Authorize* button takes it).
 """
@@ -168,7 +169,8 @@ def _document_errors(schema: dict[str, Any], protected: bool) -> None:
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             answers = operation.setdefault("responses", {})
-            codes = {"422"} | ({"404"} if "{" in path else set()) | ({"401"} if protected else set())
+            codes = ({"422"} | ({"404"} if "{" in path else set()) | ({"401"} if protected else set())
+                     | ({"400"} if "requestBody" in operation else set()))  # a body that cannot be decoded
             for code in codes | {c for c in answers if c[:1] in "45"}:
                 answers[code] = {"description": answers.get(code, {}).get("description")
                                  or _DESCRIPTIONS.get(int(code), "Error"), "content": ref}
