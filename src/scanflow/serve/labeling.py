@@ -47,7 +47,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ..improve.labels import (
     ORACLE,
@@ -93,10 +93,23 @@ MAX_ITEM_ID = 2**63 - 1  # the store's ids are SQL BIGINTs
 ItemId = Annotated[int, Path(ge=0, le=MAX_ITEM_ID, description="a sample id from the queue")]
 
 
+def _whole_number(value: Any) -> Any:
+    """A JSON integer: ``3`` or ``3.0`` (JSON Schema counts both), never ``true`` or ``"3"``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number (a class position)")
+    return value
+
+
+ClassPosition = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class LabelRequest(BaseModel):
     """The answer of a labeler for one sample."""
 
-    label: StrictInt = Field(description="the class position, 0..n_classes-1")
+    label: ClassPosition = Field(ge=0, description="the class position, 0..n-1 for a sample of n "
+                                               "classes (a larger one is refused with a 422)")
     labeler: str = Field(min_length=1, max_length=100, description=_HUMAN,
                          json_schema_extra={"pattern": HUMAN_PATTERN})
 

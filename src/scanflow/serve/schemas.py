@@ -74,19 +74,17 @@ class PredictRequest(_Model):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [
-            {"record": {"alcohol": 13.2, "malic_acid": 1.78, "hue": 1.04}},
-            {"image": [[0, 128, 255], [255, 128, 0]]},
-        ], "oneOf": _exactly_one("record", "image", "image_b64")},
+        # No examples: the right input depends on the served model (GET /model describes it).
+        json_schema_extra={"oneOf": _exactly_one("record", "image", "image_b64")},
     )
 
 
 class BatchPredictRequest(_Model):
     """Several inputs: ``records`` (table rows), ``images`` (nested lists) or ``images_b64``."""
 
-    records: list[dict[str, Any]] | None = Field(default=None, description="a list of table rows")
-    images: list[list[Any]] | None = Field(default=None, description="a list of images")
-    images_b64: list[str] | None = Field(default=None, description="a list of base64 images")
+    records: list[dict[str, Any]] | None = Field(default=None, min_length=1, description="a list of table rows")
+    images: list[list[Any]] | None = Field(default=None, min_length=1, description="a list of images")
+    images_b64: list[str] | None = Field(default=None, min_length=1, description="a list of base64 images")
     ids: list[str] | None = Field(default=None, description="one identifier per input")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
