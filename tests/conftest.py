@@ -56,3 +56,13 @@ def tracking_store(tmp_path, mlflow_db_template, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
     return client, run.info.run_id
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long fuzzing runs (marker ``fuzz``) only when asked for: ``pytest -m fuzz``."""
+    if "fuzz" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="long fuzzing run: select it with `pytest -m fuzz`")
+    for item in items:
+        if "fuzz" in item.keywords:
+            item.add_marker(skip)

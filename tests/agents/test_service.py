@@ -44,7 +44,7 @@ def test_pause_resume_and_trigger_over_http(tmp_path):
         out = client.post("/trigger", json={"sensor": "predictions"})
         assert out.status_code == 202 and out.json()["sensor"] == "predictions"
         missing = client.post("/trigger", json={"sensor": "nope"})
-        assert missing.status_code == 404 and "sensors: predictions" in missing.json()["detail"]
+        assert missing.status_code == 404 and "sensors: predictions" in missing.json()["detail"]["message"]
         info = client.get("/agent").json()
         assert info["sensors"][0]["schedule"].startswith("every 10 new predictions")
 
@@ -53,7 +53,7 @@ def test_an_invalid_typed_payload_is_refused_with_the_field(tmp_path):
     api = create_agent_app(spec_app(tmp_path), "worker", run_agent=False)
     with TestClient(api) as client:
         r = client.post("/messages", json={"key": "k", "kind": "labels.ready", "payload": {"n_labeled": "x"}})
-        assert r.status_code == 422 and "n_labeled" in r.json()["detail"]
+        assert r.status_code == 422 and "n_labeled" in r.json()["detail"]["message"]
 
 
 def test_a_served_agent_with_a_token_refuses_requests_without_it(tmp_path):

@@ -62,7 +62,7 @@ def test_base64_and_nested_lists_give_the_same_answer(client, images):
 def test_wrong_shape_is_a_422_naming_the_field_and_expected_shape(client):
     r = client.post("/predict", json={"image": [[0] * 27] * 28})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "image"]
     assert "expected shape (28, 28)" in err["msg"] and "(28, 27)" in err["msg"]
 
@@ -70,7 +70,7 @@ def test_wrong_shape_is_a_422_naming_the_field_and_expected_shape(client):
 def test_wrong_base64_length_is_a_422_with_the_expected_shape(client):
     r = client.post("/predict", json={"image_b64": base64.b64encode(bytes(700)).decode()})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "image_b64"]
     assert "(28, 28)" in err["msg"] and "784" in err["msg"]
 
@@ -79,14 +79,14 @@ def test_pixels_out_of_range_are_refused(client):
     image = [[0] * 28 for _ in range(28)]
     image[3][4] = 300
     r = client.post("/predict", json={"image": image})
-    assert r.status_code == 422 and "0..255" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422 and "0..255" in r.json()["detail"]["errors"][0]["msg"]
 
 
 def test_neither_or_both_image_fields_are_refused(client, images):
     assert client.post("/predict", json={}).status_code == 422
     both = {"image": images[0].tolist(), "image_b64": base64.b64encode(images[0].tobytes()).decode()}
     r = client.post("/predict", json=both)
-    assert r.status_code == 422 and "exactly one" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422 and "exactly one" in r.json()["detail"]["errors"][0]["msg"]
 
 
 def test_batch_predicts_each_image_in_order(client, source, images):
@@ -104,19 +104,19 @@ def test_batch_error_names_the_index_of_the_bad_image(client, images):
     b64[5] = base64.b64encode(bytes(10)).decode()
     r = client.post("/predict/batch", json={"images_b64": b64})
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["body", "images_b64", 5]
+    assert r.json()["detail"]["errors"][0]["loc"] == ["body", "images_b64", 5]
 
 
 def test_batch_ids_must_match_the_images(client, images):
     r = client.post("/predict/batch", json={"images": images[:3].tolist(), "ids": ["x"]})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "ids"]
+    assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"] == ["body", "ids"]
 
 
 def test_batch_over_the_limit_is_refused(source, images):
     service = PredictionService(ModelSlot(source, poll_interval=0), max_batch=4, input_schema=DIGITS)
     with TestClient(create_prediction_app(service)) as c:
         r = c.post("/predict/batch", json={"images": images.tolist()})
-    assert r.status_code == 422 and "limit of 4" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422 and "limit of 4" in r.json()["detail"]["errors"][0]["msg"]
 
 
 def test_openapi_documents_both_endpoints_with_their_schemas(client):
@@ -132,7 +132,7 @@ def test_no_model_yet_is_a_503_that_says_how_to_get_one():
     service = PredictionService(ModelSlot(StaticModelSource(name="digits"), poll_interval=0))
     with TestClient(create_prediction_app(service)) as c:
         r = c.post("/predict", json={"image": [[0] * 28] * 28})
-    assert r.status_code == 503 and "register" in r.json()["detail"]
+    assert r.status_code == 503 and "register" in r.json()["detail"]["message"]
 
 
 def test_reload_swaps_in_the_new_version(client, source, images):

@@ -80,7 +80,7 @@ def test_base64_images_give_the_same_answers_as_nested_lists(client, images):
 def test_a_28x28_image_is_a_422_naming_the_expected_shape(client):
     r = client.post("/predict", json={"image": [[0] * 28] * 28})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "image"]
     assert "expected shape (32, 32, 3)" in err["msg"] and "(28, 28)" in err["msg"]
 
@@ -88,7 +88,7 @@ def test_a_28x28_image_is_a_422_naming_the_expected_shape(client):
 def test_base64_of_the_wrong_size_names_the_expected_bytes(client):
     r = client.post("/predict/batch", json={"images_b64": [base64.b64encode(bytes(784)).decode()]})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "images_b64", 0]
     assert "(32, 32, 3)" in err["msg"] and "3072" in err["msg"]
 
@@ -96,7 +96,7 @@ def test_base64_of_the_wrong_size_names_the_expected_bytes(client):
 def test_records_sent_to_an_image_model_get_a_422_saying_what_it_takes(client):
     r = client.post("/predict/batch", json={"records": [{"alcohol": 13.2}]})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "records"]
     assert "takes images 32x32x3 (HWC)" in err["msg"] and "'images_b64'" in err["msg"]
 
@@ -119,7 +119,7 @@ def test_an_untrusted_architecture_is_refused_with_the_setting_that_trusts_it(tr
         r = client.post("/predict", json={"image": np.zeros((32, 32, 3), int).tolist()})
         status = client.get("/model").json()
     assert r.status_code == 503
-    assert "user_models:ColorNet" in r.json()["detail"] and "--trust-architecture" in r.json()["detail"]
+    assert "user_models:ColorNet" in r.json()["detail"]["message"] and "--trust-architecture" in r.json()["detail"]["message"]
     assert status["model"] is None and "user_models:ColorNet" in status["last_error"]
 
 

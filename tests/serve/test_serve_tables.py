@@ -91,7 +91,7 @@ def test_a_missing_field_is_a_422_naming_the_row_and_the_column(stack, data):
     with http(stack.api) as client:
         r = client.post("/predict/batch", json={"records": records})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "records", 3, "alcohol"]
     assert "missing field 'alcohol'" in err["msg"] and "send every column" in err["msg"]
 
@@ -101,7 +101,7 @@ def test_an_extra_field_is_a_422_naming_it(stack, data):
     with http(stack.api) as client:
         r = client.post("/predict", json={"record": record})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "record", "color"]
     assert "unexpected field 'color'" in err["msg"] and "the model takes only" in err["msg"]
 
@@ -112,7 +112,7 @@ def test_a_mistyped_field_is_a_422_that_says_to_send_a_number(stack, data):
     with http(stack.api) as client:
         r = client.post("/predict/batch", json={"records": records})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "records", 1, "alcohol"]
     assert "'strong'" in err["msg"] and "send a number for 'alcohol'" in err["msg"]
 
@@ -121,7 +121,7 @@ def test_images_sent_to_a_table_model_get_a_422_saying_what_it_takes(stack):
     with http(stack.api) as client:
         r = client.post("/predict", json={"image": [[0] * 8] * 8})
     assert r.status_code == 422
-    err = r.json()["detail"][0]
+    err = r.json()["detail"]["errors"][0]
     assert err["loc"] == ["body", "image"]
     assert "takes a table of 13 columns" in err["msg"] and "'record'" in err["msg"]
 

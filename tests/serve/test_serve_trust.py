@@ -49,7 +49,7 @@ def test_an_untrusted_type_is_refused_with_the_setting_that_trusts_it(tracker, t
     with http(stack.api) as client:
         r = client.post("/predict", json={"record": _records(data[2].iloc[:1])[0]})
     assert r.status_code == 503
-    detail = r.json()["detail"]
+    detail = r.json()["detail"]["message"]
     assert TREE in detail
     assert f"--trust-type {TREE}" in detail and f"trusted_types: [{TREE}]" in detail
 

@@ -31,6 +31,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from scanflow.security import token_dependency
+from scanflow.webapi import install, responses
 
 from .messages import validate_payload
 from .runtime import AgentRuntime
@@ -129,8 +130,10 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
                 runtime._request_stop()
                 await task
 
-    api = FastAPI(title=f"Scanflow agent {agent}", lifespan=lifespan,
-                  dependencies=[Depends(token_dependency(token))])
+    guard = token_dependency(token)
+    api = FastAPI(title=f"Scanflow agent {agent}", lifespan=lifespan, dependencies=[Depends(guard)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    install(api, guard=guard, token=token)
     api.state.runtime = runtime
     _add_message_routes(api, runtime, agent)
     _add_control_routes(api, runtime, agent)
@@ -153,7 +156,8 @@ def _add_message_routes(api: FastAPI, runtime: AgentRuntime, agent: str) -> None
         try:
             payload = validate_payload(msg.kind, msg.payload)
         except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise HTTPException(422, {"field": "payload", "message": str(exc),
+                                      "fix": f"send the payload a {msg.kind!r} message takes"}) from None
         # Committed before we answer: a 202 means the message is safe.
         msg_id, created = runtime.store.send(msg.key, msg.sender, agent, msg.kind, payload)
         runtime.wake(agent)
@@ -167,12 +171,13 @@ def _add_message_routes(api: FastAPI, runtime: AgentRuntime, agent: str) -> None
 def _add_control_routes(api: FastAPI, runtime: AgentRuntime, agent: str) -> None:
     """Trigger a sensor now, pause and resume the agent."""
 
-    @api.post("/trigger", response_model=TriggerOut, status_code=202)
+    @api.post("/trigger", response_model=TriggerOut, status_code=202, responses=responses(404))
     def trigger(body: TriggerIn) -> TriggerOut:
         try:
             tid = runtime.trigger(agent, body.sensor)
         except (KeyError, ValueError) as exc:
-            raise HTTPException(404, str(exc).strip("'\"")) from None
+            raise HTTPException(404, {"field": "sensor", "message": str(exc).strip("'\""),
+                                      "fix": "GET /agent lists the agent's sensors"}) from None
         sensor = body.sensor or runtime.definitions[agent].sensors[0].name
         return TriggerOut(trigger_id=tid, agent=agent, sensor=sensor)
 

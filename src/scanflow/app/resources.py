@@ -1,16 +1,26 @@
-"""Kubernetes-style resource quantities: ``500m`` CPUs, ``2Gi`` of memory."""
+"""Kubernetes-style resource quantities: ``500m`` CPUs, ``2Gi`` of memory.
+
+Parsing is bounded: the text is short, exponents are small and the result is finite and fits
+in 63 bits, so no quantity makes Python build a huge integer or return ``inf``/``nan``.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import reprlib
 
-_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
-_MEM = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P|k|e\d+)?$")
+_CPU = re.compile(r"^(\d{1,12}(?:\.\d{1,12})?)(m?)$")
+_MEM = re.compile(r"^(\d{1,20}(?:\.\d{1,12})?)(Ki|Mi|Gi|Ti|Pi|Ei|K|M|G|T|P|E|k|e\d{1,2})?$")
 _MEM_FACTORS = {
     None: 1,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-    "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
 }
+MAX_CPU = 1e6  # cores
+MAX_MEMORY = 2**63 - 1  # bytes, Kubernetes' limit
+_CPU_HELP = "use a number of cores (2, 0.5) or millicores ('500m')"
+_MEM_HELP = "use bytes or a suffix such as '512Mi' or '2Gi'"
 
 
 def parse_cpu(value: str | int | float) -> float:
@@ -19,19 +29,18 @@ def parse_cpu(value: str | int | float) -> float:
     >>> parse_cpu("500m"), parse_cpu(2), parse_cpu("1.5")
     (0.5, 2.0, 1.5)
     """
-    if isinstance(value, bool):
-        raise ValueError(f"bad cpu quantity {value!r}: use a number of cores (2, 0.5) or millicores ('500m')")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"bad cpu quantity {_show(value)}: {_CPU_HELP}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f"bad cpu quantity {value!r}: must be positive")
-        return float(value)
-    match = _CPU.match(str(value).strip())
-    if not match:
-        raise ValueError(f"bad cpu quantity {value!r}: use a number of cores (2, 0.5) or millicores ('500m')")
-    number = float(match.group(1))
-    cores = number / 1000 if match.group(2) else number
-    if cores <= 0:
-        raise ValueError(f"bad cpu quantity {value!r}: must be positive")
+        cores = _finite(value, "cpu", _CPU_HELP)
+    else:
+        match = _CPU.match(value.strip()[:64])
+        if not match:
+            raise ValueError(f"bad cpu quantity {_show(value)}: {_CPU_HELP}")
+        number = float(match.group(1))
+        cores = number / 1000 if match.group(2) else number
+    if not 0 < cores <= MAX_CPU:
+        raise ValueError(f"bad cpu quantity {_show(value)}: must be more than 0 and at most {MAX_CPU:g} cores")
     return cores
 
 
@@ -41,20 +50,37 @@ def parse_memory(value: str | int | float) -> int:
     >>> parse_memory("2Gi"), parse_memory("512Mi"), parse_memory("1G"), parse_memory(1024)
     (2147483648, 536870912, 1000000000, 1024)
     """
-    if isinstance(value, bool):
-        raise ValueError(f"bad memory quantity {value!r}: use bytes or a suffix such as '512Mi' or '2Gi'")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"bad memory quantity {_show(value)}: {_MEM_HELP}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f"bad memory quantity {value!r}: must be positive")
-        return int(value)
-    match = _MEM.match(str(value).strip())
-    if not match:
-        raise ValueError(f"bad memory quantity {value!r}: use bytes or a suffix such as '512Mi' or '2Gi'")
-    number, suffix = float(match.group(1)), match.group(2)
-    if suffix and suffix.startswith("e"):
-        factor = 10 ** int(suffix[1:])
+        amount = _finite(value, "memory", _MEM_HELP)
     else:
-        factor = _MEM_FACTORS[suffix]
-    if number <= 0:
-        raise ValueError(f"bad memory quantity {value!r}: must be positive")
-    return int(number * factor)
+        match = _MEM.match(value.strip()[:64])
+        if not match:
+            raise ValueError(f"bad memory quantity {_show(value)}: {_MEM_HELP}")
+        suffix = match.group(2)
+        factor = 10 ** int(suffix[1:]) if suffix and suffix.startswith("e") else _MEM_FACTORS[suffix]
+        amount = float(match.group(1)) * factor
+    if not 0 < amount <= MAX_MEMORY:
+        raise ValueError(f"bad memory quantity {_show(value)}: must be more than 0 bytes and at most 8Ei")
+    return value if isinstance(value, int) else int(amount)
+
+
+def _finite(value: int | float, field: str, help_: str) -> float:
+    """``value`` as a finite float; an int too large for a float or ``inf``/``nan`` is refused."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"bad {field} quantity {_show(value)}: must be a finite number ({help_})")
+    return number
+
+
+def _show(value: object) -> str:
+    """``value`` for a message, short (an int of thousands of digits is not printed)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"(a {value.bit_length()}-bit integer)"
+    if isinstance(value, str):
+        return repr(value[:40])
+    return reprlib.repr(value)

@@ -25,11 +25,29 @@ from pydantic import (
 
 from .resources import parse_cpu, parse_memory
 
+MAX_PATH = 4096  # bytes, Linux's PATH_MAX
+MAX_PATH_PART = 255  # bytes, the longest file name most file systems allow
+
 ParamValue = str | int | float | bool | None | list[Any]
 
 
+def check_path(value: str) -> str:
+    """``value`` if the operating system can take it as a path; else a ``ValueError`` that
+    says why (so a bad path is a spec problem, not an ``OSError`` later)."""
+    if "\x00" in value:
+        raise ValueError("bad path: it contains a NUL character")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_PATH:
+        raise ValueError(f"bad path: longer than {MAX_PATH} bytes")
+    long = next((p for p in value.replace("\\", "/").split("/") if len(p.encode("utf-8", "surrogatepass")) > MAX_PATH_PART), None)
+    if long is not None:
+        raise ValueError(f"bad path: the name {long[:24]!r}... is longer than {MAX_PATH_PART} bytes "
+                         "(shorten it)")
+    return value
+
+
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, without the fields left at their defaults."""
@@ -43,14 +61,15 @@ class Resources(_Spec):
     memory: str | int | None = None
     gpu: int | None = None
 
-    @field_validator("cpu")
+    # Before the type check, so that `.nan`, `.inf` or a huge number gets the quantity's message.
+    @field_validator("cpu", mode="before")
     @classmethod
     def _cpu(cls, v: Any) -> Any:
         if v is not None:
             parse_cpu(v)
         return v
 
-    @field_validator("memory")
+    @field_validator("memory", mode="before")
     @classmethod
     def _memory(cls, v: Any) -> Any:
         if v is not None:
@@ -122,6 +141,16 @@ class _Runnable(_Spec):
     resources: Resources = Field(default_factory=Resources)
     workdir: str | None = None
     isolated: bool = False
+
+    @field_validator("script", "dockerfile", "workdir")
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        return None if v is None else check_path(v)
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements_file(cls, v: list[str] | str | None) -> list[str] | str | None:
+        return check_path(v) if isinstance(v, str) else v
 
     @field_validator("env", mode="before")
     @classmethod
@@ -320,6 +349,11 @@ class Application(_Spec):
     _root: Path | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir(cls, v: str | None) -> str | None:
+        return None if v is None else check_path(v)
 
     @property
     def root(self) -> Path:

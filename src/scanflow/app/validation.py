@@ -111,20 +111,25 @@ def _agent_problems(app: Application) -> list[Problem]:
 
 def _file_problems(app: Application, where: str, node) -> list[Problem]:
     problems = []
-    if node.script:
-        path = app.root / (node.workdir or "") / node.script
-        if not path.is_file():
-            problems.append(Problem(f"{where}.script", f"script file {node.script!r} not found (looked in {path.parent})",
-                                    "fix the path; it is relative to the application folder"))
-    if isinstance(node.requirements, str):
-        path = app.root / node.requirements
-        if not path.is_file():
-            problems.append(Problem(f"{where}.requirements", f"requirements file {node.requirements!r} not found",
-                                    "give a path relative to the application folder, or a list of packages"))
-    if node.dockerfile and not (app.root / node.dockerfile).is_file():
+    if node.script and not _is_file(app.root / (node.workdir or "") / node.script):
+        folder = app.root / (node.workdir or "")
+        problems.append(Problem(f"{where}.script", f"script file {node.script!r} not found (looked in {folder})",
+                                "fix the path; it is relative to the application folder"))
+    if isinstance(node.requirements, str) and not _is_file(app.root / node.requirements):
+        problems.append(Problem(f"{where}.requirements", f"requirements file {node.requirements!r} not found",
+                                "give a path relative to the application folder, or a list of packages"))
+    if node.dockerfile and not _is_file(app.root / node.dockerfile):
         problems.append(Problem(f"{where}.dockerfile", f"Dockerfile {node.dockerfile!r} not found",
                                 "give a path relative to the application folder"))
     return problems
+
+
+def _is_file(path) -> bool:
+    """``path.is_file()``, with a path the system refuses (too long, a loop) counted as absent."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _find_cycle(edges: list[tuple[str, str]]) -> list[str] | None:

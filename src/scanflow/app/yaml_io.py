@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .bounded_yaml import MAX_BYTES, decode, parse
 from .errors import Problem, SpecError
 from .spec import Agent, Application, Executor, Service, SubWorkflow, TrackerSettings, Workflow
 from .validation import did_you_mean, find_problems
@@ -47,7 +48,7 @@ def load_app(path: str | os.PathLike[str], validate: bool = True) -> Application
         if app._root is None:
             app.root = file.parent
     else:
-        app = load_yaml(file.read_text(), file=str(file), root=file.parent)
+        app = load_yaml(decode(_read(file), str(file)), file=str(file), root=file.parent)
     app._source = file.resolve()
     if validate:
         problems = find_problems(app)
@@ -56,19 +57,22 @@ def load_app(path: str | os.PathLike[str], validate: bool = True) -> Application
     return app
 
 
+def _read(file: Path) -> bytes:
+    try:
+        with file.open("rb") as fh:
+            return fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SpecError([Problem("file", f"cannot be read: {exc.strerror or exc}",
+                                 "check the path and its permissions", None, str(file))]) from None
+
+
 def _with_file(p: Problem, file: str) -> Problem:
     return Problem(p.location, p.message, p.fix, p.line, p.file or file)
 
 
 def load_yaml(text: str, file: str | None = None, root: str | os.PathLike[str] | None = None) -> Application:
     """Parse YAML text into an :class:`Application` (field checks only; see ``validate_spec``)."""
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise SpecError([Problem("yaml", f"not valid YAML: {getattr(exc, 'problem', exc)}", "fix the syntax", line, file)]) from exc
+    node, data = parse(text, file)
     if not isinstance(data, dict):
         raise SpecError([Problem("top level", "expected a mapping with at least `name:`", "start the file with `name: my-app`", 1, file)])
     lines = _line_index(node)
@@ -97,26 +101,30 @@ def _fields(model: type[BaseModel]) -> list[str]:
 
 
 def _unknown_keys(data: dict[str, Any]):
+    """Unknown keys, with a hint; values of the wrong type are left to pydantic, which names them."""
     yield from _check_keys(data, Application, (), "")
-    for wi, wf in enumerate(data.get("workflows") or []):
-        if not isinstance(wf, dict):
-            continue
+    for wi, wf in _mappings(data.get("workflows")):
         wpath = ("workflows", wi)
         yield from _check_keys(wf, Workflow, wpath, f"workflows[{wi}]")
-        for ni, node in enumerate(wf.get("nodes") or []):
-            if isinstance(node, dict):
-                model = SubWorkflow if "workflow" in node else Executor
-                loc = f"workflows[{wi}].nodes[{ni}]" + (f" ({node['name']})" if "name" in node else "")
-                yield from _check_keys(node, model, (*wpath, "nodes", ni), loc)
-                if isinstance(node.get("resources"), dict):
-                    yield from _check_keys(node["resources"], Executor.model_fields["resources"].annotation,
-                                           (*wpath, "nodes", ni, "resources"), f"{loc}.resources")
+        for ni, node in _mappings(wf.get("nodes")):
+            model = SubWorkflow if "workflow" in node else Executor
+            loc = f"workflows[{wi}].nodes[{ni}]" + (f" ({node['name']})" if isinstance(node.get("name"), str) else "")
+            yield from _check_keys(node, model, (*wpath, "nodes", ni), loc)
+            if isinstance(node.get("resources"), dict):
+                yield from _check_keys(node["resources"], Executor.model_fields["resources"].annotation,
+                                       (*wpath, "nodes", ni, "resources"), f"{loc}.resources")
     for key, model in (("services", Service), ("agents", Agent)):
-        for i, item in enumerate(data.get(key) or []):
-            if isinstance(item, dict):
-                yield from _check_keys(item, model, (key, i), f"{key}[{i}]")
+        for i, item in _mappings(data.get(key)):
+            yield from _check_keys(item, model, (key, i), f"{key}[{i}]")
     if isinstance(data.get("tracker"), dict):
         yield from _check_keys(data["tracker"], TrackerSettings, ("tracker",), "tracker")
+
+
+def _mappings(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The mappings of a list, with their positions; anything but a list holds none."""
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
 
 
 def _check_keys(data: dict[str, Any], model: type[BaseModel], path: tuple, loc: str):
@@ -147,6 +155,15 @@ def _line_index(node: yaml.Node | None, path: tuple = ()) -> dict[tuple, int]:
     return index
 
 
+_TYPE_FIXES = {
+    "list_type": "write a list: `- item` lines or `[a, b]`",
+    "dict_type": "write a mapping: `key: value` lines or `{key: value}`",
+    "model_type": "write a mapping: `key: value` lines or `{key: value}`",
+    "model_attributes_type": "write a mapping: `key: value` lines or `{key: value}`",
+    "string_type": "write text (quote it if it looks like a number)",
+}
+
+
 def _from_pydantic(exc: ValidationError, data: dict, lines: dict[tuple, int], file: str | None) -> list[Problem]:
     problems = []
     for err in exc.errors():
@@ -154,7 +171,7 @@ def _from_pydantic(exc: ValidationError, data: dict, lines: dict[tuple, int], fi
         path = tuple(p for p in err["loc"] if isinstance(p, int) or not (p[:1].isupper() or "[" in p))
         loc = _describe(path, data)
         msg = err["msg"].removeprefix("Value error, ")
-        fix = ""
+        fix = _TYPE_FIXES.get(err["type"], "")
         if err["type"] == "missing":
             msg, fix = f"required field {path[-1]!r} is missing", f"add `{path[-1]}:`"
         line = None

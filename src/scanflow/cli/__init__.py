@@ -3,6 +3,8 @@ this file only assembles them."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from . import (
@@ -11,6 +13,7 @@ from . import (
     datasets,
     demo,
     episodes,
+    exits,
     experiment,
     export,
     graph,
@@ -43,5 +46,6 @@ app.add_typer(experiment.app, name="experiment")
 app.add_typer(export.app, name="export")
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; exit codes are those of :mod:`scanflow.cli.exits`."""
+    sys.exit(exits.run_guarded(app, argv))

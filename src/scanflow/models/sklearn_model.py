@@ -146,7 +146,7 @@ def load_sklearn_folder(path: str | Path, *, trusted_types: tuple[str, ...] = ()
     conf = mlmodel.flavors.get("sklearn")
     if conf is None:
         raise ModelLoadError(f"{folder} has no sklearn flavor")
-    file = folder / conf.get("pickled_model", MODEL_FILE)
+    file = _inside(folder, conf.get("pickled_model", MODEL_FILE))
     fmt = conf.get("serialization_format", "pickle")
     if fmt == "skops":
         # lazy: skops, needed only by scikit-learn models
@@ -162,6 +162,17 @@ def load_sklearn_folder(path: str | Path, *, trusted_types: tuple[str, ...] = ()
             estimator = cloudpickle.load(fh)
     schema = InputSchema.from_signature(mlmodel.signature) if mlmodel.signature else None
     return SklearnModel(estimator, schema=schema)
+
+
+def _inside(folder: Path, name: Any) -> Path:
+    """``folder / name``, refusing a name (from the MLmodel file) that leads out of the folder."""
+    if not isinstance(name, str) or not name:
+        raise ModelLoadError(f"{folder}: the sklearn flavor's pickled_model must be a file name")
+    file = (folder / name).resolve()
+    if not file.is_relative_to(folder.resolve()):
+        raise ModelLoadError(f"{folder}: the sklearn flavor's pickled_model {name!r} points outside "
+                             "the model folder")
+    return file
 
 
 class _PyfuncSklearn:

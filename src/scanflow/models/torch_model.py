@@ -160,7 +160,13 @@ class TorchModel(ModelAdapter):
 def _read_config(folder: Path) -> dict[str, Any]:
     for name in ("model.json", "scanflow_model.json"):
         if (folder / name).is_file():
-            return json.loads((folder / name).read_text())
+            try:
+                config = json.loads((folder / name).read_text())
+            except (OSError, ValueError) as exc:
+                raise ModelLoadError(f"{folder / name} cannot be read as JSON: {exc}") from exc
+            if not isinstance(config, dict):
+                raise ModelLoadError(f"{folder / name} is not a JSON object")
+            return config
     raise ModelLoadError(f"{folder} holds no Scanflow torch model (no model.json)")
 
 
@@ -173,9 +179,12 @@ def read_torch_folder(path: str | Path, *, trusted_architectures: tuple[str, ...
     config = _read_config(folder)
     if config.get("format") not in (FORMAT, LEGACY_FORMAT):
         raise ModelLoadError(f"{folder} is not a Scanflow torch model (format {config.get('format')!r})")
-    spec = config.get("architecture") or config["class"]
+    spec = config.get("architecture") or config.get("class")
     cls = resolve_architecture(spec, trusted_architectures)
-    module = cls(**(config.get("init_kwargs") or config.get("kwargs") or {}))
+    kwargs = config.get("init_kwargs") or config.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ModelLoadError(f"{folder}: init_kwargs must be a JSON object, not {type(kwargs).__name__}")
+    module = cls(**kwargs)
     state = torch.load(folder / "weights.pt", map_location=map_location, weights_only=True)
     module.load_state_dict(state)
     module.eval()

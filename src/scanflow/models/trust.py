@@ -103,21 +103,43 @@ def _matches(spec: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def _import(spec: str) -> Any:
+def _import(spec: str) -> type:
+    """The class ``spec`` names, walking classes only: ``pkg.mod:Outer.Inner`` resolves, while
+    ``pkg.mod:torch.hub.load`` (a function reached through a module the file imports) does not."""
     module, _, qualname = spec.partition(":")
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
+        if not isinstance(obj, type) or part.startswith("__"):
+            raise UntrustedModelError(
+                f"the model names {spec}, which is not a class: only an nn.Module class can be "
+                "rebuilt from a model file")
     return obj
+
+
+def _check_module_class(spec: str, cls: type) -> type:
+    """``cls`` if it is an ``nn.Module`` defined where ``spec`` says (not re-exported there)."""
+    # lazy: torch, needed only by torch models (importing scanflow.models must not load it)
+    import torch
+
+    if not issubclass(cls, torch.nn.Module) or architecture_name(cls) != spec:
+        raise UntrustedModelError(
+            f"the model names {spec}, which is {architecture_name(cls)}"
+            f"{'' if issubclass(cls, torch.nn.Module) else ', not an nn.Module'}: only the "
+            "nn.Module class a model was saved with can be rebuilt")
+    return cls
 
 
 def resolve_architecture(spec: str, trusted: Iterable[str] = ()) -> type:
     """The class a saved model names, if it is trusted (see the module docstring)."""
-    if ":" not in spec:
+    if not isinstance(spec, str) or ":" not in spec:
         raise ModelLoadError(f"the model names the class {spec!r}: expected 'pkg.module:Class'")
     module = spec.partition(":")[0]
     if spec not in _ARCHITECTURES and module.startswith("scanflow."):
-        importlib.import_module(module)  # Scanflow's own modules register their architectures
+        try:  # Scanflow's own modules register their architectures
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ModelLoadError(f"the model names {spec}, but Scanflow has no module {module}") from exc
     if spec in _ARCHITECTURES:
         return _ARCHITECTURES[spec]
     allowed = module.startswith(_TORCH_LIBRARY) or _matches(
@@ -129,8 +151,10 @@ def resolve_architecture(spec: str, trusted: Iterable[str] = ()) -> type:
             f"code. If you trust it, register it (scanflow.models.register_architecture({cls})), "
             f"pass trusted_architectures=[{spec!r}], or set SCANFLOW_TRUSTED_ARCHITECTURES={spec}")
     try:
-        return _import(spec)
-    except (ImportError, AttributeError) as exc:
+        return _check_module_class(spec, _import(spec))
+    except UntrustedModelError:
+        raise
+    except (ImportError, AttributeError, ValueError) as exc:
         raise ModelLoadError(f"cannot import the model class {spec}: {exc} (install the package "
                              "that defines it, or put its folder on sys.path)") from exc
 

@@ -42,10 +42,10 @@ import time
 from collections.abc import Callable
 from html import escape
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,6 +56,7 @@ from scanflow.track import runs_dataframe
 from scanflow.track.store import get_client
 
 from ..security import remember_token, require_token
+from ..webapi import responses
 from .plots import accuracy_plot, drift_plot
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,14 @@ def _episode_spans(episodes: list[dict[str, Any]], windows: list[dict[str, Any]]
         spans.append({"label": f"episode {e['id']}", "start": start, "end": max(end, start + 1),
                       "settled": settled if e.get("settled_at") else None, "status": e["status"]})
     return spans
+
+
+class SVGResponse(Response):
+    media_type = "image/svg+xml"
+
+
+# An episode id in a path: out of range is a 422, never a database overflow.
+EpisodeId = Annotated[int, Path(ge=0, le=2**63 - 1, description="a drift episode's id")]
 
 
 def _http_error(status: int, field: str, message: str, fix: str) -> HTTPException:
@@ -582,7 +591,7 @@ class Dashboard:
             data["html"] = dash.fragments(data)
             return data
 
-        @router.get("/api/episodes", response_model=EpisodesOut,
+        @router.get("/api/episodes", response_model=EpisodesOut, responses=responses(503),
                     summary="Drift episodes: status, pool, labels asked / answered / used, promotions")
         def episodes() -> EpisodesOut:
             out = dash.episodes()
@@ -592,22 +601,24 @@ class Dashboard:
             return out
 
         @router.post("/api/episodes/{episode_id}/close", response_model=CloseEpisodeOut,
+                     responses=responses(404, 409, 503),
                      summary="A person closes an open or settling drift episode")
-        def close_episode(episode_id: int, body: CloseEpisodeIn) -> CloseEpisodeOut:
+        def close_episode(episode_id: EpisodeId, body: CloseEpisodeIn) -> CloseEpisodeOut:
             """No more labels are asked for it. 404: no such episode; 409: already resolved or
             closed. The body is JSON (``{}`` for no reason), which also keeps other web pages
             from posting it."""
             return dash.close_episode(episode_id, body.reason, body.by)
 
-        @router.get("/graph.svg", summary="The application graph, coloured by live status")
+        @router.get("/graph.svg", response_class=SVGResponse,
+                    summary="The application graph, coloured by live status")
         def graph() -> Response:
             return Response(dash.graph_svg(), media_type="image/svg+xml")
 
-        @router.get("/plots/drift.svg", summary="Drift over time")
+        @router.get("/plots/drift.svg", response_class=SVGResponse, summary="Drift over time")
         def drift() -> Response:
             return Response(dash.drift_svg(), media_type="image/svg+xml")
 
-        @router.get("/plots/accuracy.svg", summary="Accuracy over time")
+        @router.get("/plots/accuracy.svg", response_class=SVGResponse, summary="Accuracy over time")
         def accuracy() -> Response:
             return Response(dash.accuracy_svg(), media_type="image/svg+xml")
 

@@ -10,16 +10,29 @@ id, so a long executor never holds the request.
 
 from __future__ import annotations
 
+import re
 import threading
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 
 from scanflow.run import RunNotFound, WorkflowRunner, find_run
 
+from ..webapi import responses
 from .schemas import ExecutorRunResponse
 
 __all__ = ["executor_router"]
+
+_RUN_ID = re.compile(r"[0-9a-f]{1,32}")
+RunId = Annotated[str, Path(description="a run id, or a unique prefix of one (hexadecimal)",
+                            json_schema_extra={"pattern": "^[0-9a-f]{1,32}$"})]
+
+
+def _no_run(run_id: str, fix: str) -> HTTPException:
+    """A 404 that names the id (shortened) and never the state folder's path."""
+    shown = run_id if len(run_id) <= 40 else run_id[:40] + "..."
+    return HTTPException(status_code=404, detail={"field": "run_id", "message": f"no run {shown!r}",
+                                                  "fix": fix})
 
 
 def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRouter:
@@ -32,7 +45,7 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
                 for wf, ex in application.iter_executors()]
 
     @router.post("/{workflow}/{node}/run", response_model=ExecutorRunResponse, status_code=202,
-                 summary="Run one executor now")
+                 summary="Run one executor now", responses=responses(404))
     def run(workflow: str, node: str) -> ExecutorRunResponse:
         try:
             application.workflow(workflow).node(node)
@@ -66,12 +79,19 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
         return ExecutorRunResponse(workflow=workflow, node=node, run_id=box.get("run_id"),
                                    status=(box.get("result") or {}).get("status", "running"))
 
-    @router.get("/runs/{run_id}", summary="Status of a run started here (or anywhere)")
-    def status(run_id: str) -> dict[str, Any]:
+    @router.get("/runs/{run_id}", summary="Status of a run started here (or anywhere)",
+                responses=responses(404))
+    def status(run_id: RunId) -> dict[str, Any]:
+        # Checked before any file is touched: an id is hex, so it never leaves the runs folder.
+        if not _RUN_ID.fullmatch(run_id):
+            raise _no_run(run_id, "a run id is 1 to 32 hexadecimal characters")
         try:
             state = find_run(application.state_path, run_id)
         except RunNotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+            if "ambiguous" in str(exc):  # names the matching ids only
+                raise HTTPException(404, {"field": "run_id", "message": str(exc),
+                                          "fix": "give more characters"}) from None
+            raise _no_run(run_id, "GET /executors lists what can run; POST .../run starts one") from None
         return {"run_id": state.run_id, "status": state.effective_status(),
                 "nodes": state.statuses(), "workflow": state.data.get("workflow")}
 

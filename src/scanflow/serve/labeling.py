@@ -40,15 +40,14 @@ import math
 import struct
 import zlib
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ..improve.labels import (
     ORACLE,
@@ -61,6 +60,7 @@ from ..improve.labels import (
 )
 from ..improve.labels import class_names as names_of  # routers take a class_names argument
 from ..security import remember_token, require_token, token_dependency
+from ..webapi import install, responses
 
 __all__ = [
     "ActionResponse",
@@ -83,17 +83,42 @@ JSONValue = bool | int | float | str | None
 
 
 # ----------------------------------------------------------------------------- models
+# A person's name: some text that is not blank and not the reserved 'oracle' (any case, spaces
+# around). The pattern documents the rule in the schema; _check_human enforces it, with its message.
+HUMAN_PATTERN = r"^(?!\s*[Oo][Rr][Aa][Cc][Ll][Ee]\s*$)[\s\S]*\S[\s\S]*$"
+_HUMAN = "who is labeling: a name, not blank, not 'oracle' (reserved for ground truth)"
+MAX_ITEM_ID = 2**63 - 1  # the store's ids are SQL BIGINTs
+
+# A sample id in a path: out of range is a 422, never a database overflow.
+ItemId = Annotated[int, Path(ge=0, le=MAX_ITEM_ID, description="a sample id from the queue")]
+
+
+def _whole_number(value: Any) -> Any:
+    """A JSON integer: ``3`` or ``3.0`` (JSON Schema counts both), never ``true`` or ``"3"``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number (a class position)")
+    return value
+
+
+ClassPosition = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class LabelRequest(BaseModel):
     """The answer of a labeler for one sample."""
 
-    label: StrictInt = Field(description="the class position, 0..n_classes-1")
-    labeler: str = Field(min_length=1, max_length=100, description="who is labeling")
+    label: ClassPosition = Field(ge=0, description="the class position, 0..n-1 for a sample of n "
+                                               "classes (a larger one is refused with a 422)")
+    labeler: str = Field(min_length=1, max_length=100, description=_HUMAN,
+                         json_schema_extra={"pattern": HUMAN_PATTERN})
 
 
 class LabelerRequest(BaseModel):
     """Who asks (skip, undo)."""
 
-    labeler: str = Field(min_length=1, max_length=100)
+    labeler: str = Field(min_length=1, max_length=100, description=_HUMAN,
+                         json_schema_extra={"pattern": HUMAN_PATTERN})
 
 
 class ItemOut(BaseModel):
@@ -241,6 +266,11 @@ def _check_human(labeler: str) -> str:
             },
         )
     return labeler
+
+
+def _labeler_cookie(request: Request) -> str | None:
+    value = request.cookies.get(LABELER_COOKIE)
+    return unquote(value) if value else None
 
 
 def _item_out(item: Item, base: str, default_classes: list[Any]) -> ItemOut:
@@ -399,7 +429,7 @@ class _Labeling:
 
     def page(self, request: Request, labeler: str | None, batch: str | None) -> Response:
         """The labeling page: the labeler's next sample, or the name form when none is given."""
-        labeler = (labeler or request.cookies.get(LABELER_COOKIE) or "").strip()
+        labeler = (labeler or _labeler_cookie(request) or "").strip()
         error = None
         if labeler:
             try:
@@ -415,8 +445,8 @@ class _Labeling:
         }
         response = self.templates.TemplateResponse(
             request, "labeling.html", _page_context(self.title, state, error))
-        if labeler:
-            response.set_cookie(LABELER_COOKIE, labeler, samesite="strict")
+        if labeler:  # percent-encoded: a header carries Latin-1 only, a name may be any text
+            response.set_cookie(LABELER_COOKIE, quote(labeler, safe=""), samesite="strict")
         remember_token(request, response)
         return response
 
@@ -435,26 +465,31 @@ class _Labeling:
                         headers={"Cache-Control": "max-age=3600"})
 
 
+class PNGResponse(Response):
+    media_type = "image/png"
+
+
 _STATIC_TYPES = {"labeling.js": "text/javascript", "labeling.css": "text/css"}
 
 
 def _add_page_routes(router: APIRouter, labeling: _Labeling) -> None:
     """The HTML page, its static files, sample images and logout."""
 
-    @router.get("/", response_class=HTMLResponse, name="scanflow_labeling_page")
+    @router.get("/", response_class=HTMLResponse, name="scanflow_labeling_page",
+                summary="The labeling page (HTML)")
     def page(request: Request, labeler: str | None = None, batch: str | None = None):
         return labeling.page(request, labeler, batch)
 
-    @router.get("/logout", name="scanflow_labeling_logout")
+    @router.get("/logout", name="scanflow_labeling_logout", include_in_schema=False)
     def logout(request: Request):
-        labeler = request.cookies.get(LABELER_COOKIE)
+        labeler = _labeler_cookie(request)
         if labeler:
             labeling.store.release(labeler)
         response = RedirectResponse(_base(request) + "/", status_code=303)
         response.delete_cookie(LABELER_COOKIE)
         return response
 
-    @router.get("/static/{name}", name="scanflow_labeling_static")
+    @router.get("/static/{name}", name="scanflow_labeling_static", include_in_schema=False)
     def static(name: str):
         if name not in _STATIC_TYPES:
             raise HTTPException(404, detail={
@@ -464,8 +499,10 @@ def _add_page_routes(router: APIRouter, labeling: _Labeling) -> None:
         return Response((_PKG / "static" / name).read_bytes(), media_type=_STATIC_TYPES[name],
                         headers={"Cache-Control": "no-cache"})
 
-    @router.get("/items/{item_id}/image.png", name="scanflow_labeling_image")
-    def image(item_id: int, scale: int = Query(1, ge=1, le=32)):
+    @router.get("/items/{item_id}/image.png", name="scanflow_labeling_image",
+                response_class=PNGResponse, responses=responses(404),
+                summary="A sample's image as PNG (404 for a tabular sample)")
+    def image(item_id: ItemId, scale: int = Query(1, ge=1, le=32)):
         return labeling.image(item_id, scale)
 
 
@@ -474,13 +511,15 @@ def _add_api_routes(router: APIRouter, labeling: _Labeling) -> None:
     store, out, progress = labeling.store, labeling.out, labeling.progress
 
     @router.get("/api/next", response_model=NextResponse)
-    def next_item(request: Request, labeler: str = Query(min_length=1, max_length=100),
-                  batch: str | None = None) -> NextResponse:
+    def next_item(request: Request, batch: str | None = None,
+                  labeler: str = Query(min_length=1, max_length=100, description=_HUMAN,
+                                       json_schema_extra={"pattern": HUMAN_PATTERN})) -> NextResponse:
         item = labeling.claim_one(_check_human(labeler), batch, request)
         return NextResponse(item=item, progress=progress(batch))
 
-    @router.post("/api/items/{item_id}/label", response_model=ActionResponse)
-    def label(request: Request, item_id: int, body: LabelRequest,
+    @router.post("/api/items/{item_id}/label", response_model=ActionResponse,
+                 responses=responses(404, 409))
+    def label(request: Request, item_id: ItemId, body: LabelRequest,
               batch: str | None = None) -> ActionResponse:
         labeler = _check_human(body.labeler)
         try:
@@ -489,8 +528,9 @@ def _add_api_routes(router: APIRouter, labeling: _Labeling) -> None:
             raise _http_error(exc) from exc
         return ActionResponse(item=out(item, request), progress=progress(batch))
 
-    @router.post("/api/items/{item_id}/skip", response_model=ActionResponse)
-    def skip(request: Request, item_id: int, body: LabelerRequest,
+    @router.post("/api/items/{item_id}/skip", response_model=ActionResponse,
+                 responses=responses(404, 409))
+    def skip(request: Request, item_id: ItemId, body: LabelerRequest,
              batch: str | None = None) -> ActionResponse:
         labeler = _check_human(body.labeler)
         try:
@@ -508,8 +548,8 @@ def _add_api_routes(router: APIRouter, labeling: _Labeling) -> None:
     def get_progress(batch: str | None = None) -> ProgressOut:
         return progress(batch)
 
-    @router.get("/api/items/{item_id}", response_model=ItemOut)
-    def get_item(request: Request, item_id: int) -> ItemOut:
+    @router.get("/api/items/{item_id}", response_model=ItemOut, responses=responses(404))
+    def get_item(request: Request, item_id: ItemId) -> ItemOut:
         try:
             return out(store.get(item_id), request)
         except LabelError as exc:
@@ -537,26 +577,9 @@ def create_labeling_app(
         >>> client.get("/api/next", params={"labeler": "ana"}).json()["item"]["kind"]
         'image'
     """
-    app = FastAPI(title=title, docs_url="/api/docs", openapi_url="/api/openapi.json")
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Same shape as the store's errors: the first bad field, what is wrong, how to fix it.
-        errors = exc.errors()
-        first = errors[0] if errors else {}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": {
-                    "field": ".".join(loc) or "request",
-                    "message": first.get("msg", "invalid request"),
-                    "fix": "see the API docs at /api/docs",
-                    "errors": jsonable_encoder(errors),
-                }
-            },
-        )
-
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    install(app, docs_prefix="/api", guard=token_dependency(token) if token else require_token,
+            token=token)
     app.state.scanflow_token = token
     app.state.label_store = store
     app.include_router(

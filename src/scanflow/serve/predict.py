@@ -42,9 +42,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 
 from scanflow.models import InputSchema
+from scanflow.security import require_token
+from scanflow.webapi import install, responses
 
 from .drift_monitor import DriftMonitor
 from .inputs import how_to_send, request_inputs
@@ -328,7 +330,8 @@ class PredictionService:
 
 
 def _prediction_routes(router: APIRouter, svc: PredictionService) -> None:
-    @router.post("/predict", response_model=PredictResponse, summary="Predict one input")
+    @router.post("/predict", response_model=PredictResponse, summary="Predict one input",
+                 responses=responses(503))
     def predict_one(req: PredictRequest) -> PredictResponse:
         """One table row (``record``) or one image (``image`` / ``image_b64``), as ``GET /model``
         describes; ``outlier`` flags it against the detector's threshold."""
@@ -339,7 +342,8 @@ def _prediction_routes(router: APIRouter, svc: PredictionService) -> None:
             **preds[0].model_dump(), model=svc.model_info(served), request_id=first
         )
 
-    @router.post("/predict/batch", response_model=BatchPredictResponse, summary="Predict a batch")
+    @router.post("/predict/batch", response_model=BatchPredictResponse, summary="Predict a batch",
+                 responses=responses(503))
     def predict_batch(req: BatchPredictRequest) -> BatchPredictResponse:
         """Table rows (``records``) or images (``images`` / ``images_b64``), one answer each."""
         served = svc.served()
@@ -413,7 +417,9 @@ def create_prediction_app(service: PredictionService, *, title: str = "Scanflow 
         finally:
             service.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(require_token)])
+    install(app)
     app.include_router(service.router())
     app.state.prediction = service
     return app

@@ -55,6 +55,15 @@ _IMAGE = ("pixel values 0..255 as nested lists, in the model's layout: HW (rows 
 _IMAGE_B64 = "base64 of the raw uint8 pixels, row-major in the model's layout"
 
 
+def _exactly_one(*fields: str) -> list[dict[str, Any]]:
+    """JSON Schema ``oneOf`` branches: one of ``fields`` is given (not null), the others are
+    absent or null. What the server checks, so that a client generating requests from the
+    schema never sends a pair the server refuses."""
+    return [{"required": [f], "properties": {f: {"not": {"type": "null"}},
+                                             **{o: {"type": "null"} for o in fields if o != f}}}
+            for f in fields]
+
+
 class PredictRequest(_Model):
     """One input: a table row (``record``) or an image (``image`` or ``image_b64``)."""
 
@@ -65,20 +74,21 @@ class PredictRequest(_Model):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [
-            {"record": {"alcohol": 13.2, "malic_acid": 1.78, "hue": 1.04}},
-            {"image": [[0, 128, 255], [255, 128, 0]]},
-        ]},
+        # No examples: the right input depends on the served model (GET /model describes it).
+        json_schema_extra={"oneOf": _exactly_one("record", "image", "image_b64")},
     )
 
 
 class BatchPredictRequest(_Model):
     """Several inputs: ``records`` (table rows), ``images`` (nested lists) or ``images_b64``."""
 
-    records: list[dict[str, Any]] | None = Field(default=None, description="a list of table rows")
-    images: list[list[Any]] | None = Field(default=None, description="a list of images")
-    images_b64: list[str] | None = Field(default=None, description="a list of base64 images")
+    records: list[dict[str, Any]] | None = Field(default=None, min_length=1, description="a list of table rows")
+    images: list[list[Any]] | None = Field(default=None, min_length=1, description="a list of images")
+    images_b64: list[str] | None = Field(default=None, min_length=1, description="a list of base64 images")
     ids: list[str] | None = Field(default=None, description="one identifier per input")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": _exactly_one("records", "images", "images_b64")})
 
 
 class OutlierFlag(_Model):

@@ -48,6 +48,7 @@ from scanflow.models import InputSchema
 from scanflow.run import list_runs
 from scanflow.security import require_token
 from scanflow.track import PredictionLog, tracking_uri
+from scanflow.webapi import install
 
 from .dashboard import Dashboard
 from .detector_watch import DetectorWatch
@@ -257,7 +258,9 @@ class ServeStack:
             description="Prediction API with inline checking, dashboard, labeling and executors.",
             lifespan=lifespan,
             dependencies=[Depends(require_token)],
+            docs_url=None, redoc_url=None, openapi_url=None,
         )
+        install(api)
         api.state.scanflow_token = self.token
         api.state.prediction = service
         api.state.stack = self
