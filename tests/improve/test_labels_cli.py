@@ -104,3 +104,30 @@ def test_terminal_shows_colour_images_of_any_layout_within_the_terminal(tmp_path
     assert "▀" in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 100
     assert [it.label for it in store.items_of()] == [1, 2]
+
+
+def test_a_terminal_reads_one_key_press_through_typer_getchar(monkeypatch):
+    from scanflow.cli import label as label_cli
+
+    monkeypatch.setattr(label_cli.sys.stdin, "isatty", lambda: True, raising=False)
+    keys = iter(["7", "\x7f"])
+    monkeypatch.setattr(label_cli.typer, "getchar", lambda: next(keys))
+    assert label_cli._read_key() == "7"
+    assert label_cli._read_key() == "u"  # Backspace undoes
+
+
+def test_progress_is_richs_bar_beside_the_side_by_side_sample(tmp_path):
+    from rich.console import Console
+
+    from scanflow.cli.label import _render
+
+    store = LabelStore(str(tmp_path / "labels.db"))
+    store.enqueue(np.zeros((2, 8, 8), np.uint8), batch="b")
+    item = store.claim("ana", 1)[0]
+    store.submit(item.id, 3, "ana")
+    console = Console(width=120, record=True, color_system=None)
+    console.print(_render(store.claim("ana", 1)[0], store, "ana", None, 2, "", width=120))
+    lines = console.export_text().splitlines()
+    assert any("▀" in line and "model's guess" in line for line in lines)  # side by side
+    bar = next(line for line in lines if "1/2 labeled" in line)
+    assert "━" in bar and "█" not in bar

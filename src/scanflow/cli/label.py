@@ -26,6 +26,7 @@ import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -153,10 +154,6 @@ def _render(
     else:
         sample, sample_width = _record_table(item), 40
     info = _info(item, names)
-    p = store.progress(batch)
-    done = p["labeled"] + p["skipped"]
-    filled = int(30 * done / p["total"]) if p["total"] else 0
-    bar = Text("█" * filled, style="green") + Text("░" * (30 - filled), style="dim")
     given = [k for k in class_keys(names) if k is not None]
     keys = Text(f"{given[0]}-{given[-1]} label · s skip · u undo · q quit", style="dim")
     if width >= sample_width + 40:  # side by side when the terminal is wide enough
@@ -168,24 +165,23 @@ def _render(
         grid = Group(sample, Text(""), info)
     return Group(
         Panel(grid, title=f"[b]labeling as {labeler}[/b]", subtitle=keys, expand=False),
-        Text.assemble(bar, f"  {p['labeled']}/{p['total']} labeled, {p['skipped']} skipped"),
+        _progress(store.progress(batch)),
         Text(note, style="yellow") if note else Text(""),
     )
+
+
+def _progress(p: dict) -> Table:
+    """Rich's progress bar (answered of total) and the counts beside it, on one line."""
+    row = Table.grid(padding=(0, 2))
+    row.add_row(ProgressBar(total=max(p["total"], 1), completed=p["labeled"] + p["skipped"], width=30),
+                f"{p['labeled']}/{p['total']} labeled, {p['skipped']} skipped")
+    return row
 
 
 def _read_key() -> str:
     """One key press from a terminal (no Enter needed); one line otherwise (scripts, tests)."""
     if sys.stdin.isatty():
-        import termios  # lazy: POSIX-only, and only an interactive terminal needs it
-        import tty  # lazy: as termios
-
-        fd = sys.stdin.fileno()
-        old = termios.tcgetattr(fd)
-        try:
-            tty.setcbreak(fd)
-            ch = sys.stdin.read(1)
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        ch = typer.getchar()  # click's portable raw read: POSIX terminals and the Windows console
         return "u" if ch in ("\x7f", "\b") else ch
     line = sys.stdin.readline()
     return line.strip()[:1] if line else "q"
