@@ -81,6 +81,17 @@ def packaged_state_dir(application) -> Path | None:
     return None
 
 
+def serve_command(example: str, state: Path) -> str:
+    """The command that serves ``example``'s application again on ``state`` (from here)."""
+    app_dir = get_example(example).app_dir.resolve()
+    try:
+        shown = app_dir.relative_to(Path.cwd().resolve())
+    except ValueError:
+        shown = app_dir
+    default = Path(state).resolve() == _state_dir(None, example)
+    return f"scanflow serve {shown}" + ("" if default else f" --state-dir {state}")
+
+
 class _Oracle(threading.Thread):
     """Labels every pending sample from the ground truth of the stream (labeler kind "oracle")."""
 
@@ -180,6 +191,7 @@ class _Demo:
         self.app = demo_app(settings.state_dir, settings.example)
         self.state = self.app.state_path
         self.state.mkdir(parents=True, exist_ok=True)
+        self.serve_command = serve_command(settings.example, self.state)
         self.uri = tracking_uri(self.app)
         self._previous_uri = os.environ.get("MLFLOW_TRACKING_URI")  # restored by stop()
         os.environ["MLFLOW_TRACKING_URI"] = self.uri  # the nodes, the registry and the agents agree
