@@ -1,4 +1,4 @@
-"""``scanflow experiment``: the paper's experiments, end to end.
+"""``scanflow experiment``: the MNIST-C human-in-the-loop experiment, end to end.
 
     scanflow experiment mnist-c --quick --output out/     a cut grid (~2 min), report in out/
     scanflow experiment mnist-c --seeds 3 --output out/   the full grid (budgets 20-200)
@@ -28,13 +28,13 @@ from scanflow.improve.selection import SELECTORS
 
 __all__ = ["app", "mnist_c"]
 
-app = typer.Typer(help="Run the paper's experiments end to end.", no_args_is_help=True)
+app = typer.Typer(help="Run the MNIST-C human-in-the-loop experiment end to end.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
 @app.callback()
 def _group() -> None:
-    """Run the paper's experiments end to end."""
+    """Run the MNIST-C human-in-the-loop experiment end to end."""
 
 
 def _serve_labeling(store, host: str, port: int):
