@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from functools import cache
 from typing import Any
 
-__all__ = ["figure_png", "markdown_page", "markdown_to_html", "render"]
+__all__ = ["figure_png", "histogram_svg", "markdown_page", "markdown_to_html", "render"]
+
+
+STATUS_COLORS = {"succeeded": "#070", "cached": "#1f77b4", "reused": "#1f77b4", "failed": "#b00",
+                 "timeout": "#b00", "cancelled": "#b60", "skipped": "#b60", "running": "#08c"}
 
 
 @cache
@@ -26,6 +31,7 @@ def _environment():
                       autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["format"] = format  # number formats such as ".3g" in templates
+    env.globals["colors"] = STATUS_COLORS
     return env
 
 
@@ -60,3 +66,34 @@ def figure_png(fig, dpi: int = 90) -> str:
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def histogram_svg(values, marker: float | None = None, bins: int = 30, width: int = 260,
+                  height: int = 60) -> str:
+    """A small inline SVG histogram of ``values`` (None and non-finite values left out), with a
+    red line at ``marker`` (a threshold); empty when there is nothing to draw.
+
+    >>> histogram_svg([1, 2, 2, 3], marker=2.5).startswith("<svg")
+    True
+    """
+    import numpy as np  # lazy: keeps `import scanflow.html` free of NumPy for the CLI
+
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return ""
+    lo, hi = float(data.min()), float(data.max())
+    if marker is not None and math.isfinite(marker):
+        lo, hi = min(lo, marker), max(hi, marker)
+    hi = hi if hi > lo else lo + 1.0
+    counts, edges = np.histogram(data, bins=bins, range=(lo, hi))
+    step, top = width / bins, max(int(counts.max()), 1)
+    bars = "".join(
+        f'<rect x="{i * step:.1f}" y="{height - c / top * height:.1f}" width="{step * 0.9:.1f}" '
+        f'height="{c / top * height:.1f}" fill="#4c78a8"/>' for i, c in enumerate(counts) if c)
+    line = ""
+    if marker is not None and math.isfinite(marker):
+        x = (marker - lo) / (hi - lo) * width
+        line = f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" stroke="#c00" stroke-width="1.5"/>'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img">{bars}{line}</svg>')
