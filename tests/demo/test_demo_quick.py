@@ -88,4 +88,7 @@ def test_the_run_prints_progress_urls_tables_and_writes_a_report(mnist):
     assert "labels answered" in output and "Drift episodes" in output
     report = (out / "report.md").read_text()
     assert "What each agent decided" in report and "Labels answered" in report
-    assert "<svg" in (out / "drift.svg").read_text() and "<svg" in (out / "report.html").read_text()
+    assert "<svg" in (out / "drift.svg").read_text()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/svg+xml;base64,") == 2 and "<table>" in html
+    assert "scanflow serve" in report and "scanflow serve" in output

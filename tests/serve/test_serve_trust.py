@@ -110,7 +110,7 @@ def _cli(monkeypatch, *args):
 
 def test_scanflow_serve_trust_type_reaches_the_loader(tracker, tree, tmp_path, monkeypatch, data):
     folder = _app_file(tmp_path / "app", tracker)
-    code, output, api = _cli(monkeypatch, str(folder), "--trust-type", TREE, "--poll", "0")
+    code, output, api = _cli(monkeypatch, str(folder), "--trust-type", TREE, "--poll-every", "0")
     assert code == 0, output
     assert "takes a table of 13 columns" in output
     with http(api) as client:
@@ -120,7 +120,7 @@ def test_scanflow_serve_trust_type_reaches_the_loader(tracker, tree, tmp_path, m
 
 def test_scanflow_serve_without_trust_says_what_to_pass(tracker, tree, tmp_path, monkeypatch):
     folder = _app_file(tmp_path / "app", tracker)
-    code, output, _ = _cli(monkeypatch, str(folder), "--poll", "0")
+    code, output, _ = _cli(monkeypatch, str(folder), "--poll", "0")  # the old, hidden spelling
     assert code == 0
     assert "no model served yet" in output and f"--trust-type {TREE}" in output
 
@@ -133,7 +133,7 @@ def test_scanflow_serve_refuses_a_detector_of_another_kind(tracker, tree, tmp_pa
     images = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
     path = PCADetector().fit(images).save(tmp_path / "detector.npz")
     folder = _app_file(tmp_path / "app", tracker, trusted_types=[TREE])
-    code, output, api = _cli(monkeypatch, str(folder), "--detector", str(path), "--poll", "0")
+    code, output, api = _cli(monkeypatch, str(folder), "--detector", str(path), "--poll-every", "0")
     assert code == 2 and api is None
     assert "detector.npz was fitted on images 8x8" in output
     assert "the model 'plain-tree' takes a table of 13 columns" in output

@@ -105,13 +105,14 @@ class IntervalSensor(_TimeSensor):
 
 
 class CronSensor(_TimeSensor):
-    """Fires at the times of a cron expression (UTC); a restart catches up once, not per miss."""
+    """Fires at the times of a cron expression (in ``timezone``, UTC by default); a restart
+    catches up once, not per miss."""
 
     type = "cron"
 
-    def __init__(self, name: str, cron: str):
+    def __init__(self, name: str, cron: str, timezone: str = "UTC"):
         super().__init__(name, poll_every=60)
-        self.schedule = Cron(cron)
+        self.schedule = Cron(cron, timezone=timezone)
 
 
 class PredictionsSensor(Sensor):
@@ -227,7 +228,7 @@ def sensor_from_config(conf: dict[str, Any]) -> Sensor:
     """Build a sensor from an ``Agent.sensors`` entry of the application file.
 
     Keys: ``name``, ``type`` (interval | cron | predictions | runs | labels) and the type's
-    settings: ``every`` (seconds), ``cron``, ``count``, ``experiment``, ``min_labels``,
+    settings: ``every`` (seconds), ``cron`` and ``timezone``, ``count``, ``experiment``, ``min_labels``,
     ``poll_every``, ``service``.
     """
     conf = dict(conf)
@@ -237,7 +238,7 @@ def sensor_from_config(conf: dict[str, Any]) -> Sensor:
         if kind == "interval":
             return IntervalSensor(name, every=float(conf["every"]))
         if kind == "cron":
-            return CronSensor(name, cron=str(conf["cron"]))
+            return CronSensor(name, cron=str(conf["cron"]), **_pick(conf, "timezone"))
         if kind == "predictions":
             return PredictionsSensor(name, **_pick(conf, "count", "poll_every", "service"))
         if kind == "runs":

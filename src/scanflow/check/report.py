@@ -1,6 +1,7 @@
 """HTML report of a check: summary, score histograms, per-feature p-values, worst samples.
 
-Plots are matplotlib PNGs embedded as base64, so the report is one self-contained file.
+A Jinja2 template (``templates/html/check_report.html.j2``) with matplotlib PNGs embedded as
+base64, so the report is one self-contained file.
 
 Example:
     >>> import numpy as np
@@ -14,29 +15,17 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import html as _html
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..html import figure_png, render
 from .features import feature_ranking
 from .result import CheckResult
 
 __all__ = ["render_report", "write_report"]
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    # lazy: matplotlib (importing scanflow.check must not load it)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _histogram(ref_scores, new_scores, result: CheckResult) -> str | None:
@@ -67,7 +56,7 @@ def _histogram(ref_scores, new_scores, result: CheckResult) -> str | None:
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title("Per-sample scores: reference vs new")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _feature_pvalues(result: CheckResult) -> str | None:
@@ -91,7 +80,7 @@ def _feature_pvalues(result: CheckResult) -> str | None:
         ax.legend(fontsize=8)
     ax.set_xlabel("-log10 corrected p-value")
     ax.set_title("Most drifted features")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _worst_images(X_new, result: CheckResult, k: int = 8) -> str | None:
@@ -118,94 +107,44 @@ def _worst_images(X_new, result: CheckResult, k: int = 8) -> str | None:
         ax.set_title(f"#{i}\n{scores[i]:.3g}", fontsize=7)
         ax.axis("off")
     fig.suptitle("Most anomalous samples (score)", fontsize=9)
-    return _png(fig)
+    return figure_png(fig)
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;
-text-align:left}.drift{color:#b00;font-weight:bold}.ok{color:#070;font-weight:bold}
-img{max-width:100%;display:block;margin:1em 0}code,pre{background:#f5f5f5;padding:2px 4px}"""
+_PLAIN_META = ("feature_p_values", "feature_statistics", "feature_names", "feature_psi",
+               "feature_error_ratio")
 
 
-def _row(key, value) -> str:
-    return f"<tr><th>{_html.escape(str(key))}</th><td>{_html.escape(str(value))}</td></tr>"
+def _summary(result: CheckResult, sources: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    rows = [("detector", result.detector), ("samples", result.n_samples), ("score", result.score),
+            ("threshold", result.threshold), ("p-value", result.p_value),
+            ("decision rule", result.metadata.get("decision_rule", ""))]
+    if result.is_outlier is not None:
+        rows.append(("flagged samples", f"{result.n_outliers} / {len(result.is_outlier)}"))
+    return rows + list((sources or {}).items())
 
 
-def _features_html(result: CheckResult, detector, top: int = 20) -> str:
-    """The most drifted features of table data (see :func:`feature_ranking`), as a table."""
+def _features(result: CheckResult, detector, top: int = 20) -> list[dict]:
+    """The most drifted features of table data (see :func:`feature_ranking`)."""
     if getattr(detector, "input_kind_", None) == "image":
-        return ""
-    rows = feature_ranking(result, top=top)
-    if not rows:
-        return ""
-    head = (f"<h2>Most drifted features</h2><table><tr><th>feature</th>"
-            f"<th>{_html.escape(rows[0]['statistic_name'])}</th><th>p-value</th></tr>")
-    def number(v, fmt):
-        return "—" if v is None else format(v, fmt)
-
-    body = "".join(
-        f"<tr><td>{_html.escape(r['feature'])}</td><td>{number(r['statistic'], '.4g')}</td>"
-        f"<td>{number(r['p_value'], '.3g')}</td></tr>" for r in rows)
-    return head + body + "</table>"
+        return []
+    return feature_ranking(result, top=top)
 
 
 def render_report(result: CheckResult, detector=None, *, X_new=None, reference_scores=None,
                   title: str = "Scanflow check report", sources: dict[str, Any] | None = None
                   ) -> str:
-    """The report of one check as an HTML string."""
+    """The report of one check as an HTML string (the Jinja2 template ``check_report.html.j2``)."""
     if reference_scores is None and detector is not None:
         reference_scores = detector.reference_scores()
-    verdict = ("<span class='drift'>DRIFT</span>" if result.is_drift
-               else "<span class='ok'>no drift</span>")
-    rows = [
-        _row("detector", result.detector),
-        _row("samples", result.n_samples),
-        _row("score", result.score),
-        _row("threshold", result.threshold),
-        _row("p-value", result.p_value),
-        _row("decision rule", result.metadata.get("decision_rule", "")),
-    ]
-    if result.is_outlier is not None:
-        rows.append(_row("flagged samples", f"{result.n_outliers} / {len(result.is_outlier)}"))
-    for key, value in (sources or {}).items():
-        rows.append(_row(key, value))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_html.escape(title)}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>{_html.escape(title)}</h1><p>Verdict: {verdict}</p>",
-             "<table>" + "".join(rows) + "</table>"]
-    components = result.metadata.get("components")
-    if components:
-        parts.append("<h2>Components</h2><table><tr><th>test</th><th>drift</th><th>score</th>"
-                     "<th>p-value</th></tr>")
-        for name, comp in components.items():
-            parts.append(f"<tr><td>{_html.escape(name)}</td><td>{comp.get('is_drift')}</td>"
-                         f"<td>{comp.get('score')}</td><td>{comp.get('p_value')}</td></tr>")
-        parts.append("</table>")
-    issues = result.metadata.get("issues")
-    if issues is not None:
-        parts.append("<h2>Integrity issues</h2>")
-        if issues:
-            parts.append("<table><tr><th>check</th><th>column</th><th>message</th></tr>")
-            for i in issues:
-                parts.append(f"<tr><td>{_html.escape(str(i.get('check')))}</td>"
-                             f"<td>{_html.escape(str(i.get('column') or ''))}</td>"
-                             f"<td>{_html.escape(str(i.get('message')))}</td></tr>")
-            parts.append("</table>")
-        else:
-            parts.append("<p>None.</p>")
-    parts.append(_features_html(result, detector))
-    for label, png in (("Score distributions", _histogram(reference_scores,
-                                                           result.instance_scores, result)),
-                       ("Per-feature p-values", _feature_pvalues(result)),
-                       ("Most anomalous samples", _worst_images(X_new, result))):
-        if png:
-            parts.append(f"<h2>{label}</h2><img alt='{label}' src='data:image/png;base64,{png}'>")
-    meta = {k: v for k, v in result.metadata.items()
-            if k not in ("feature_p_values", "feature_statistics", "feature_names",
-                         "feature_psi", "feature_error_ratio")}
-    parts.append("<h2>Details</h2><pre>" + _html.escape(json.dumps(meta, indent=2)[:20000])
-                 + "</pre></body></html>")
-    return "\n".join(parts)
+    plots = [("Score distributions", _histogram(reference_scores, result.instance_scores, result)),
+             ("Per-feature p-values", _feature_pvalues(result)),
+             ("Most anomalous samples", _worst_images(X_new, result))]
+    meta = {k: v for k, v in result.metadata.items() if k not in _PLAIN_META}
+    return render("check_report.html.j2", title=title, result=result,
+                  summary=_summary(result, sources), components=result.metadata.get("components"),
+                  issues=result.metadata.get("issues"), features=_features(result, detector),
+                  plots=[(label, png) for label, png in plots if png],
+                  details=json.dumps(meta, indent=2, default=str)[:20000])
 
 
 def write_report(path: str | Path, result: CheckResult, detector=None, **kwargs) -> Path:

@@ -32,6 +32,10 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _fmt(value: float | None) -> str | None:
+    return None if value is None else f"{value:.4g}"
+
+
 class CheckResult(BaseModel):
     """What a detector decided about one batch.
 
@@ -93,6 +97,19 @@ class CheckResult(BaseModel):
     def to_json(self, **kwargs) -> str:
         kwargs.setdefault("indent", None)
         return json.dumps(self.to_dict(), **kwargs)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the verdict, the key numbers and a histogram of the per-sample scores."""
+        from scanflow.html import histogram_svg, render  # lazy: Jinja2, only in notebooks
+
+        rows = [("samples", self.n_samples), ("score", _fmt(self.score)),
+                ("threshold", _fmt(self.threshold)), ("p-value", _fmt(self.p_value)),
+                ("rule", self.metadata.get("decision_rule", ""))]
+        if self.is_outlier is not None:
+            rows.insert(1, ("flagged samples", f"{self.n_outliers} / {len(self.is_outlier)}"))
+        plot = histogram_svg(self.instance_scores or [], marker=self.instance_threshold)
+        return render("check_result.html.j2", r=self,
+                      rows=[(k, v) for k, v in rows if v not in (None, "")], plot=plot)
 
     def summary(self) -> str:
         """One line for logs: ``ae: DRIFT score=0.41 p=1e-05 (outliers 37/100)``."""

@@ -43,13 +43,7 @@ def adjust_p_values(p: np.ndarray, method: str = "bonferroni") -> np.ndarray:
     if method == "bonferroni":
         return np.minimum(1.0, p * len(p))
     if method == "fdr":
-        n = len(p)
-        order = np.argsort(p)
-        ranked = p[order] * n / np.arange(1, n + 1)
-        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-        out = np.empty(n)
-        out[order] = np.minimum(1.0, ranked)
-        return out
+        return stats.false_discovery_control(p, method="bh") if len(p) else p
     raise ValueError(f"correction={method!r}; choose one of {CORRECTIONS}")
 
 

@@ -4,9 +4,11 @@ this file only assembles them."""
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
+from .._version import __version__
 from . import (
     agents,
     check,
@@ -18,6 +20,7 @@ from . import (
     export,
     graph,
     label,
+    logs,
     models,
     run,
     serve,
@@ -27,9 +30,30 @@ app = typer.Typer(
     name="scanflow",
     help="Define, run, track, supervise and debug machine-learning workflows.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scanflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                         help="more log messages on stderr: -v info, -vv debug")] = 0,
+    log_level: Annotated[logs.Level | None, typer.Option(
+        "--log-level", case_sensitive=False, help="log level by name; wins over -v")] = None,
+) -> None:
+    """Define, run, track, supervise and debug machine-learning workflows."""
+    logs.setup_logging(logs.level_for(verbose, log_level.value if log_level else None))
+
 
 # The main job first, then the workflow commands, then the rest by topic.
 demo.register(app)

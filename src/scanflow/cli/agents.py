@@ -23,42 +23,29 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..agents import AgentRuntime
 from ..agents.runtime import decision_history, runtime_is_alive
-from ..app import SpecError, load_app
-
-console = Console()
-err = Console(stderr=True)
+from .common import AppArg, StateDirOpt, console, fail, load_application
 
 app = typer.Typer(name="agents", help="Run and supervise the agents of an application.",
                   no_args_is_help=True)
 
-AppArg = Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Python file defining `app`, or their folder")]
 AgentArg = Annotated[str, typer.Argument(metavar="AGENT", help="agent name")]
-StateOpt = Annotated[str | None, typer.Option("--state-url", help="state database URL [default: <state dir>/scanflow.db]")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
+StateOpt = Annotated[str | None, typer.Option("--state-url", metavar="URL", help="state database [default: <state>/scanflow.db]")]
 
 
 def _runtime(app_path: str, state_url: str | None, agents: list[str] | None = None,
-             poll_interval: float = 1.0):
-    try:
-        application = load_app(app_path)
-    except (FileNotFoundError, SpecError) as exc:
-        _fail(str(exc))
+             poll_every: float = 1.0, state_dir=None):
+    application = load_application(app_path, state_dir)
     if not application.agents:
-        _fail(f"application {application.name!r} has no agents: add an `agents:` list to its file")
+        fail(f"application {application.name!r} has no agents: add an `agents:` list to its file")
     try:
-        return AgentRuntime(application, state_url, agents=agents, poll_interval=poll_interval)
+        return AgentRuntime(application, state_url, agents=agents, poll_interval=poll_every)
     except (KeyError, ValueError, TypeError, ImportError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
 
 
 def _when(ts: float | None) -> str:
@@ -66,10 +53,10 @@ def _when(ts: float | None) -> str:
 
 
 @app.command("list")
-def list_agents(app_path: AppArg, state_url: StateOpt = None,
+def list_agents(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = None,
                 as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """The agents: kind, state, sensors with their schedules, last decision."""
-    rt = _runtime(app_path, state_url)
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     rows = rt.describe()
     if as_json:
         console.print_json(json.dumps(rows, default=str))
@@ -89,13 +76,14 @@ def list_agents(app_path: AppArg, state_url: StateOpt = None,
 
 
 @app.command()
-def run(app_path: AppArg, state_url: StateOpt = None,
+def run(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = None,
         agent: Annotated[list[str] | None, typer.Option("--agent", "-a", help="run only this agent (repeat)")] = None,
         timeout: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
         until_idle: Annotated[bool, typer.Option("--until-idle", help="poll once, stop when every inbox is empty")] = False,
-        poll_interval: Annotated[float, typer.Option(help="seconds between looks at inbox and triggers")] = 1.0) -> None:
+        poll_every: Annotated[float, typer.Option("--poll-every", metavar="SECONDS", help="seconds between looks at inbox and triggers")] = 1.0,
+        poll_interval: Annotated[float | None, typer.Option("--poll-interval", hidden=True, help="deprecated: --poll-every")] = None) -> None:
     """Run the agents in this process (Ctrl-C stops them between steps; nothing is lost)."""
-    rt = _runtime(app_path, state_url, agent, poll_interval)
+    rt = _runtime(app_path, state_url, agent, poll_interval or poll_every, state_dir)
     names = ", ".join(rt.definitions)
     if until_idle:
         n = rt.run_once()
@@ -111,15 +99,15 @@ def run(app_path: AppArg, state_url: StateOpt = None,
 @app.command()
 def trigger(app_path: AppArg, agent: AgentArg,
             sensor: Annotated[str | None, typer.Argument(help="sensor name [default: the agent's first]")] = None,
-            state_url: StateOpt = None,
+            state_url: StateOpt = None, state_dir: StateDirOpt = None,
             wait: Annotated[float, typer.Option(help="seconds to wait for the agents to act")] = 60.0) -> None:
     """Fire a sensor now, whatever its schedule or threshold; show the decisions it led to."""
-    rt = _runtime(app_path, state_url)
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     try:
         before = max([d.id for d in rt.store.decisions(limit=1)] or [0])
         tid = rt.trigger(agent, sensor)
     except (KeyError, ValueError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     sensor = sensor or rt.definitions[agent].sensors[0].name
     alive = runtime_is_alive(rt.store.agent_rows().get(agent, {}).get("heartbeat_at"))
     if rt.store.paused([agent])[agent]:
@@ -138,24 +126,24 @@ def trigger(app_path: AppArg, agent: AgentArg,
 
 
 @app.command()
-def pause(app_path: AppArg, agent: AgentArg, state_url: StateOpt = None) -> None:
+def pause(app_path: AppArg, agent: AgentArg, state_url: StateOpt = None, state_dir: StateDirOpt = None) -> None:
     """Pause an agent (it keeps its inbox; the pause survives restarts)."""
-    rt = _runtime(app_path, state_url)
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     try:
         rt.pause(agent)
     except KeyError as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     console.print(f"agent {agent} paused")
 
 
 @app.command()
-def resume(app_path: AppArg, agent: AgentArg, state_url: StateOpt = None) -> None:
+def resume(app_path: AppArg, agent: AgentArg, state_url: StateOpt = None, state_dir: StateDirOpt = None) -> None:
     """Resume a paused agent; it catches up on what its sensors and inbox hold."""
-    rt = _runtime(app_path, state_url)
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     try:
         rt.resume(agent)
     except KeyError as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     console.print(f"agent {agent} resumed")
 
 
@@ -180,14 +168,14 @@ def _history_table(rows: list[dict[str, Any]]) -> None:
 
 
 @app.command()
-def history(app_path: AppArg, state_url: StateOpt = None,
+def history(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = None,
             agent: Annotated[str | None, typer.Option("--agent", "-a", help="only this agent")] = None,
             limit: Annotated[int, typer.Option(help="how many decisions (latest)")] = 50,
             as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """The decisions of the agents, each with its reason and what its actions did."""
-    rt = _runtime(app_path, state_url)
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     if agent is not None and agent not in rt.definitions:
-        _fail(f"no agent {agent!r} (agents: {', '.join(rt.definitions)})")
+        fail(f"no agent {agent!r} (agents: {', '.join(rt.definitions)})")
     rows = rt.history(agent, limit=limit)
     if as_json:
         console.print_json(json.dumps(rows, default=str))
@@ -198,10 +186,10 @@ def history(app_path: AppArg, state_url: StateOpt = None,
 
 
 @app.command()
-def approvals(app_path: AppArg, state_url: StateOpt = None,
+def approvals(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = None,
               all_: Annotated[bool, typer.Option("--all", help="include answered requests")] = False) -> None:
     """Requests waiting for a person (``approve``/``reject`` them by id)."""
-    rt = _runtime(app_path, state_url)
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     rows = rt.store.approvals(status=None if all_ else "pending")
     if not rows:
         console.print("nothing waits for approval")
@@ -215,12 +203,13 @@ def approvals(app_path: AppArg, state_url: StateOpt = None,
     console.print(table)
 
 
-def _answer(app_path: str, approval_id: int, approved: bool, by: str, note: str, state_url: str | None) -> None:
-    rt = _runtime(app_path, state_url)
+def _answer(app_path: str, approval_id: int, approved: bool, by: str, note: str, state_url: str | None,
+            state_dir=None) -> None:
+    rt = _runtime(app_path, state_url, state_dir=state_dir)
     try:
         rec = rt.store.decide_approval(approval_id, approved, by=by, note=note)
     except (KeyError, ValueError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     console.print(f"approval #{rec.id} {rec.status}; agent {rec.agent} will act on it")
 
 
@@ -228,18 +217,18 @@ def _answer(app_path: str, approval_id: int, approved: bool, by: str, note: str,
 def approve(app_path: AppArg, approval_id: Annotated[int, typer.Argument(metavar="ID")],
             by: Annotated[str, typer.Option(help="who approves")] = "",
             note: Annotated[str, typer.Option(help="a note kept with the answer")] = "",
-            state_url: StateOpt = None) -> None:
+            state_url: StateOpt = None, state_dir: StateDirOpt = None) -> None:
     """Approve what an agent asked for (e.g. a promotion)."""
-    _answer(app_path, approval_id, True, by, note, state_url)
+    _answer(app_path, approval_id, True, by, note, state_url, state_dir)
 
 
 @app.command()
 def reject(app_path: AppArg, approval_id: Annotated[int, typer.Argument(metavar="ID")],
            by: Annotated[str, typer.Option(help="who rejects")] = "",
            note: Annotated[str, typer.Option(help="why")] = "",
-           state_url: StateOpt = None) -> None:
+           state_url: StateOpt = None, state_dir: StateDirOpt = None) -> None:
     """Reject what an agent asked for."""
-    _answer(app_path, approval_id, False, by, note, state_url)
+    _answer(app_path, approval_id, False, by, note, state_url, state_dir)
 
 
 if __name__ == "__main__":  # python -m scanflow.cli.agents ...

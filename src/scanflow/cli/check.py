@@ -1,11 +1,12 @@
 """``scanflow check``: compare new data with reference data using a registered detector.
 
-    scanflow check --reference train.npy --data batch.npy [--detector default] \
+    scanflow check --reference mnist:train --data fog.npy [--detector default] \
         [--report out.html] [--json] [--track]
 
-Prints a Rich table (or, with ``--json``, the :class:`~scanflow.check.CheckResult` as JSON on
-stdout), optionally writes an HTML report and logs to MLflow. The lead registers the function
-on the root app with ``app.command()(check)``.
+DATA is a file or packaged data (``mnist:test``); ``--detector`` is a registered detector's name
+(fitted on ``--reference``) or a fitted detector file (``--save`` writes one). Prints a Rich
+table (or, with ``--json``, the :class:`~scanflow.check.CheckResult` as JSON on stdout),
+optionally writes an HTML report and logs to MLflow.
 
 On table data, a second table lists the most drifted features (``--top-features``, 10 by
 default, 0 to hide) of every detector that reports per-feature results (see
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from .common import fail
+from .exits import PROBLEM
 
 __all__ = ["check"]
 
@@ -84,12 +87,17 @@ def _print_features(result, console, top: int) -> None:
     console.print(table)
 
 
+DataOpt = typer.Option(..., "--data", "-d", metavar="DATA",
+                       help="New data: a file (.npy, .npz, .csv, .parquet, IDX, CIFAR-10 batch) "
+                            "or packaged data (mnist:test, mnist:train, segment).")
+
+
 def check(
-    data: Path = typer.Option(..., "--data", "-d", help="New data: .npy, .npz, .csv, .parquet, IDX or a CIFAR-10 batch."),
-    reference: Path | None = typer.Option(None, "--reference", "-r", help="Reference data (same formats)."),
-    detector: str = typer.Option("default", "--detector", help="Registered detector: ae, ks, mmd, chi2, psi, pca, integrity, latent, default or a plugin."),
+    data: str = DataOpt,
+    reference: str | None = typer.Option(None, "--reference", "-r", metavar="DATA", help="Reference data to fit on (same forms as --data)."),
+    detector: str = typer.Option("default", "--detector", metavar="NAME|FILE", help="A registered detector (ae, ks, mmd, chi2, psi, pca, integrity, latent, default or a plugin) fitted on --reference, or a fitted detector file (from --save)."),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Detector setting KEY=VALUE (repeatable)."),
-    load: Path | None = typer.Option(None, "--load", help="Use a fitted detector file (from --save) instead of fitting on --reference."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use the first N samples of each data only."),
     save: Path | None = typer.Option(None, "--save", help="Save the fitted detector (.npz)."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report here."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON only."),
@@ -98,52 +106,77 @@ def check(
     fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit with code 1 when drift is found."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads."),
     top_features: int = typer.Option(10, "--top-features", min=0, help="Table data: list this many most drifted features (0 hides the list)."),
+    load: Path | None = typer.Option(None, "--load", hidden=True, help="deprecated: --detector FILE"),
 ) -> None:
     """Check new data against reference data: drift, outliers, integrity."""
-    # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
-    from scanflow.check import Detector
-    from scanflow.check.base import DetectorInputError  # lazy: as above
-    from scanflow.check.report import write_report  # lazy: as above
-    from scanflow.check.tracking import log_check  # lazy: as above
-    from scanflow.datasets import DatasetError, load_any  # lazy: as above
-
     console = Console(stderr=as_json)
     if threads:
         _set_torch_threads(threads)
-    try:
-        X_new, _ = load_any(data)
-        det = Detector.load(load) if load is not None else _fit(detector, reference, param, console)
-        if save is not None:
-            det.save(save)
-        result = det.predict(X_new)
-    except (DatasetError, DetectorInputError, FileNotFoundError, ValueError, TypeError) as exc:
-        _fail(str(exc))
+    det, result, X_new = _run_check(data, reference, str(load or detector), param, limit, save,
+                                    console)
     if report is not None:
-        write_report(report, result, det, X_new=X_new if getattr(X_new, "ndim", 0) >= 3
-                     else None, sources={"reference": reference or load, "data": data})
+        _write_report(report, result, det, X_new, {"reference": reference or load or detector,
+                                                   "data": data})
     run_id = None
     if track or tracking_uri:
+        from scanflow.check.tracking import log_check  # lazy: loads MLflow
+
         run_id = log_check(result, params={"detector": det.name, "reference": reference,
                                            "data": data, **det.get_params()},
                            report=report, tracking_uri=tracking_uri)
     if as_json:
         typer.echo(result.to_json())
     else:
-        _print_table(result, console)
-        if top_features and getattr(det, "input_kind_", None) != "image":
-            _print_features(result, console, top_features)
-        if report is not None:
-            console.print(f"report: {report}")
-        if run_id:
-            console.print(f"MLflow run: {run_id}")
+        _print_result(result, det, console, top_features, report, run_id)
     if fail_on_drift and result.is_drift:
-        raise typer.Exit(1)
+        raise typer.Exit(PROBLEM)
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    """Print the error on stderr and exit with ``code``."""
-    Console(stderr=True).print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+def _run_check(data: str, reference: str | None, detector: str, param: list[str] | None,
+               limit: int | None, save: Path | None, console: Console):
+    """``(detector, result, X_new)``: the detector fitted (or loaded) and its verdict on ``data``."""
+    # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
+    from scanflow.check import Detector
+    from scanflow.check.base import DetectorInputError  # lazy: as above
+    from scanflow.datasets import DatasetError, load_any  # lazy: as above
+
+    try:
+        X_new = _first(load_any(data)[0], limit)
+        det = (Detector.load(detector) if _is_file(detector)
+               else _fit(detector, reference, param, limit, console))
+        if save is not None:
+            det.save(save)
+        return det, det.predict(X_new), X_new
+    except (DatasetError, DetectorInputError, FileNotFoundError, ValueError, TypeError) as exc:
+        fail(exc)
+
+
+def _is_file(detector: str) -> bool:
+    return bool(Path(detector).suffix) or Path(detector).exists()
+
+
+def _first(X, limit: int | None):
+    if limit is None:
+        return X
+    return X.iloc[:limit] if hasattr(X, "iloc") else X[:limit]
+
+
+def _write_report(report: Path, result, det, X_new, sources: dict) -> None:
+    from scanflow.check.report import write_report  # lazy: loads matplotlib
+
+    images = X_new if getattr(X_new, "ndim", 0) >= 3 else None
+    write_report(report, result, det, X_new=images, sources=sources)
+
+
+def _print_result(result, det, console: Console, top_features: int, report: Path | None,
+                  run_id: str | None) -> None:
+    _print_table(result, console)
+    if top_features and getattr(det, "input_kind_", None) != "image":
+        _print_features(result, console, top_features)
+    if report is not None:
+        console.print(f"report: {report}")
+    if run_id:
+        console.print(f"MLflow run: {run_id}")
 
 
 def _set_torch_threads(threads: int) -> None:
@@ -152,18 +185,20 @@ def _set_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _fit(name: str, reference: Path | None, param: list[str] | None, console: Console):
+def _fit(name: str, reference: str | None, param: list[str] | None, limit: int | None,
+         console: Console):
     """A new detector ``name`` with the ``--param`` settings, fitted on the reference data."""
     # lazy: scanflow.check and scanflow.datasets load SciPy, which the other commands skip
     from scanflow.check import available_detectors, get_detector_class
     from scanflow.datasets import load_any  # lazy: as above
 
     if reference is None:
-        _fail("give --reference REF (data to fit on) or --load DETECTOR.npz")
+        fail("give --reference DATA (data to fit on) or --detector FILE (a fitted detector)")
     if name not in available_detectors():
-        _fail(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")
-    X_ref, _ = load_any(reference)
+        fail(f"unknown detector {name!r}; available: {', '.join(available_detectors())}, "
+             "or a fitted detector file")
+    X_ref = _first(load_any(reference)[0], limit)
     det = get_detector_class(name)(**_parse_params(param))
-    with console.status(f"fitting {name} on {reference.name}"):
+    with console.status(f"fitting {name} on {Path(reference).name}"):
         det.fit(X_ref)
     return det

@@ -1,9 +1,7 @@
 """``scanflow datasets``: list the bundled data and corruptions, corrupt image files.
 
     scanflow datasets list [--json]
-    scanflow datasets corrupt --corruption fog --input digits.npy --output fog.npy [--seed 0]
-
-The lead mounts ``app`` on the root CLI with ``app.add_typer(datasets.app, name="datasets")``.
+    scanflow datasets corrupt --corruption fog --input mnist:test --output fog.npy [--seed 0]
 """
 
 from __future__ import annotations
@@ -14,6 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from .common import fail
 
 app = typer.Typer(help="Datasets and MNIST-C corruptions.", no_args_is_help=True)
 
@@ -40,12 +40,9 @@ _DESCRIPTIONS = {
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the corruptions and the bundled datasets."""
     # lazy: scanflow.datasets loads SciPy, which the other commands skip
-    from scanflow.datasets import CORRUPTIONS
+    from scanflow.datasets import CORRUPTIONS, PACKAGED_DATA
 
-    datasets = [
-        {"name": "mnist:train", "images": 6000, "note": "training sample + half of t10k"},
-        {"name": "mnist:test", "images": 5000, "note": "the other half of t10k"},
-    ]
+    datasets = [{"name": name, "what": what} for name, what in PACKAGED_DATA.items()]
     if as_json:
         typer.echo(json.dumps({"corruptions": list(CORRUPTIONS), "datasets": datasets}))
         return
@@ -57,20 +54,20 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     for name in CORRUPTIONS:
         corruptions_table.add_row(name, _DESCRIPTIONS.get(name, ""))
     console.print(corruptions_table)
-    datasets_table = Table(title="Bundled datasets (scanflow.datasets.load_mnist)")
-    for col in ("name", "images", "note"):
+    datasets_table = Table(title="Packaged data (any command's DATA: --data, --input, ...)")
+    for col in ("name", "what"):
         datasets_table.add_column(col)
     for row in datasets:
-        datasets_table.add_row(row["name"], str(row["images"]), row["note"])
+        datasets_table.add_row(row["name"], row["what"])
     console.print(datasets_table)
 
 
 @app.command()
 def corrupt(
     corruption: str = typer.Option(..., "--corruption", "-c", help="Corruption name."),
-    input: Path = typer.Option(..., "--input", "-i", help="uint8 images (n, 28, 28): .npy, "
-                               ".npz (X, optional y) or IDX; 'mnist:train'/'mnist:test' for "
-                               "the bundled digits."),
+    input: str = typer.Option(..., "--input", "-i", metavar="DATA",
+                              help="uint8 images (n, 28, 28): .npy, .npz (X, optional y), IDX, "
+                                   "or packaged data (mnist:train, mnist:test)."),
     output: Path = typer.Option(..., "--output", "-o", help=".npy (images) or .npz (X, y)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     limit: int | None = typer.Option(None, "--limit", help="Use the first N images only."),
@@ -82,33 +79,24 @@ def corrupt(
         CorruptionError,
         DatasetError,
         load_any,
-        load_mnist,
         save_array,
     )
 
     # lazy: scanflow.datasets loads SciPy, which the other commands skip
     from scanflow.datasets import corrupt as corrupt_images
 
-    err = Console(stderr=True)
     if corruption not in CORRUPTIONS:
-        err.print(f"[bold red]error:[/] unknown corruption {corruption!r}; choose one of "
-                  f"{', '.join(CORRUPTIONS)}")
-        raise typer.Exit(2)
+        fail(f"unknown corruption {corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
     try:
-        if str(input).startswith("mnist:"):
-            X, y = load_mnist(str(input).split(":", 1)[1], limit=limit)
-        else:
-            X, y = load_any(input)
-            if limit is not None:
-                X = X[:limit]
-                y = None if y is None else y[:limit]
+        X, y = load_any(input)
+        if limit is not None:
+            X, y = X[:limit], None if y is None else y[:limit]
         out = corrupt_images(X, corruption, seed=seed)
         if output.suffix == ".npz":
             save_array(output, out, y, corruption=corruption, seed=seed)
         else:
             save_array(output, out)
     except (DatasetError, CorruptionError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        fail(exc)
     Console(stderr=True).print(f"{len(out)} images corrupted with {corruption} (seed {seed}) "
                                f"-> {output}")

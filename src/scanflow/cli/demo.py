@@ -7,7 +7,8 @@ Trains the example's model (cached after the first run), serves it, starts the a
 streams clean data, then each shift until the agents have adapted to it, then clean data again.
 The agents detect each shift (one drift episode per shift), ask for a few labels (the
 ground-truth oracle answers, or you in the browser with ``--human``), improve, gate, promote and
-settle. Ends with tables and a report (``--output DIR`` also gets ``summary.json``).
+settle. Ends with tables and, with ``--output DIR``, ``report.html`` (plots inline), ``report.md``,
+the SVG plots and ``summary.json``.
 Register with :func:`register`.
 """
 
@@ -18,21 +19,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from scanflow.demo import DemoError, DemoSettings, run_demo
 from scanflow.demo.examples import EXAMPLES
 from scanflow.demo.ui import RichUI
 
-console = Console()
-err = Console(stderr=True)
+from .common import console, err, fail
+from .exits import INTERRUPTED, PROBLEM
 
 
 def demo(
     human: Annotated[bool, typer.Option("--human", help="label in the browser yourself instead of the oracle")] = False,
-    output: Annotated[Path | None, typer.Option(help="folder for summary.json, report.md and plots")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="DIR", help="folder for report.html (plots inline), report.md, the SVG plots and summary.json")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="smaller model and stream (CI: ~1-2 minutes)")] = False,
-    state_dir: Annotated[Path | None, typer.Option(help="state folder (default: $SCANFLOW_HOME or the demo app's .scanflow)")] = None,
+    state_dir: Annotated[Path | None, typer.Option(metavar="DIR", help="state folder [default: $SCANFLOW_HOME, else .scanflow/demo here (.scanflow/demo-tabular for --example tabular)]")] = None,
     example: Annotated[str, typer.Option(help="mnist (digits) or tabular (a table of image-region measurements)")] = "mnist",
     shift: Annotated[list[str] | None, typer.Option(help="MNIST-C corruption of a shift phase (repeat for several; default: fog, impulse_noise)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the stream")] = 0,
@@ -45,12 +45,10 @@ def demo(
     from scanflow.datasets import CORRUPTIONS
 
     if example not in EXAMPLES:
-        err.print(f"[red]error:[/] --example {example!r} is not one of: {', '.join(EXAMPLES)}")
-        raise typer.Exit(2)
+        fail(f"--example {example!r} is not one of: {', '.join(EXAMPLES)}")
     for name in shift or []:
         if name not in CORRUPTIONS:
-            err.print(f"[red]error:[/] --shift {name!r} is not one of: {', '.join(CORRUPTIONS)}")
-            raise typer.Exit(2)
+            fail(f"--shift {name!r} is not one of: {', '.join(CORRUPTIONS)}")
     for name in ("mlflow", "alembic", "scanflow.agents", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -64,11 +62,10 @@ def demo(
     try:
         summary = run_demo(settings, ui)
     except DemoError as exc:
-        err.print(f"[red]demo failed:[/] {exc}")
-        raise typer.Exit(1) from None
+        fail(f"the demo failed: {exc}", PROBLEM)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
     if not summary["promoted"]:
         console.print("[yellow]no model was promoted during the stream[/]: see the decisions above "
                       "and the report for why")

@@ -15,30 +15,21 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..agents import StateStore, default_state_url
 from ..agents.episodes import ACTIVE, CLOSED, EpisodeError, EpisodeStore, episode_report
-from ..app import SpecError, load_app
 from ..improve.labels import LabelStore
-
-console = Console()
-err = Console(stderr=True)
+from .common import AppArg, StateDirOpt, console, err, load_application
 
 app = typer.Typer(name="episodes", help="Drift episodes: what each shift cost in labels.",
                   no_args_is_help=True)
 
-AppArg = Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Python file defining `app`, or their folder")]
 
 
-def _stores(app_path: str):
-    try:
-        application = load_app(app_path)
-    except (FileNotFoundError, SpecError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+def _stores(app_path: str, state_dir=None):
+    application = load_application(app_path, state_dir)
     state = application.state_path
     return StateStore(default_state_url(application)), LabelStore(state / "labels.db")
 
@@ -49,10 +40,11 @@ def _when(ts: float | None) -> str:
 
 @app.command("list")
 def list_episodes(app_path: AppArg,
+                  state_dir: StateDirOpt = None,
                   status: Annotated[str | None, typer.Option(help="open, settling, resolved or closed")] = None,
                   as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Every drift episode: status, pool, labels asked / answered (people, oracle) / used."""
-    store, labels = _stores(app_path)
+    store, labels = _stores(app_path, state_dir)
     rows = episode_report(store, labels, status)
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
@@ -72,9 +64,10 @@ def list_episodes(app_path: AppArg,
 
 @app.command("show")
 def show(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")],
+         state_dir: StateDirOpt = None,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """One episode: its rounds of labels and its history (candidates, promotions, settling)."""
-    store, labels = _stores(app_path)
+    store, labels = _stores(app_path, state_dir)
     rows = [r for r in episode_report(store, labels) if r["id"] == episode]
     if not rows:
         err.print(f"[red]error:[/red] {escape(str(EpisodeError(f'no episode {episode}')))}")
@@ -95,10 +88,11 @@ def show(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")]
 
 @app.command("close")
 def close(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")],
+         state_dir: StateDirOpt = None,
           reason: Annotated[str, typer.Option(help="why (kept in the episode's history)")] = "closed by a person",
           by: Annotated[str, typer.Option(help="who closes it")] = "") -> None:
     """End an episode by hand: no more labels are asked for it."""
-    store, _ = _stores(app_path)
+    store, _ = _stores(app_path, state_dir)
     try:
         ep = EpisodeStore(store).set_status(episode, CLOSED, key=f"cli-close-{episode}-{time.time()}",
                                             reason=f"{reason}" + (f" ({by})" if by else ""),

@@ -1,4 +1,4 @@
-"""``scanflow experiment``: the paper's experiments, end to end.
+"""``scanflow experiment``: the MNIST-C human-in-the-loop experiment, end to end.
 
     scanflow experiment mnist-c --quick --output out/     a cut grid (~2 min), report in out/
     scanflow experiment mnist-c --seeds 3 --output out/   the full grid (budgets 20-200)
@@ -28,13 +28,13 @@ from scanflow.improve.selection import SELECTORS
 
 __all__ = ["app", "mnist_c"]
 
-app = typer.Typer(help="Run the paper's experiments end to end.", no_args_is_help=True)
+app = typer.Typer(help="Run the MNIST-C human-in-the-loop experiment end to end.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
 @app.callback()
 def _group() -> None:
-    """Run the paper's experiments end to end."""
+    """Run the MNIST-C human-in-the-loop experiment end to end."""
 
 
 def _serve_labeling(store, host: str, port: int):
@@ -98,7 +98,7 @@ def mnist_c(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the report (HTML, Markdown, plots, results.json) here")] = None,
     human: Annotated[bool, typer.Option("--human", help="label in the browser instead of the oracle (one round)")] = False,
     seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="number of seeds (default 3; quick 1)")] = None,
-    state: Annotated[Path | None, typer.Option("--state", help="cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]")] = None,
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", metavar="DIR", help="state folder: cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads")] = None,
     budget: Annotated[int, typer.Option("--budget", min=1, help="labels to ask for with --human")] = 30,
     selection: Annotated[str, typer.Option("--selection", help="selection strategy with --human")] = "kcenter",
@@ -108,6 +108,7 @@ def mnist_c(
     budgets: Annotated[str | None, typer.Option("--budgets", help="comma-separated label budgets, e.g. 20,50,100,200")] = None,
     selections: Annotated[str | None, typer.Option("--selections", help="comma-separated selection strategies")] = None,
     strategies: Annotated[str | None, typer.Option("--strategies", help="comma-separated improvement strategies")] = None,
+    state: Annotated[Path | None, typer.Option("--state", hidden=True, help="deprecated: --state-dir")] = None,
 ) -> None:
     """Train on clean MNIST, stream MNIST-C, detect, select, label, improve, gate, promote."""
     from scanflow.improve.experiment import ExperimentConfig  # lazy: loads SciPy and the datasets
@@ -123,7 +124,7 @@ def mnist_c(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    state_dir = state or ((output / "state") if output else Path(".scanflow/experiments/mnist-c"))
+    state_dir = state_dir or state or ((output / "state") if output else Path(".scanflow/experiments/mnist-c"))
     ui = None
     if human:
         _check_human_choices(selection, strategy)

@@ -2,7 +2,7 @@
 
     scanflow label add data.npy --batch b1            queue samples (.npy/.npz/CSV/IDX)
     scanflow label add wine.csv --class-names a,b,c   queue table rows (every column kept)
-    scanflow label add --mnist test --limit 20        queue MNIST test images (a demo)
+    scanflow label add mnist:test --limit 20          queue packaged MNIST test images
     scanflow label --labeler ana                      label in the terminal (class keys, s u q)
     scanflow label serve                              the web UI on http://127.0.0.1:8765
     scanflow label status                             progress per batch
@@ -11,8 +11,10 @@
 
 Class keys: classes named 0..9 keep their digit; other classes get 1-9 then 0, in order.
 
-Every command takes ``--db`` (a file path or a SQLAlchemy URL; default
-``$SCANFLOW_HOME/labels.db`` or ``.scanflow/labels.db``).
+Every command works on one label store: ``--labels-url`` (a SQLite file or a SQLAlchemy URL),
+else that of the application ``--app APP`` or of the application in the current folder (the
+store ``scanflow serve`` and the agents use: ``<state>/labels.db``), else
+``$SCANFLOW_HOME/labels.db`` or ``.scanflow/labels.db`` here.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from ..app import find_app_file
 from ..improve.labels import (
     Item,
     LabelError,
@@ -38,6 +43,7 @@ from ..improve.labels import (
     default_store_path,
     format_value,
 )
+from .common import AppOpt, load_application
 
 app = typer.Typer(
     help="Label samples in the terminal or the browser; fill the queue; see progress.",
@@ -45,12 +51,28 @@ app = typer.Typer(
     no_args_is_help=False,
 )
 
-_DB_HELP = "Label store: a SQLite file or a SQLAlchemy URL [default: $SCANFLOW_HOME/labels.db]"
+LabelsUrlOpt = Annotated[str | None, typer.Option(
+    "--labels-url", metavar="URL",
+    help="Label store: a SQLite file or a SQLAlchemy URL [default: the application's "
+         "<state>/labels.db, else $SCANFLOW_HOME/labels.db or .scanflow/labels.db here]")]
+DbOpt = Annotated[str | None, typer.Option("--db", hidden=True, help="deprecated: --labels-url")]
 
 
-def _store(db: str | None, n_classes: int = 10) -> LabelStore:
+def _default_url(app: str | None) -> str:
+    """The label store of ``app`` or of the application here (the one ``scanflow serve`` and
+    the agents use), else the store of the current folder."""
+    if app is None:
+        try:
+            find_app_file(".")
+        except FileNotFoundError:
+            return str(default_store_path())
+    return str(load_application(app or ".").state_path / "labels.db")
+
+
+def _store(labels_url: str | None, app: str | None = None, db: str | None = None,
+           n_classes: int = 10) -> LabelStore:
     try:
-        return LabelStore(db or default_store_path(), n_classes=n_classes)
+        return LabelStore(labels_url or db or _default_url(app), n_classes=n_classes)
     except LabelError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -153,10 +175,6 @@ def _render(
     else:
         sample, sample_width = _record_table(item), 40
     info = _info(item, names)
-    p = store.progress(batch)
-    done = p["labeled"] + p["skipped"]
-    filled = int(30 * done / p["total"]) if p["total"] else 0
-    bar = Text("█" * filled, style="green") + Text("░" * (30 - filled), style="dim")
     given = [k for k in class_keys(names) if k is not None]
     keys = Text(f"{given[0]}-{given[-1]} label · s skip · u undo · q quit", style="dim")
     if width >= sample_width + 40:  # side by side when the terminal is wide enough
@@ -168,24 +186,23 @@ def _render(
         grid = Group(sample, Text(""), info)
     return Group(
         Panel(grid, title=f"[b]labeling as {labeler}[/b]", subtitle=keys, expand=False),
-        Text.assemble(bar, f"  {p['labeled']}/{p['total']} labeled, {p['skipped']} skipped"),
+        _progress(store.progress(batch)),
         Text(note, style="yellow") if note else Text(""),
     )
+
+
+def _progress(p: dict) -> Table:
+    """Rich's progress bar (answered of total) and the counts beside it, on one line."""
+    row = Table.grid(padding=(0, 2))
+    row.add_row(ProgressBar(total=max(p["total"], 1), completed=p["labeled"] + p["skipped"], width=30),
+                f"{p['labeled']}/{p['total']} labeled, {p['skipped']} skipped")
+    return row
 
 
 def _read_key() -> str:
     """One key press from a terminal (no Enter needed); one line otherwise (scripts, tests)."""
     if sys.stdin.isatty():
-        import termios  # lazy: POSIX-only, and only an interactive terminal needs it
-        import tty  # lazy: as termios
-
-        fd = sys.stdin.fileno()
-        old = termios.tcgetattr(fd)
-        try:
-            tty.setcbreak(fd)
-            ch = sys.stdin.read(1)
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        ch = typer.getchar()  # click's portable raw read: POSIX terminals and the Windows console
         return "u" if ch in ("\x7f", "\b") else ch
     line = sys.stdin.readline()
     return line.strip()[:1] if line else "q"
@@ -195,7 +212,9 @@ def _read_key() -> str:
 @app.callback()
 def label(
     ctx: typer.Context,
-    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    labels_url: LabelsUrlOpt = None,
+    app_path: AppOpt = None,
+    db: DbOpt = None,
     labeler: str = typer.Option(None, "--labeler", "-l", help="Your name [default: login name]"),
     batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
     n_classes: int = typer.Option(
@@ -206,7 +225,7 @@ def label(
     """Label samples in the terminal: keys 0-9 label, s skips, u undoes, q quits."""
     if ctx.invoked_subcommand is not None:
         return
-    store = _store(db, n_classes)
+    store = _store(labels_url, app_path, db, n_classes)
     labeler = labeler or _default_labeler()
     console = Console()
     note = ""
@@ -249,14 +268,17 @@ def label(
         store.close()
 
 
-def _load_samples(path: Path | None, mnist: str | None, limit: int | None):
-    """``(X, meta)`` from a data file (tables stay DataFrames) or the MNIST demo set."""
-    from ..datasets.loaders import load_any, load_mnist  # lazy: scanflow.datasets loads SciPy
+def _load_samples(data: str, limit: int | None):
+    """``(X, meta)`` from a data file or packaged data (tables stay DataFrames)."""
+    # lazy: scanflow.datasets loads SciPy
+    from ..datasets import is_packaged, load_any, load_packaged
 
-    if mnist:
-        X, _ = load_mnist(mnist, limit=limit)
-        return X, [{"index": i, "source": f"mnist-{mnist}"} for i in range(len(X))]
-    X, _ = load_any(path)
+    if is_packaged(data):
+        X, _ = load_packaged(data, limit=limit)
+        if not hasattr(X, "columns"):
+            return X, [{"index": i, "source": data} for i in range(len(X))]
+    else:
+        X, _ = load_any(data)
     if hasattr(X, "columns"):  # a table: every column kept, text and categories too
         X = X.iloc[:limit].reset_index(drop=True) if limit is not None else X
         return X, [{"index": i} for i in range(len(X))]
@@ -281,9 +303,9 @@ def _parse_classes(text: str | None) -> list | None:
 
 @app.command("add")
 def add(
-    path: Path = typer.Argument(None, help="Samples: .npy, .npz (X), CSV/Parquet, IDX"),
+    path: str = typer.Argument(None, metavar="DATA", help="Samples: .npy, .npz (X), CSV/Parquet, IDX, or packaged data (mnist:test)"),
     batch: str = typer.Option("default", "--batch", "-b", help="Batch name"),
-    mnist: str = typer.Option(None, "--mnist", help="Queue MNIST images instead: train or test"),
+    mnist: str = typer.Option(None, "--mnist", hidden=True, help="deprecated: DATA mnist:SPLIT"),
     limit: int = typer.Option(None, "--limit", help="Only the first N samples"),
     guesses: Path = typer.Option(
         None, "--guesses", help=".npy of the model's guesses: class positions or class names"
@@ -293,17 +315,20 @@ def add(
         "--class-names",
         help="The model's classes in order, comma-separated (e.g. class_0,class_1,class_2)",
     ),
-    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    labels_url: LabelsUrlOpt = None,
+    app_path: AppOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Add samples to the labeling queue (table rows keep every column, text included)."""
     if (path is None) == (mnist is None):
-        raise typer.BadParameter("give a data file or --mnist SPLIT (not both)", param_hint="PATH")
-    X, meta = _load_samples(path, mnist, limit)
+        raise typer.BadParameter("give the data: a file or packaged data such as mnist:test",
+                                 param_hint="DATA")
+    X, meta = _load_samples(path or f"mnist:{mnist}", limit)
     guess = None
     if guesses is not None:
         loaded = np.load(guesses, allow_pickle=False)[: len(X)]
         guess = (loaded.astype(int) if loaded.dtype.kind in "iubf" else loaded).tolist()
-    with _store(db) as store:
+    with _store(labels_url, app_path, db) as store:
         try:
             ids = store.enqueue(
                 X, batch=batch, meta=meta, model_guess=guess, classes=_parse_classes(classes)
@@ -341,11 +366,13 @@ def _progress_table(store: LabelStore, names: list[str]) -> Table:
 
 @app.command("status")
 def status(
-    db: str = typer.Option(None, "--db", help=_DB_HELP),
     batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
+    labels_url: LabelsUrlOpt = None,
+    app_path: AppOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Progress of the queue, per batch: labeled (by humans / by the oracle), skipped, pending."""
-    with _store(db) as store:
+    with _store(labels_url, app_path, db) as store:
         names = [batch] if batch else store.batches()
         table = _progress_table(store, names)
     console = Console()
@@ -387,13 +414,15 @@ def _class_array(classes: list) -> np.ndarray:
 @app.command("export")
 def export(
     out: Path = typer.Argument(..., help="Output: .npz (X, y, ids) or, for table rows, .csv"),
-    db: str = typer.Option(None, "--db", help=_DB_HELP),
     batch: str = typer.Option(None, "--batch", "-b", help="Only this batch"),
     kind: str = typer.Option(None, "--kind", help="Only labels by 'human' or 'oracle'"),
+    labels_url: LabelsUrlOpt = None,
+    app_path: AppOpt = None,
+    db: DbOpt = None,
 ) -> None:
     """Write the labeled samples: arrays to .npz (X, y, ids, classes; no pickle), table rows
     to .csv or .parquet (id, the columns, label, class). ``y``/``label`` are class positions."""
-    with _store(db) as store:
+    with _store(labels_url, app_path, db) as store:
         try:
             ids, X, y = store.labeled(batch, kind=kind)
             classes = store.classes(batch)
@@ -411,7 +440,9 @@ def export(
 
 @app.command("serve")
 def serve(
-    db: str = typer.Option(None, "--db", help=_DB_HELP),
+    labels_url: LabelsUrlOpt = None,
+    app_path: AppOpt = None,
+    db: DbOpt = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (others need a token)"),
     port: int = typer.Option(8765, "--port"),
     token: str = typer.Option(
@@ -432,7 +463,7 @@ def serve(
         token = check_bind(host, token)
     except InsecureBindError as exc:
         raise typer.BadParameter(str(exc), param_hint="--host") from exc
-    store = _store(db, n_classes)
+    store = _store(labels_url, app_path, db, n_classes)
     web = create_labeling_app(store, title=title, token=token)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/" + ("?token=<token>" if token else "")

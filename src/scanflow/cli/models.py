@@ -18,12 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scanflow.app import SpecError, load_app
 from scanflow.track import get_alias_version, get_client
 from scanflow.track import promote as track_promote
 from scanflow.track import rollback as track_rollback
 from scanflow.track import tracking_uri as default_uri
 from scanflow.track.store import registry_uri
+
+from .common import fail, load_application
 
 app = typer.Typer(
     help="List registered models, promote a version, roll back the champion.", no_args_is_help=True
@@ -35,12 +36,7 @@ _URI = typer.Option(
     help="MLflow tracking URI (default: the app's, or "
     "$MLFLOW_TRACKING_URI, or .scanflow/mlflow.db)",
 )
-_APP = typer.Option("--app", help="application folder or file whose tracker to use")
-
-
-def _fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}")
-    raise typer.Exit(2)
+_APP = typer.Option("--app", metavar="APP", help="the application whose tracker to use: scanflow.yaml, a Python file defining `app`, or their folder")
 
 
 def _client(tracking_uri: str | None, app_path: str | None):
@@ -49,10 +45,7 @@ def _client(tracking_uri: str | None, app_path: str | None):
         return get_client(tracking_uri), tracking_uri
     application = None
     if app_path is not None:
-        try:
-            application = load_app(app_path)
-        except (SpecError, FileNotFoundError, OSError) as exc:
-            _fail(f"--app {app_path}: {exc}")
+        application = load_application(app_path)
     uri = default_uri(application)
     return get_client(uri, registry_uri(application)), uri
 
@@ -65,7 +58,7 @@ def _model_exists(client, name: str) -> None:
     except MlflowException:
         names = [m.name for m in client.search_registered_models()]
         hint = f"; registered models: {', '.join(names)}" if names else "; none is registered yet"
-        _fail(f"no registered model named {name!r}{hint}")
+        fail(f"no registered model named {name!r}{hint}")
 
 
 @app.command("list")
@@ -172,7 +165,7 @@ def promote(
         client.get_model_version(name, str(version))
     except MlflowException:
         known = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
-        _fail(f"model {name!r} has no version {version}; versions: {known}")
+        fail(f"model {name!r} has no version {version}; versions: {known}")
     previous = track_promote(name, version, alias=alias, client=client)
     if previous == version:
         console.print(f"{name}: {alias} already is v{version}; nothing changed")
@@ -201,5 +194,5 @@ def rollback(
     try:
         target = track_rollback(name, alias=alias, client=client)
     except LookupError as exc:
-        _fail(f"{exc}: nothing to roll back (promote a version first)")
+        fail(f"{exc}: nothing to roll back (promote a version first)")
     console.print(f"{name}: {alias} v{current} → v{target} (rolled back)")

@@ -4,7 +4,7 @@
     scanflow validate APP                             every problem of the spec, one a line
     scanflow run APP [--workflow NAME] [--resume RUN_ID] [--no-cache] [--max-parallel N]
     scanflow runs [APP]                               the runs of an application
-    scanflow runs show RUN_ID [--app APP]             one run, node by node
+    scanflow runs show RUN_ID [APP]                   one run, node by node
     scanflow wipe APP --yes                           delete the state folder (runs, cache, store)
 
 APP is an application file (``scanflow.yaml`` or a Python file defining ``app``) or the folder
@@ -32,14 +32,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..agents import config_problems
-from ..app import Executor, SpecError, SubWorkflow, load_app
-from ..run import RunError, RunNotFound, Scheduler, find_run, get_backend, list_runs
+from ..app import Executor, SubWorkflow, find_app_file
+from ..run import RunError, RunNotFound, Scheduler, find_run, find_run_under, get_backend, list_runs
 from ..run.scheduler import STATE_MARKER
-
-console = Console()
-err = Console(stderr=True)
-
-AppArg = Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Python file defining `app`, or their folder")]
+from .common import AppArg, StateDirOpt, console, fail, load_application, print_problems
+from .exits import INTERRUPTED, PROBLEM
 
 STYLES = {
     "pending": ("·", "dim"), "queued": ("·", "dim"), "running": ("▶", "cyan"), "retrying": ("↻", "yellow"),
@@ -56,23 +53,6 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _load(app_path: str):
-    try:
-        return load_app(app_path)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
-    except SpecError as exc:
-        err.print(f"[red]✘ {len(exc.problems)} problem{'s' * (len(exc.problems) != 1)} in {escape(app_path)}:[/red]")
-        for problem in exc.problems:
-            err.print(f"  {escape(str(problem))}", highlight=False)
-        raise typer.Exit(1) from None
-
-
 # -- init ---------------------------------------------------------------------------------------
 
 def init(
@@ -82,7 +62,7 @@ def init(
     """Scaffold a runnable example application in DIR."""
     template = resources.files("scanflow") / "templates" / "basic"
     if directory.exists() and any(directory.iterdir()) and not force:
-        _fail(f"{directory} is not empty: choose a new folder or pass --force")
+        fail(f"{directory} is not empty: choose a new folder or pass --force")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     with resources.as_file(template) as src:
@@ -104,14 +84,11 @@ def init(
 def validate(app_path: AppArg = ".") -> None:
     """Check an application: names, dependencies, cycles, files, resources, unknown keys, and
     every agent's config against its kind (unknown keys, types, missing settings)."""
-    application = _load(app_path)
+    application = load_application(app_path)
     problems = config_problems(application)
     if problems:
-        err.print(f"[red]✘ {len(problems)} problem{'s' * (len(problems) != 1)} in the agents' "
-                  f"config of {escape(app_path)}:[/red]")
-        for problem in problems:
-            err.print(f"  {escape(str(problem))}", highlight=False)
-        raise typer.Exit(1)
+        print_problems(problems, f"the agents' config of {app_path}")
+        raise typer.Exit(PROBLEM)
     nodes = sum(len(w.nodes) for w in application.workflows)
     console.print(f"[green]✔[/green] {escape(str(application.source or app_path))}: application "
                   f"[bold]{escape(application.name)}[/bold] is valid "
@@ -209,12 +186,13 @@ def run(
     backend: Annotated[str, typer.Option("--backend", help="local or ray")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (ray://HOST:10001, or 'auto'); default: start a local Ray")] = None,
     no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
+    state_dir: StateDirOpt = None,
 ) -> None:
     """Run the workflows of an application (live progress; prints how to resume on failure)."""
     _quiet_mlflow()
     if address and backend != "ray":
-        _fail(f"--address is for the ray backend: add --backend ray (got --backend {backend})")
-    application = _load(app_path)
+        fail(f"--address is for the ray backend: add --backend ray (got --backend {backend})")
+    application = load_application(app_path, state_dir)
     try:
         scheduler = Scheduler(application, get_backend(backend, **({'address': address} if address else {})), use_cache=not no_cache,
                               max_parallel=max_parallel, track=not no_track, app_arg=app_path)
@@ -222,7 +200,7 @@ def run(
             scheduler.progress = progress
             result = scheduler.run(workflow=workflow, resume=resume)
     except (RunError, RunNotFound, KeyError, ValueError) as exc:
-        _fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc))
+        fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc))
     counts: dict[str, int] = {}
     for node in result.nodes.values():
         counts[node.status] = counts.get(node.status, 0) + 1
@@ -243,7 +221,7 @@ def run(
     if not result.ok:
         console.print(f"Resume with: [bold]{escape(result.resume_command or '')}[/bold]", highlight=False,
                       soft_wrap=True)
-        raise typer.Exit(130 if result.status == "cancelled" else 1)
+        raise typer.Exit(INTERRUPTED if result.status == "cancelled" else PROBLEM)
 
 
 def _tail(path: Path | None, lines: int) -> str:
@@ -256,28 +234,29 @@ def _tail(path: Path | None, lines: int) -> str:
 # -- runs ---------------------------------------------------------------------------------------
 
 def runs(
-    target: Annotated[str | None, typer.Argument(metavar="[APP | show]", help="an application, or `show`")] = None,
-    run_id: Annotated[str | None, typer.Argument(metavar="[RUN_ID]", help="with `show`: the run (a unique prefix is enough)")] = None,
-    app_opt: Annotated[str | None, typer.Option("--app", help="the application of `runs show` (default: the current folder)")] = None,
+    target: Annotated[str | None, typer.Argument(metavar="APP | show RUN_ID [APP]", help="an application, or `show` with a run id (a unique prefix is enough) and the application [default: the one here; else the run is looked for in the state folders below]")] = None,
+    run_id: Annotated[str | None, typer.Argument(hidden=True)] = None,
+    show_app: Annotated[str | None, typer.Argument(hidden=True)] = None,
+    app_opt: Annotated[str | None, typer.Option("--app", hidden=True, help="deprecated: give the application as the last argument")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="newest runs to list")] = 20,
+    state_dir: StateDirOpt = None,
 ) -> None:
-    """List the runs of an application, or `runs show RUN_ID` for one run node by node."""
+    """List the runs of an application, or `runs show RUN_ID [APP]` for one run node by node."""
     if target == "show":
         if not run_id:
-            _fail("give the run to show: scanflow runs show RUN_ID [--app APP]")
-        _show(app_opt or ".", run_id)
+            fail("give the run to show: scanflow runs show RUN_ID [APP]")
+        _show(show_app or app_opt, run_id, state_dir)
         return
     if run_id:
-        _fail(f"unexpected argument {run_id!r}: use `scanflow runs [APP]` or `scanflow runs show RUN_ID`")
-    _list(target or app_opt or ".", limit)
+        fail(f"unexpected argument {run_id!r}: use `scanflow runs [APP]` or `scanflow runs show RUN_ID`")
+    _list(load_application(target or app_opt or ".", state_dir), limit)
 
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 
 
-def _list(app_path: str, limit: int) -> None:
-    application = _load(app_path)
+def _list(application, limit: int) -> None:
     states = list_runs(application.state_path)
     if not states:
         console.print(f"no runs yet for {escape(application.name)} (state: {escape(str(application.state_path))})")
@@ -300,12 +279,23 @@ def _list(app_path: str, limit: int) -> None:
     console.print(table)
 
 
-def _show(app_path: str, run_id: str) -> None:
-    application = _load(app_path)
+def _find(app_path: str | None, run_id: str, state_dir: Path | None):
+    """The run ``run_id`` of the application given or found here, else of any state folder
+    below the current one."""
+    here = app_path is None and state_dir is None
+    if here:
+        try:
+            find_app_file(".")
+        except FileNotFoundError:
+            return find_run_under(Path.cwd(), run_id)
+    return find_run(load_application(app_path or ".", state_dir).state_path, run_id)
+
+
+def _show(app_path: str | None, run_id: str, state_dir: Path | None) -> None:
     try:
-        state = find_run(application.state_path, run_id)
+        state = _find(app_path, run_id, state_dir)
     except RunNotFound as exc:
-        _fail(str(exc))
+        fail(exc)
     data = state.data
     status = state.effective_status()
     _, style = STYLES.get(status, ("", ""))
@@ -331,7 +321,7 @@ def _show(app_path: str, run_id: str) -> None:
                       Text(node.get("error") or "", style="red"))
     console.print(table)
     if status not in ("succeeded", "running"):
-        arg = data.get("app_arg") or app_path
+        arg = data.get("app_arg") or app_path or "."
         workflow_option = f" --workflow {data['workflow']}" if data.get("workflow") else ""
         console.print(f"Resume with: [bold]scanflow run {escape(arg)}{escape(workflow_option)} --resume {state.run_id}[/bold]",
                       highlight=False, soft_wrap=True)
@@ -342,9 +332,10 @@ def _show(app_path: str, run_id: str) -> None:
 def wipe(
     app_path: AppArg = ".",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="really delete (required)")] = False,
+    state_dir: StateDirOpt = None,
 ) -> None:
     """Delete the application's state folder: runs, logs, cache, isolated envs, local MLflow store."""
-    application = _load(app_path)
+    application = load_application(app_path, state_dir)
     state = application.state_path
     if not state.exists():
         console.print(f"nothing to wipe: {escape(str(state))} does not exist")
@@ -352,9 +343,9 @@ def wipe(
     known = {"runs", "cache", "envs", "mlflow.db", "mlartifacts", STATE_MARKER}
     looks_like_state = (state / STATE_MARKER).exists() or any((state / k).exists() for k in known)
     if state.resolve() in (application.root.resolve(), Path.home().resolve(), Path("/")) or not looks_like_state:
-        _fail(f"{state} does not look like a Scanflow state folder: not deleting it")
+        fail(f"{state} does not look like a Scanflow state folder: not deleting it")
     if not yes:
-        _fail(f"this deletes {state} (runs, logs, cache, isolated environments and the local MLflow "
+        fail(f"this deletes {state} (runs, logs, cache, isolated environments and the local MLflow "
               "store): pass --yes to confirm")
     shutil.rmtree(state)
     console.print(f"[green]✔[/green] deleted {escape(str(state))}")

@@ -1,7 +1,8 @@
 """``scanflow serve APP``: the prediction API, dashboard, labeling UI and executor endpoint.
 
     scanflow serve APP [--model NAME] [--alias champion] [--detector FILE] [--host 127.0.0.1]
-                       [--port 8000] [--token TOKEN] [--drift-window 200] [--state-dir DIR]
+                       [--port 8000] [--token TOKEN] [--window 200] [--poll-every 2]
+                       [--state-dir DIR] [--state-url URL] [--labels-url URL]
                        [--trust-type TYPE ...] [--trust-architecture pkg.mod:Class ...]
                        [--allow-pickle]
 
@@ -20,31 +21,46 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from scanflow.app import SpecError, load_app
+from .common import AppArg, StateDirOpt, console, err, fail, load_application
 
-console = Console()
-err = Console(stderr=True)
+DetectorOpt = Annotated[str | None, typer.Option(
+    "--detector", metavar="FILE",
+    help="fitted detector file (`scanflow check ... --save FILE`) for inline flags and drift "
+         "[default: the service's `detector`, else <state>/detector.npz]")]
+WindowOpt = Annotated[int | None, typer.Option(
+    "--window", metavar="N", min=0,
+    help="inputs per background drift check, 0: off [default: the service's `window`, else 200]")]
+PollOpt = Annotated[float, typer.Option(
+    "--poll-every", metavar="SECONDS", min=0.0,
+    help="seconds between looks for a newly promoted model or detector")]
+StateUrlOpt = Annotated[str | None, typer.Option(
+    "--state-url", metavar="URL", help="state database [default: <state>/scanflow.db]")]
+LabelsUrlOpt = Annotated[str | None, typer.Option(
+    "--labels-url", metavar="URL", help="label store [default: <state>/labels.db]")]
 
 
 def serve(
-    app_path: Annotated[str, typer.Argument(metavar="APP", help="scanflow.yaml, a Python file defining `app`, or their folder")],
-    model: Annotated[str | None, typer.Option(help="registered model to serve (default: the app's predict service)")] = None,
+    app_path: AppArg,
+    model: Annotated[str | None, typer.Option(help="registered model to serve [default: the app's predict service]")] = None,
     alias: Annotated[str | None, typer.Option(help="registry alias to follow")] = None,
-    detector: Annotated[Path | None, typer.Option(help="fitted detector file (Detector.save) for inline flags and drift")] = None,
+    detector: DetectorOpt = None,
     host: Annotated[str, typer.Option(help="address to bind; anything but loopback needs --token")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     token: Annotated[str | None, typer.Option(envvar="SCANFLOW_TOKEN", help="access token (required off loopback)")] = None,
-    drift_window: Annotated[int | None, typer.Option(help="inputs per background drift check (0: off)")] = None,
-    poll: Annotated[float, typer.Option(help="seconds between checks for a new champion")] = 2.0,
-    state_dir: Annotated[Path | None, typer.Option(help="state folder (default: the app's .scanflow or $SCANFLOW_HOME)")] = None,
+    window: WindowOpt = None,
+    poll_every: PollOpt = 2.0,
+    state_dir: StateDirOpt = None,
+    state_url: StateUrlOpt = None,
+    labels_url: LabelsUrlOpt = None,
     trust_type: Annotated[list[str] | None, typer.Option("--trust-type", help="trust this type when loading a scikit-learn (skops) model, e.g. sklearn.tree._tree.Tree; repeatable")] = None,
     trust_architecture: Annotated[list[str] | None, typer.Option("--trust-architecture", help="trust this torch class (pkg.module:Class) when loading a model; repeatable")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="load models stored as pickles (runs code of the file's choosing: trusted sources only)")] = False,
+    drift_window: Annotated[int | None, typer.Option("--drift-window", hidden=True, help="deprecated: --window")] = None,
+    poll: Annotated[float | None, typer.Option("--poll", hidden=True, help="deprecated: --poll-every")] = None,
 ) -> None:
     """Serve the champion model with inline checking, the dashboard and the labeling UI."""
     import uvicorn  # lazy: only this command serves
@@ -53,36 +69,29 @@ def serve(
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    application = _load_application(app_path, state_dir)
+    application = load_application(app_path, state_dir)
     token = _checked_token(host, token)
     try:
-        stack = ServeStack(application, model_name=model, alias=alias, detector_path=detector,
-                           drift_window=drift_window, poll_interval=poll, token=token,
-                           trusted_types=trust_type or (),
+        stack = ServeStack(application, model_name=model, alias=alias,
+                           detector_path=_detector_file(detector),
+                           window=window if window is not None else drift_window,
+                           poll_interval=poll if poll is not None else poll_every, token=token, state_url=state_url,
+                           label_store_url=labels_url, trusted_types=trust_type or (),
                            trusted_architectures=trust_architecture or (),
                            allow_pickle=allow_pickle)
         stack.prediction.load()  # a detector that cannot check the model stops here
     except (ValueError, FileNotFoundError) as exc:
-        _fail(exc)
+        fail(exc)
     _print_addresses(stack, application.name, f"http://{host}:{port}")
     uvicorn.run(stack.api, host=host, port=port, log_level="warning")
 
 
-def _fail(exc: Exception) -> NoReturn:
-    """Print the error and exit with code 2."""
-    err.print(f"[red]error:[/] {exc}")
-    raise typer.Exit(2) from None
-
-
-def _load_application(app_path: str, state_dir: Path | None):
-    """The application to serve, on ``state_dir`` when given."""
-    try:
-        application = load_app(app_path)
-    except (FileNotFoundError, SpecError) as exc:
-        _fail(exc)
-    if state_dir is not None:
-        application.state_dir = str(state_dir.resolve())
-    return application
+def _detector_file(detector: str | None) -> Path | None:
+    """``--detector`` as a file; a registered detector's name has nothing fitted to serve."""
+    if detector is None or Path(detector).suffix or Path(detector).exists():
+        return None if detector is None else Path(detector)
+    fail(f"--detector {detector!r}: serving needs a fitted detector file; fit one with "
+         f"`scanflow check --reference REF --detector {detector} --save detector.npz`")
 
 
 def _checked_token(host: str, token: str | None) -> str | None:
@@ -92,7 +101,7 @@ def _checked_token(host: str, token: str | None) -> str | None:
     try:
         return check_bind(host, token)
     except InsecureBindError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _print_addresses(stack, app_name: str, base: str) -> None:

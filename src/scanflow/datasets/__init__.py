@@ -25,6 +25,7 @@ from .loaders import (
     save_array,
     write_idx,
 )
+from .packaged import PACKAGED_DATA, is_packaged, load_packaged
 from .stream import StreamBatch, make_stream
 from .tables import (
     SEGMENT_CLASSES,
@@ -36,6 +37,7 @@ from .tables import (
 
 __all__ = [
     "CORRUPTIONS",
+    "PACKAGED_DATA",
     "SEGMENT_CLASSES",
     "CorruptionError",
     "DatasetError",
@@ -43,12 +45,14 @@ __all__ = [
     "corrupt",
     "corruption_function",
     "change_population",
+    "is_packaged",
     "load_any",
     "load_cifar10_batch",
     "load_labeled",
     "load_mnist",
     "load_npy",
     "load_npz",
+    "load_packaged",
     "load_segment",
     "load_table",
     "make_stream",

@@ -140,7 +140,8 @@ def load_npy(path: str | Path) -> np.ndarray:
     """Load a ``.npy`` array without allowing pickled objects."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"file not found: {path}")
+        raise DatasetError(f"file not found: {path} (packaged data: mnist:train, mnist:test, "
+                           "segment)")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -154,7 +155,8 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Load every array of a ``.npz`` archive into a dict (no pickled objects)."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"file not found: {path}")
+        raise DatasetError(f"file not found: {path} (packaged data: mnist:train, mnist:test, "
+                           "segment)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -169,7 +171,8 @@ def load_table(path: str | Path, **kwargs):
 
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"file not found: {path}")
+        raise DatasetError(f"file not found: {path} (packaged data: mnist:train, mnist:test, "
+                           "segment)")
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         try:
@@ -297,11 +300,17 @@ def load_any(path: str | Path):
     Returns ``(X, y)``: ``X`` an array (images / features) or a DataFrame (tables), ``y`` the
     labels when the file carries them (``.npz`` with ``y``/``labels``) or ``None``.
     Formats: ``.npy``, ``.npz`` (array ``X``/``x``/``images``/``data`` or the only array),
-    ``.csv``/``.tsv``/``.parquet``, IDX (``*-ubyte``, optionally ``.gz``) and CIFAR-10 batches.
+    ``.csv``/``.tsv``/``.parquet``, IDX (``*-ubyte``, optionally ``.gz``) and CIFAR-10 batches;
+    or the name of packaged data (``mnist:test``, see :mod:`scanflow.datasets.packaged`).
     """
+    from .packaged import is_packaged, load_packaged  # lazy: packaged imports this module
+
+    if is_packaged(path):
+        return load_packaged(str(path))
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"file not found: {path}")
+        raise DatasetError(f"file not found: {path} (packaged data: mnist:train, mnist:test, "
+                           "segment)")
     name = path.name.lower()
     if name.endswith(".npy"):
         return load_npy(path), None
@@ -367,6 +376,8 @@ def load_labeled(path: str | Path, target: str | None = None):
     (['a'], [0, 1])
     """
     X, y = load_any(path)
+    if y is not None and hasattr(X, "columns"):  # packaged tables come with their labels
+        return X, np.asarray(y)
     if hasattr(X, "columns"):
         names = [target] if target else [c for c in TARGET_COLUMNS if c in X.columns]
         if not names or names[0] not in X.columns:

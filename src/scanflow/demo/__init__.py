@@ -5,10 +5,11 @@
 >>> summary["accuracy_before"], summary["accuracy_after"]   # doctest: +SKIP
 
 The demo application (``scanflow/demo/app/scanflow.yaml``) is a normal Scanflow application:
-``scanflow graph``, ``scanflow run`` and ``scanflow serve`` work on it too.
+``scanflow graph``, ``scanflow run`` and ``scanflow serve`` work on it too, on the state the demo
+left in ``./.scanflow/demo`` (see :func:`packaged_state_dir`).
 """
 
-from .runner import DemoError, clear_cache, demo_app, run_demo
+from .runner import DemoError, clear_cache, demo_app, packaged_state_dir, run_demo
 from .settings import DemoSettings
 
-__all__ = ["DemoError", "DemoSettings", "clear_cache", "demo_app", "run_demo"]
+__all__ = ["DemoError", "DemoSettings", "clear_cache", "demo_app", "packaged_state_dir", "run_demo"]

@@ -1,18 +1,22 @@
 """The demo's report: ``summary.json``, ``report.md`` and ``report.html`` with SVG plots of drift
-and accuracy over the stream (shifted phases shaded, model swaps marked)."""
+and accuracy over the stream (shifted phases shaded, model swaps marked).
+
+``report.html`` is the Markdown report rendered (markdown-it-py) into one self-contained page:
+its tables as HTML tables and the two plots inline, so it opens anywhere without its folder."""
 
 from __future__ import annotations
 
-import html
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
+from scanflow.html import markdown_page
 from scanflow.serve.plots import accuracy_plot, drift_plot
 
 from .summary import notable_decisions
 
-__all__ = ["report_markdown", "write_outputs"]
+__all__ = ["report_html", "report_markdown", "write_outputs"]
 
 
 def _pct(x: float | None) -> str:
@@ -74,19 +78,17 @@ def report_markdown(s: dict[str, Any]) -> str:
         lines += ["", f"({hidden} routine `normal` / `wait` decisions not shown; all are in summary.json.)"]
     lines += ["", "## Where to look", "", f"- state: `{s['state_dir']}`",
               f"- MLflow UI: `mlflow ui --backend-store-uri {s['tracking_uri']}`",
-              "- the dashboard again: `scanflow serve` on the state above (see the README)", ""]
+              f"- the dashboard again: `{s['serve_command']}`", ""]
     return "\n".join(lines)
 
 
-def _html(markdown_text: str, plots: dict[str, str]) -> str:
-    body = []
-    for line in markdown_text.splitlines():
-        if line.startswith("![") and line.endswith(".svg)"):
-            body.append(plots.get(line.split("(")[1].rstrip(")"), ""))
-        else:
-            body.append(f"<pre>{html.escape(line)}</pre>" if line else "")
-    return ("<!doctype html><meta charset='utf-8'><title>Scanflow demo</title><style>pre{margin:0;"
-            "font:13px/1.4 ui-monospace,monospace;white-space:pre-wrap}</style>" + "\n".join(body))
+def report_html(markdown_text: str, plots: dict[str, str]) -> str:
+    """The Markdown report as one HTML page, the SVG ``plots`` (by file name) inline."""
+    page = markdown_page(markdown_text, title="Scanflow demo")
+    for name, svg in plots.items():
+        data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        page = page.replace(f'src="{name}"', f'src="data:image/svg+xml;base64,{data}"')
+    return page
 
 
 def write_outputs(summary: dict[str, Any], folder: Path, demo) -> dict[str, str]:
@@ -107,6 +109,6 @@ def write_outputs(summary: dict[str, Any], folder: Path, demo) -> dict[str, str]
     out = {k: str(v) for k, v in files.items()}
     text = report_markdown(summary)
     files["report"].write_text(text)
-    files["html"].write_text(_html(text, plots))
+    files["html"].write_text(report_html(text, plots))
     files["summary"].write_text(json.dumps({**summary, "files": out}, indent=2, default=str))
     return out

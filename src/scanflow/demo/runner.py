@@ -36,14 +36,14 @@ from scanflow.run import RunState, run_workflow
 from scanflow.serve.server import ServerThread, free_port
 from scanflow.track import tracking_uri
 
-from .examples import Example, Phase, get_example
+from .examples import EXAMPLES, Example, Phase, get_example
 from .report import write_outputs
 from .settings import DemoSettings
 from .stream import SentBatch, StreamLog
 from .summary import build_summary
 from .ui import QuietUI
 
-__all__ = ["DemoError", "clear_cache", "demo_app", "run_demo"]
+__all__ = ["DemoError", "clear_cache", "demo_app", "packaged_state_dir", "run_demo"]
 
 
 class DemoError(ScanflowError, RuntimeError):
@@ -66,6 +66,30 @@ def _state_dir(given, example: str) -> Path:
     if os.environ.get("SCANFLOW_HOME"):
         return Path(os.environ["SCANFLOW_HOME"]).expanduser().resolve()
     return (Path.cwd() / ".scanflow" / ("demo" if example == "mnist" else f"demo-{example}")).resolve()
+
+
+def packaged_state_dir(application) -> Path | None:
+    """Where ``scanflow demo`` keeps the state of ``application`` when it is one of the packaged
+    demo applications and its spec names no ``state_dir`` (else None): so that ``scanflow serve
+    src/scanflow/demo/app`` after ``scanflow demo`` finds the demo's models, labels and agents."""
+    if application.state_dir:
+        return None
+    root = Path(application.root).resolve()
+    for name, example in EXAMPLES.items():
+        if example.app_dir.resolve() == root:
+            return _state_dir(None, name)
+    return None
+
+
+def serve_command(example: str, state: Path) -> str:
+    """The command that serves ``example``'s application again on ``state`` (from here)."""
+    app_dir = get_example(example).app_dir.resolve()
+    try:
+        shown = app_dir.relative_to(Path.cwd().resolve())
+    except ValueError:
+        shown = app_dir
+    default = Path(state).resolve() == _state_dir(None, example)
+    return f"scanflow serve {shown}" + ("" if default else f" --state-dir {state}")
 
 
 class _Oracle(threading.Thread):
@@ -167,6 +191,7 @@ class _Demo:
         self.app = demo_app(settings.state_dir, settings.example)
         self.state = self.app.state_path
         self.state.mkdir(parents=True, exist_ok=True)
+        self.serve_command = serve_command(settings.example, self.state)
         self.uri = tracking_uri(self.app)
         self._previous_uri = os.environ.get("MLFLOW_TRACKING_URI")  # restored by stop()
         os.environ["MLFLOW_TRACKING_URI"] = self.uri  # the nodes, the registry and the agents agree

@@ -147,6 +147,7 @@ def build_summary(demo) -> dict[str, Any]:
         "training": {k: demo.training[k] for k in ("run_id", "duration", "clean_accuracy")},
         "duration_seconds": round(time.time() - demo.started, 1),
         "state_dir": str(demo.state), "tracking_uri": demo.uri, "server_url": demo.server.url,
+        "serve_command": demo.serve_command,
         "errors": {"oracle": (demo.oracle.errors if demo.oracle else [])[-3:],
                    "agents": dict(demo.runtime.errors),
                    "serving": demo.stack.prediction.log_errors_[-3:]},

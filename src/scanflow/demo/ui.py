@@ -134,8 +134,9 @@ class RichUI(QuietUI):
         self._decisions(s)
         files = s.get("files") or {}
         if files:
-            self.console.print(f"report: [cyan]{files.get('report')}[/]   summary: [cyan]{files.get('summary')}[/]")
+            self.console.print(f"report: [cyan]{files.get('html')}[/]   summary: [cyan]{files.get('summary')}[/]")
         self.console.print(f"MLflow UI: [cyan]mlflow ui --backend-store-uri {s['tracking_uri']}[/]")
+        self.console.print(f"serve it again: [cyan]{s['serve_command']}[/]")
 
     def _decisions(self, s: dict[str, Any]) -> None:
         # lazy: rich, only RichUI needs it

@@ -175,3 +175,14 @@ class LabelStore(LabelQueue, LabelReports):
 
     def __repr__(self) -> str:
         return f"LabelStore({self.url!r}, n_classes={self.n_classes})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: progress per batch (labeled by people / the oracle, skipped, pending) as
+        counts and a bar."""
+        from ..html import render  # lazy: Jinja2, only in notebooks
+
+        names = self.batches()
+        rows = [(name, self.progress(name)) for name in names]
+        if len(names) > 1:
+            rows.append(("all", self.progress()))
+        return render("label_queue.html.j2", url=self.url, rows=rows)

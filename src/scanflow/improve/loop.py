@@ -70,6 +70,17 @@ class RoundResult:
     timings: dict[str, float] = field(default_factory=dict)
     drift: dict[str, Any] | None = None
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the gate's decision and reason, the labels it cost, champion vs candidate."""
+        from ..html import render  # lazy: Jinja2, only in notebooks
+
+        names = [k for k, v in self.candidate_metrics.items()
+                 if isinstance(v, int | float) and isinstance(self.champion_metrics.get(k), int | float)]
+        metrics = [(k, f"{self.champion_metrics[k]:.4g}", f"{self.candidate_metrics[k]:.4g}",
+                    f"{self.candidate_metrics[k] - self.champion_metrics[k]:+.4g}") for k in names]
+        return render("round_result.html.j2", r=self, metrics=metrics,
+                      timings=list(self.timings.items()))
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (no arrays, no model)."""
         return {

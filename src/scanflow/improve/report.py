@@ -19,11 +19,11 @@ Example:
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from pathlib import Path
 from typing import Any
+
+from ..html import markdown_page
 
 __all__ = ["grid_table", "markdown_table", "per_corruption_table", "setting_table", "write_report"]
 
@@ -299,62 +299,6 @@ def _markdown(results: dict[str, Any], plots: list[str]) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def _html(markdown_text: str, title: str) -> str:
-    """A small Markdown-to-HTML rendering (headings, lists, tables, images, bold, code)."""
-
-    def inline(t: str) -> str:
-        t = html.escape(t)
-        t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
-        return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
-
-    out, table, items = [], [], []
-
-    def flush():
-        if table:
-            head, body = table[0], table[2:]
-            out.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{inline(c)}</th>" for c in head)
-                + "</tr></thead><tbody>"
-                + "".join(
-                    "<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in body
-                )
-                + "</tbody></table>"
-            )
-            table.clear()
-        if items:
-            out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
-            items.clear()
-
-    for line in markdown_text.splitlines():
-        if line.startswith("|"):
-            table.append([c.strip() for c in line.strip().strip("|").split("|")])
-            continue
-        if line.startswith("- "):
-            items.append(line[2:])
-            continue
-        flush()
-        if line.startswith("## "):
-            out.append(f"<h2>{inline(line[3:])}</h2>")
-        elif line.startswith("# "):
-            out.append(f"<h1>{inline(line[2:])}</h1>")
-        elif m := re.match(r"!\[(.*?)\]\((.*?)\)", line):
-            out.append(f'<img alt="{html.escape(m[1])}" src="{html.escape(m[2])}">')
-        elif line.strip():
-            out.append(f"<p>{inline(line)}</p>")
-    flush()
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "th{background:#f3f3f3}img{max-width:100%}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(out)}</body></html>\n"
-    )
-
-
 def write_report(results: dict[str, Any], output_dir: str | Path) -> dict[str, Path]:
     """Write ``results.json``, ``report.md``, ``report.html`` and the plots into ``output_dir``."""
     out = Path(output_dir)
@@ -366,7 +310,7 @@ def write_report(results: dict[str, Any], output_dir: str | Path) -> dict[str, P
     paths["markdown"] = out / "report.md"
     paths["markdown"].write_text(md)
     paths["html"] = out / "report.html"
-    paths["html"].write_text(_html(md, "Scanflow MNIST-C experiment"))
+    paths["html"].write_text(markdown_page(md, "Scanflow MNIST-C experiment"))
     for p in plots:
         paths[p] = out / p
     return paths

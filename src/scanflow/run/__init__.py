@@ -27,12 +27,12 @@ from .scheduler import (
     get_backend,
     run_workflow,
 )
-from .state import RunNotFound, RunState, find_run, list_runs
+from .state import RunNotFound, RunState, find_run, find_run_under, list_runs
 
 __all__ = [
     "Backend", "CAPABILITIES", "InMemoryBackend", "LocalBackend", "NodeCache", "NodeResult", "NodeRun",
     "NodeStatus", "NodeTask", "ProgressEvent", "RunError", "RunNotFound", "RunResult",
-    "RunState", "Scheduler", "cache_key", "find_run", "get_backend",
+    "RunState", "Scheduler", "cache_key", "find_run", "find_run_under", "get_backend",
     "kill_tree", "list_runs", "one_node_app", "run_node", "run_workflow",
     "with_parameters", "WorkflowRunner",
 ]

@@ -11,7 +11,6 @@ satisfied installs nothing. Packages installed in the venv shadow the inherited 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -20,6 +19,8 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from filelock import FileLock
 
 from scanflow.errors import ScanflowError
 
@@ -57,27 +58,24 @@ def ensure_env(requirements: list[str], envs_dir: Path, python: str = sys.execut
     ready = env_dir / ".scanflow-ready"
     if ready.is_file():
         return env_dir
-    with _LOCK, open(envs_dir / f"{key}.lock", "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)  # other Scanflow processes creating the same env
-        try:
-            if ready.is_file():
-                return env_dir
-            if env_dir.exists():
-                shutil.rmtree(env_dir)  # left half-made by a crash
-            _run([python, "-m", "venv", "--system-site-packages", "--without-pip", str(env_dir)], log)
-            purelib = subprocess.run(
-                [str(env_python(env_dir)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                check=True, capture_output=True, text=True).stdout.strip()
-            # `import` lines of a .pth run at start-up; addsitedir also processes the parent's own
-            # .pth files (editable installs, namespace packages), which a plain path line would not.
-            lines = [f"import site; site.addsitedir({d!r})" for d in parent_site_dirs()]
-            Path(purelib, "_scanflow_inherit.pth").write_text("\n".join(lines) + "\n")
-            if requirements:
-                _run([str(env_python(env_dir)), "-m", "pip", "install", "--disable-pip-version-check",
-                      "--no-input", *requirements], log)
-            ready.write_text(json.dumps({"requirements": requirements, "python": python}))
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    # _LOCK: threads of this process; FileLock: other Scanflow processes creating the same env
+    with _LOCK, FileLock(envs_dir / f"{key}.lock"):
+        if ready.is_file():
+            return env_dir
+        if env_dir.exists():
+            shutil.rmtree(env_dir)  # left half-made by a crash
+        _run([python, "-m", "venv", "--system-site-packages", "--without-pip", str(env_dir)], log)
+        purelib = subprocess.run(
+            [str(env_python(env_dir)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True, capture_output=True, text=True).stdout.strip()
+        # `import` lines of a .pth run at start-up; addsitedir also processes the parent's own
+        # .pth files (editable installs, namespace packages), which a plain path line would not.
+        lines = [f"import site; site.addsitedir({d!r})" for d in parent_site_dirs()]
+        Path(purelib, "_scanflow_inherit.pth").write_text("\n".join(lines) + "\n")
+        if requirements:
+            _run([str(env_python(env_dir)), "-m", "pip", "install", "--disable-pip-version-check",
+                  "--no-input", *requirements], log)
+        ready.write_text(json.dumps({"requirements": requirements, "python": python}))
     return env_dir
 
 

@@ -118,6 +118,13 @@ class RunResult:
     def output_dir(self) -> Path:
         return self.run_dir / "outputs"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the status, each node's status, attempts and time (as bars)."""
+        from ..html import render  # lazy: Jinja2, only in notebooks
+
+        longest = max([n.duration or 0.0 for n in self.nodes.values()] + [1e-9])
+        return render("run_result.html.j2", run=self, longest=longest)
+
     def __str__(self) -> str:
         text = f"run {self.run_id} {self.status} in {self.duration:.1f} s"
         if self.resume_command:

@@ -207,3 +207,46 @@ def find_run(state_dir: Path, run_id: str) -> RunState:
         raise RunNotFound(f"no run {run_id!r} in {folder}: `scanflow runs APP` lists the runs")
     ids = ", ".join(s.run_id for s in matches[:5])
     raise RunNotFound(f"run id prefix {run_id!r} is ambiguous ({ids}): give more characters")
+
+
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "mlartifacts", "envs", "cache"}
+
+
+def state_dirs_under(folder: Path, depth: int = 4) -> list[Path]:
+    """The state folders (those holding a ``runs/`` folder) in ``folder`` and up to ``depth``
+    levels below it (``examples/mnist/.scanflow``, ``.scanflow/demo``...), nearest first."""
+    found, level = [], [Path(folder)]
+    for _ in range(depth + 1):
+        below = []
+        for path in level:
+            if (path / "runs").is_dir():
+                found.append(path)
+            with_runs = path / "runs"
+            try:
+                below += sorted(p for p in path.iterdir() if p.is_dir() and p != with_runs
+                                and p.name not in _SKIP_DIRS)
+            except OSError:
+                continue
+        level = below
+    return found
+
+
+def find_run_under(folder: Path, run_id: str, depth: int = 4) -> RunState:
+    """The run ``run_id`` (or a unique prefix) in any state folder under ``folder``, so that
+    ``scanflow runs show RUN_ID`` needs no application from where the runs were started."""
+    matches = []
+    for state_dir in state_dirs_under(folder, depth):
+        try:
+            matches.append(find_run(state_dir, run_id))
+        except RunNotFound as exc:
+            if "ambiguous" in str(exc):
+                raise
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFound(f"no run {run_id!r} in any state folder under {folder}: give the "
+                          "application (`scanflow runs show RUN_ID APP`); `scanflow runs APP` "
+                          "lists its runs")
+    ids = ", ".join(str(m.folder) for m in matches[:5])
+    raise RunNotFound(f"run id prefix {run_id!r} matches runs of several applications ({ids}): "
+                      "give more characters or the application")

@@ -1,7 +1,7 @@
 """The labeling web UI and its REST API, served by FastAPI over a :class:`LabelStore`.
 
 One page, rendered on the server, with a little vanilla JavaScript (no build step): the sample
-shown large (images of any size, grey or colour, as PNG from ``/items/{id}/image.png``, small
+shown large (images of any size, grey or colour, as PNG (Pillow) from ``/items/{id}/image.png``, small
 ones scaled up; table rows as a two-column table of named fields and values), the model's guess
 by class name, a button per class with its name and key, ``s`` to skip, ``u`` / Backspace to
 undo, and a progress bar. Keys: classes named ``0``..``9`` keep their digit; other classes get
@@ -35,10 +35,9 @@ or inside another app (the dashboard)::
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import struct
-import zlib
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -47,6 +46,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from PIL import Image
 from pydantic import BaseModel, BeforeValidator, Field
 
 from ..improve.labels import (
@@ -182,8 +182,8 @@ class ActionResponse(BaseModel):
 
 # ----------------------------------------------------------------------------- PNG
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
-    """Encode an image as PNG with zlib alone: grey ``(H, W)`` or ``(H, W, 1)``, colour
-    ``(H, W, 3|4)`` or ``(C, H, W)`` with C in 1, 3, 4; ``scale`` repeats each pixel.
+    """Encode an image as PNG (Pillow): grey ``(H, W)`` or ``(H, W, 1)``, colour ``(H, W, 3|4)``
+    or ``(C, H, W)`` with C in 1, 3, 4; ``scale`` repeats each pixel.
 
     uint8 pixels are kept; floats in [0, 1] are times 255; other values in [0, 255] are kept;
     anything else is min-max scaled to 0..255.
@@ -191,27 +191,12 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     >>> png_bytes(np.zeros((2, 3), np.uint8))[:8]
     b'\\x89PNG\\r\\n\\x1a\\n'
     """
-    pixels = _to_uint8(_channels_last(np.asarray(image)))
+    picture = Image.fromarray(np.ascontiguousarray(_to_uint8(_channels_last(np.asarray(image)))))
     if scale > 1:
-        pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
-    h, w = pixels.shape[:2]
-    color = 0 if pixels.ndim == 2 else {3: 2, 4: 6}[pixels.shape[-1]]  # grey, RGB, RGBA
-    raw = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(pixels))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + tag
-            + data
-            + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-        )
-
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
 
 
 def _channels_last(a: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ The settings can also come from the application, in the parameters of a service:
 
     services:
       - name: predict
-        parameters: {model: wine, alias: champion, detector: detector.npz, drift_window: 200,
+        parameters: {model: wine, alias: champion, detector: detector.npz, window: 200,
                      trusted_types: [sklearn.tree._tree.Tree], allow_pickle: false}
 
 Any registered model is served (Scanflow's torch flavor, scikit-learn, any pyfunc), read by
@@ -119,6 +119,14 @@ def _input_schema(value: Any):
                          "shape: [1, 28, 28], layout: HW, dtype: uint8}") from None
 
 
+def _window(given: int | None, conf: dict[str, Any]) -> int:
+    """Inputs per background drift check: ``given``, else the service's ``window`` (or its
+    deprecated spelling ``drift_window``), else 200."""
+    if given is not None:
+        return int(given)
+    return int(conf.get("window", conf.get("drift_window", 200)))
+
+
 class ServeStack:
     """The services of one application, built on its state directory.
 
@@ -136,6 +144,7 @@ class ServeStack:
         detector_path: str | Path | None = None,
         state_url: str | None = None,
         label_store_url: str | None = None,
+        window: int | None = None,
         drift_window: int | None = None,
         poll_interval: float = 2.0,
         service_name: str | None = None,
@@ -160,7 +169,7 @@ class ServeStack:
         self.trust = trust_settings(conf, trusted_types=trusted_types,
                                     trusted_architectures=trusted_architectures,
                                     allow_pickle=allow_pickle)
-        window = drift_window if drift_window is not None else int(conf.get("drift_window", 200))
+        window = _window(window if window is not None else drift_window, conf)
         source = RegistryModelSource(self.model_name, alias=self.alias,
                                      tracking_uri=self.tracking_uri, **self.trust)
         self.slot = ModelSlot(source, poll_interval=poll_interval)

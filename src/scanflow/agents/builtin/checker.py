@@ -45,7 +45,7 @@ class CheckerConfig(AgentConfig):
     detector: Any = Field(None, description="a fitted detector, 'pkg.mod:attr', or a .npz file "
                                             "saved with Detector.save (relative: app folder, "
                                             "then state folder)")
-    detector_path: str | None = Field(None, description="same as a file name in `detector`")
+    detector_path: str | None = Field(None, description="deprecated: write the file name in `detector`")
     model: str | None = Field(None, description="the registered model whose episodes it opens "
                                                 "(default: the application's served model)")
     settle: bool = Field(True, description="accept an episode's data once a model is promoted")

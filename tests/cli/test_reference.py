@@ -1,0 +1,63 @@
+"""docs/cli.md is current, every option spelling is the vocabulary's, and the root options work."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from scanflow import __version__
+from scanflow.cli import app
+from scanflow.cli.reference import reference
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+OLD_SPELLINGS = {"--db", "--state", "--poll", "--poll-interval", "--drift-window", "--load",
+                 "--mnist"}
+
+
+def _commands(command, path=("scanflow",)):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_docs_cli_md_is_current():
+    assert reference(app) in DOCS.read_text(encoding="utf-8"), (
+        "docs/cli.md is stale: run `python -m scanflow.cli.reference docs/cli.md`")
+
+
+def test_old_spellings_still_work_but_no_help_shows_them():
+    seen = set()
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            names = set(getattr(param, "opts", [])) & OLD_SPELLINGS
+            if names:
+                assert param.hidden, f"{' '.join(path)} shows {names}"
+                seen |= names
+    assert seen == OLD_SPELLINGS
+    assert not any(f"`{old} " in DOCS.read_text() for old in OLD_SPELLINGS - {"--state"})
+
+
+def test_state_folder_is_state_dir_in_every_command_that_has_one():
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            if param.param_type_name == "option" and not param.hidden and "state" in param.name:
+                assert param.opts in (["--state-dir"], ["--state-url"]), (path, param.opts)
+
+
+def test_version_and_log_level(monkeypatch):
+    runner = CliRunner()
+    assert runner.invoke(app, ["--version"]).output.strip() == f"scanflow {__version__}"
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    for args, level in ((["-v"], logging.INFO), (["-vv"], logging.DEBUG),
+                        (["--log-level", "error"], logging.ERROR), ([], logging.WARNING)):
+        runner.invoke(app, [*args, "datasets", "list", "--json"])
+        assert logging.getLogger().level == level, args
+
+
+def test_usage_errors_exit_with_2_on_stderr():
+    result = CliRunner().invoke(app, ["check", "--data", "nothing-here.npy", "--detector", "ks",
+                                      "--reference", "mnist:test"])
+    assert result.exit_code == 2 and "error:" in result.stderr and "nothing-here.npy" in result.stderr
