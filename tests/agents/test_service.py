@@ -19,6 +19,11 @@ def wait_until(predicate, timeout=20.0):
     return False
 
 
+def _statuses(client):
+    return [action["status"] for decision in client.get("/decisions").json()
+            for action in decision["actions"]]
+
+
 def test_a_posted_message_is_stored_once_and_handled_by_the_served_agent(tmp_path):
     api = create_agent_app(spec_app(tmp_path), "worker", poll_interval=0.05)
     with TestClient(api) as client:
@@ -27,10 +32,10 @@ def test_a_posted_message_is_stored_once_and_handled_by_the_served_agent(tmp_pat
         again = client.post("/messages", json=body)
         assert first.status_code == again.status_code == 202
         assert first.json()["created"] and not again.json()["created"]
-        assert wait_until(lambda: client.get("/decisions").json())
+        # the decision is recorded when the action starts; wait until the action has finished
+        assert wait_until(lambda: _statuses(client) == ["done"])
         [decision] = client.get("/decisions").json()
         assert decision["reason"] == "n=1 == 1 -> work"
-        assert decision["actions"][0]["status"] == "done"
         info = client.get("/agent").json()
         assert info["name"] == "worker" and info["inbox"] == 0 and not info["paused"]
 
