@@ -88,10 +88,13 @@ def run_seed(seed: int, quick: bool, state_root: Path, attempts: int = 2) -> dic
     raise RuntimeError(f"seed {seed}: the demo crashed {attempts} times: {failures}")
 
 
+def summary_path(seed: int, quick: bool, state_root: Path) -> Path:
+    return state_root / ("quick" if quick else "full") / f"seed-{seed}" / "bench-summary.json"
+
+
 def reread(seed: int, quick: bool, state_root: Path) -> dict[str, Any]:
     """The summary a previous run left in the seed's folder (``--reuse``)."""
-    path = state_root / ("quick" if quick else "full") / f"seed-{seed}" / "bench-summary.json"
-    summary = json.loads(path.read_text())
+    summary = json.loads(summary_path(seed, quick, state_root).read_text())
     summary.setdefault("bench_wall_seconds", summary.get("duration_seconds", 0.0))
     return summary
 
@@ -277,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="root of the per-seed state folders (default <cache>/lifecycle); each "
                          "seed runs in its own child process and folder")
     ap.add_argument("--reuse", action="store_true",
-                    help="re-read the last run's per-seed summaries instead of running the demo")
+                    help="re-read the per-seed summaries a previous run left (a seed without one "
+                         "is run), e.g. to add seeds 1 and 2 to a run of seed 0")
     ap.add_argument("--run-seed", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--summary-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -289,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     digests = []
     for seed in seeds:
         say(f"seed {seed}: running the {'quick' if args.quick else 'full'} demo in {root}")
-        digests.append(digest(seed, reread(seed, args.quick, root) if args.reuse
+        reuse = args.reuse and summary_path(seed, args.quick, root).is_file()
+        digests.append(digest(seed, reread(seed, args.quick, root) if reuse
                               else run_seed(seed, args.quick, root)))
     report = Report("Life cycle: clean → fog → impulse noise → clean")
     report.add(f"{'quick' if args.quick else 'full'} demo settings, seeds {seeds}, oracle labels, "
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         report.add(table(digests))
     missed = [m for d in digests for m in missed_targets(d)]
     report.add("\n".join(f"MISSED: {m}" for m in missed) if missed else "Every target met.")
-    report.add(f"total {time.perf_counter() - t0:.0f} s" + (" (summaries re-read with --reuse; the demo "
+    report.add(f"total {time.perf_counter() - t0:.0f} s" + (" (some summaries re-read with --reuse; the demo "
                f"runs took {sum(d['wall_seconds'] for d in digests):.0f} s)" if args.reuse else ""))
     report.write(args.output, {"seeds": seeds, "mode": "quick" if args.quick else "full",
                                "digests": digests, "missed": missed})

@@ -157,3 +157,39 @@ def test_a_turned_down_zero_label_candidate_asks_for_the_first_labels(approval_l
     assert labels.progress()["total"] == 10 and registry.champion_version("clf") is None
     [episode] = EpisodeStore(rt.store).list()
     assert [e["event"] for e in episode.info["events"]] == ["opened", "rejected"]
+
+
+def _decide(cfg_overrides, p_values, tmp_path):
+    """The checker's episode decisions for batches whose detector answers the given p-values
+    (``None``: no drift), through the real runtime and state database."""
+    from scanflow.check import CheckResult
+
+    answers = iter(p_values)
+
+    def detector(X):
+        p = next(answers)
+        return CheckResult(is_drift=p is not None, p_value=p, score=0.0, threshold=0.05,
+                           n_samples=len(X), detector="scripted")
+
+    app = Application(name="confirm", state_dir=str(tmp_path / "state"), agents=[
+        Agent(name="checker", kind="checker", config={"model": "clf", **cfg_overrides})])
+    rt = AgentRuntime(app, config={"checker": {"detector": detector}}, poll_interval=0.05)
+    for seed, _ in enumerate(p_values):
+        ids = rt.store.record_predictions("api", rows(100, seed=seed), [1] * 100)
+        rt.send("checker", "predictions.batch", {"first_id": ids[0], "last_id": ids[-1], "count": 100},
+                key=f"batch-{seed}")
+        rt.run_once()
+    return [d["decision"] for d in rt.history("checker", limit=500)], rt
+
+
+def test_one_marginal_alarm_opens_no_episode_two_in_a_row_do(tmp_path):
+    decisions, rt = _decide({}, [None, 1e-4, None, 1e-4, 1e-4], tmp_path)
+    assert decisions == ["normal", "watch", "normal", "watch", "alert"]
+    assert len(EpisodeStore(rt.store).list()) == 1
+
+
+def test_overwhelming_evidence_opens_an_episode_at_its_first_batch(tmp_path):
+    decisions, rt = _decide({}, [1e-40], tmp_path)
+    assert decisions == ["alert"] and len(EpisodeStore(rt.store).list()) == 1
+    decisions, _ = _decide({"confirm_after": 1}, [1e-3], tmp_path / "once")
+    assert decisions == ["alert"]

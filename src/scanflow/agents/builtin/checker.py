@@ -50,6 +50,10 @@ class CheckerConfig(AgentConfig):
                                                 "(default: the application's served model)")
     settle: bool = Field(True, description="accept an episode's data once a model is promoted")
     reopen_after: int = Field(3, ge=1, description="drifted batches while settling that reopen it")
+    confirm_after: int = Field(2, ge=1, description="drifted batches in a row that open an episode "
+                               "when the evidence of one is not overwhelming (1: open at once)")
+    open_at_once_p: float = Field(1e-6, gt=0, lt=1, description="a drifted batch with a p-value "
+                                  "below this opens an episode on its own")
     watch_predictions: bool = Field(False, description="poll the prediction log itself")
     batch_size: int = Field(100, ge=1, description="with watch_predictions: predictions per check")
     poll_every: float = Field(1.0, gt=0, description="with watch_predictions: seconds between looks")
@@ -236,18 +240,38 @@ def _episode_decision(cfg, ctx, report, ids, reason, inputs) -> Decision:
     if not report["is_drift"]:
         if active is not None and active.status == SETTLING:
             return Decision("resolve", f"{reason}; episode {active.id} settled: its shift is accepted "
-                            "-> resolved", inputs=inputs, memory={"alarms_while_settling": 0},
+                            "-> resolved", inputs=inputs,
+                            memory={"alarms_while_settling": 0, "drifted_in_a_row": 0},
                             actions=[ActionRequest("episode_status", {
                                 "episode": active.id, "status": "resolved",
                                 "reason": "the monitored data is accepted again"}), *notify])
         return Decision("normal", reason, inputs=inputs, actions=notify,
-                        memory={"alarms_while_settling": 0})
+                        memory={"alarms_while_settling": 0, "drifted_in_a_row": 0})
     if active is not None and active.status == SETTLING:
         return _alarm_while_settling(cfg, ctx, active, report, ids, reason, inputs, model)
+    if active is None and (watch := _marginal_alarm(cfg, ctx, report, reason, inputs)):
+        return watch
     verb = f"join episode {active.id}" if active is not None else "open a drift episode"
-    return Decision("alert", f"{reason}; {len(ids)} samples {verb}", inputs=inputs, actions=[
+    return Decision("alert", f"{reason}; {len(ids)} samples {verb}", inputs=inputs,
+                    memory={"drifted_in_a_row": 0}, actions=[
         ActionRequest("episode", {"model": model, "prediction_ids": ids, "reason": reason,
                                   "report": report})])
+
+
+def _marginal_alarm(cfg, ctx, report, reason, inputs) -> Decision | None:
+    """A sequential confirmation before a new episode: a drifted batch whose p-value is not
+    overwhelming opens one only when ``confirm_after`` batches in a row drift. Under no drift the
+    chance of that is about alpha ** confirm_after per batch instead of alpha, so a long stream
+    of batches tested one by one does not end in a false episode; a real shift (p far below
+    ``open_at_once_p``) still opens one at its first batch. ``None``: open the episode now."""
+    p_value = report.get("p_value")
+    strong = p_value is None or float(p_value) < cfg.open_at_once_p
+    drifted = int(ctx.memory.get("drifted_in_a_row", 0)) + 1
+    if strong or drifted >= cfg.confirm_after:
+        return None
+    return Decision("watch", f"{reason}; {drifted}/{cfg.confirm_after} drifted batches in a row "
+                    "before an episode opens -> watch", inputs=inputs,
+                    memory={"drifted_in_a_row": drifted})
 
 
 def _alarm_while_settling(cfg, ctx, active, report, ids, reason, inputs, model) -> Decision:
