@@ -35,6 +35,35 @@ def _no_run(run_id: str, fix: str) -> HTTPException:
                                                   "fix": fix})
 
 
+def _start(application: Any, workflow: str, node: str, threads: list[threading.Thread],
+           start_timeout: float) -> ExecutorRunResponse:
+    """Run the executor in a background thread; answer as soon as the run has an id (or failed
+    before it had one)."""
+    started = threading.Event()
+    box: dict[str, Any] = {}
+
+    def note(info: dict[str, Any]) -> None:
+        box.update(info)
+        started.set()
+
+    def work() -> None:
+        try:
+            box["result"] = WorkflowRunner().run(application, workflow=workflow, node=node, note=note)
+        except Exception as exc:  # reported through the run's status
+            box["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=work, name=f"scanflow-exec-{workflow}-{node}", daemon=True)
+    threads.append(thread)
+    thread.start()
+    started.wait(start_timeout)
+    if "error" in box and "run_id" not in box:
+        return ExecutorRunResponse(workflow=workflow, node=node, status="failed", error=box["error"])
+    return ExecutorRunResponse(workflow=workflow, node=node, run_id=box.get("run_id"),
+                               status=(box.get("result") or {}).get("status", "running"))
+
+
 def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRouter:
     router = APIRouter(prefix="/executors", tags=["executors"])
     threads: list[threading.Thread] = []
@@ -54,30 +83,7 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
             raise HTTPException(status_code=404, detail={
                 "field": "path", "message": str(exc).strip("'\""),
                 "fix": f"run one of: {known or 'no executors defined'}"}) from None
-        started = threading.Event()
-        box: dict[str, Any] = {}
-
-        def note(info: dict[str, Any]) -> None:
-            box.update(info)
-            started.set()
-
-        def work() -> None:
-            try:
-                box["result"] = WorkflowRunner().run(application, workflow=workflow, node=node,
-                                                     note=note)
-            except Exception as exc:  # reported through the run's status
-                box["error"] = f"{type(exc).__name__}: {exc}"
-            finally:
-                started.set()
-
-        thread = threading.Thread(target=work, name=f"scanflow-exec-{workflow}-{node}", daemon=True)
-        threads.append(thread)
-        thread.start()
-        started.wait(start_timeout)
-        if "error" in box and "run_id" not in box:
-            return ExecutorRunResponse(workflow=workflow, node=node, status="failed", error=box["error"])
-        return ExecutorRunResponse(workflow=workflow, node=node, run_id=box.get("run_id"),
-                                   status=(box.get("result") or {}).get("status", "running"))
+        return _start(application, workflow, node, threads, start_timeout)
 
     @router.get("/runs/{run_id}", summary="Status of a run started here (or anywhere)",
                 responses=responses(404))
