@@ -25,7 +25,7 @@ def _commands(command, path=("scanflow",)):
 
 def test_docs_cli_md_is_current():
     assert reference(app) in DOCS.read_text(encoding="utf-8"), (
-        "docs/cli.md is stale: run `python -m scanflow.cli.reference docs/cli.md`")
+        "docs/cli.md is stale: run `make docs` (python -m scanflow.cli.reference docs/cli.md)")
 
 
 def test_old_spellings_still_work_but_no_help_shows_them():
