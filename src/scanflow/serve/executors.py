@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException
 
 from scanflow.run import RunNotFound, WorkflowRunner, find_run
 
-from .schemas import ExecutorRunResponse
+from .schemas import ExecutorOut, ExecutorRunResponse, RunStatusOut
 
 __all__ = ["executor_router"]
 
@@ -26,9 +26,9 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
     router = APIRouter(prefix="/executors", tags=["executors"])
     threads: list[threading.Thread] = []
 
-    @router.get("", summary="The executors that can be run")
-    def list_executors() -> list[dict[str, str]]:
-        return [{"workflow": wf.name, "node": ex.name, "entrypoint": ":".join(ex.entrypoint)}
+    @router.get("", response_model=list[ExecutorOut], summary="The executors that can be run")
+    def list_executors() -> list[ExecutorOut]:
+        return [ExecutorOut(workflow=wf.name, node=ex.name, entrypoint=":".join(ex.entrypoint))
                 for wf, ex in application.iter_executors()]
 
     @router.post("/{workflow}/{node}/run", response_model=ExecutorRunResponse, status_code=202,
@@ -66,13 +66,14 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
         return ExecutorRunResponse(workflow=workflow, node=node, run_id=box.get("run_id"),
                                    status=(box.get("result") or {}).get("status", "running"))
 
-    @router.get("/runs/{run_id}", summary="Status of a run started here (or anywhere)")
-    def status(run_id: str) -> dict[str, Any]:
+    @router.get("/runs/{run_id}", response_model=RunStatusOut,
+                summary="Status of a run started here (or anywhere)")
+    def status(run_id: str) -> RunStatusOut:
         try:
             state = find_run(application.state_path, run_id)
         except RunNotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
-        return {"run_id": state.run_id, "status": state.effective_status(),
-                "nodes": state.statuses(), "workflow": state.data.get("workflow")}
+        return RunStatusOut(run_id=state.run_id, status=state.effective_status(),
+                            nodes=state.statuses(), workflow=state.data.get("workflow"))
 
     return router
