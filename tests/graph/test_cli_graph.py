@@ -27,7 +27,7 @@ def test_graph_command_writes_svg_coloured_by_a_status_file(app_dir, tmp_path):
     status = tmp_path / "status.json"
     status.write_text(json.dumps({"training/train": "failed"}))
     out = tmp_path / "g.svg"
-    result = runner.invoke(cli, ["graph", str(app_dir), "-o", str(out), "--status", str(status)])
+    result = runner.invoke(cli, ["graph", str(app_dir), "-o", str(out), "--status-file", str(status)])
     assert result.exit_code == 0, result.output
     assert "#ffc9c9" in out.read_text()
 

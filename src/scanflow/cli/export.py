@@ -21,7 +21,7 @@ app = typer.Typer(help="Export an application: Dockerfiles, Docker Compose, Dock
 err = Console(stderr=True)
 
 AppArg = Annotated[Path, typer.Argument(metavar="APP", help="application folder, scanflow.yaml or app.py")]
-OutOpt = Annotated[Path, typer.Option("--output", "-o", help="folder to write into (created if needed)")]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="folder to write into (created if needed)")]
 RegistryOpt = Annotated[str | None, typer.Option("--registry", help="image registry prefix, e.g. ghcr.io/me")]
 TagOpt = Annotated[str, typer.Option("--tag", help="tag of the images Scanflow builds")]
 BaseOpt = Annotated[str | None, typer.Option("--base-image", help="base image of generated Dockerfiles")]

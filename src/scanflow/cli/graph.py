@@ -22,14 +22,16 @@ err = Console(stderr=True)
 
 def graph(
     app_path: Annotated[Path, typer.Argument(metavar="APP", help="application folder, scanflow.yaml or app.py")] = Path("."),
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="FILE.svg, .png, .pdf (Graphviz), .dot or .mmd; omitted: DOT on stdout")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE", help="FILE.svg, .png, .pdf (Graphviz), .dot or .mmd; omitted: DOT on stdout")] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="draw only this workflow")] = None,
-    status: Annotated[Path | None, typer.Option("--status", help="JSON file {node_id: status} to colour nodes")] = None,
+    status_file: Annotated[Path | None, typer.Option("--status-file", help="JSON file {node_id: status} to colour nodes")] = None,
+    status: Annotated[Path | None, typer.Option("--status", hidden=True, help="deprecated: --status-file")] = None,
 ) -> None:
     """Draw the workflows, nested workflows, services and agents of an application."""
+    status_file = status_file or status
     try:
         application = load_app(app_path)
-        statuses = _read_statuses(status) if status else None
+        statuses = _read_statuses(status_file) if status_file else None
         if output is None:
             obj = build_graph(application, statuses, workflow=workflow) if workflow else application
             typer.echo(to_dot(obj, statuses), nl=False)
@@ -46,7 +48,7 @@ def _read_statuses(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"--status {path}: cannot read a JSON object ({exc})") from None
+        raise ValueError(f"--status-file {path}: cannot read a JSON object ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f'--status {path}: expected a JSON object such as {{"training/train": "running"}}')
+        raise ValueError(f'--status-file {path}: expected a JSON object such as {{"training/train": "running"}}')
     return {str(k): str(v) for k, v in data.items()}
