@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from scanflow.app import SpecError, load_app
 from scanflow.graph import GraphvizNotFound, to_dot, write_graph
 from scanflow.graph.model import build_graph
 
-err = Console(stderr=True)
+from .common import err, fail, load_application
+from .exits import PROBLEM, USAGE
 
 
 def graph(
@@ -28,19 +26,19 @@ def graph(
     status: Annotated[Path | None, typer.Option("--status", hidden=True, help="deprecated: --status-file")] = None,
 ) -> None:
     """Draw the workflows, nested workflows, services and agents of an application."""
+    application = load_application(str(app_path))
     status_file = status_file or status
     try:
-        application = load_app(app_path)
         statuses = _read_statuses(status_file) if status_file else None
         if output is None:
             obj = build_graph(application, statuses, workflow=workflow) if workflow else application
             typer.echo(to_dot(obj, statuses), nl=False)
             return
         path = write_graph(application, output, statuses=statuses, workflow=workflow)
-    except (SpecError, FileNotFoundError, KeyError, ValueError, GraphvizNotFound) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        err.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
-        raise typer.Exit(1) from None
+    except (FileNotFoundError, KeyError, ValueError) as exc:  # an option names what is not there
+        fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc, USAGE)
+    except GraphvizNotFound as exc:
+        fail(exc, PROBLEM)
     err.print(f"wrote {path}")
 
 
