@@ -180,12 +180,10 @@ def test_token_comes_from_the_environment(store, monkeypatch):
 
 def test_the_docs_authorize_button_offers_both_token_schemes(store):
     doc = create_labeling_app(store, token="s3cret").openapi()
-    assert doc["components"]["securitySchemes"] == {
-        "bearer": {"type": "http", "scheme": "bearer",
-                   "description": "the server's access token (SCANFLOW_TOKEN)"},
-        "header": {"type": "apiKey", "in": "header", "name": "X-Scanflow-Token",
-                   "description": "the server's access token (SCANFLOW_TOKEN)"},
-    }
+    schemes = doc["components"]["securitySchemes"]
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
+    assert (schemes["header"]["type"], schemes["header"]["in"], schemes["header"]["name"]) == (
+        "apiKey", "header", "X-Scanflow-Token")
     guarded = [op for path in doc["paths"].values() for op in path.values()]
     assert guarded and all(op["security"] == [{"bearer": []}, {"header": []}] for op in guarded)
 
