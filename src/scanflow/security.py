@@ -52,8 +52,8 @@ TOKEN_ENV = "SCANFLOW_TOKEN"
 COOKIE_NAME = "scanflow_token"
 DEFAULT_HOST = "127.0.0.1"
 
-# the two schemes of the OpenAPI document (named as scanflow.webapi documents them); optional
-# here, since a loopback server without a token lets every request through
+# the two schemes of the OpenAPI document, "bearer" and "header"; optional (auto_error=False)
+# since a loopback server without a token lets every request through
 BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
                     description=f"the server's access token ({TOKEN_ENV})")
 HEADER = APIKeyHeader(name="X-Scanflow-Token", auto_error=False, scheme_name="header",
