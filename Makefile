@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install system-deps demo test test-fast lint clean
+.PHONY: install system-deps demo test test-fast lint docs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/install.sh
 	bash scripts/install.sh
@@ -28,6 +28,10 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
+
+# regenerate the reference part of docs/cli.md from the command (a test checks it is current)
+docs: install
+	$(PY) -m scanflow.cli.reference docs/cli.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache

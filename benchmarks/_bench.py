@@ -1,4 +1,4 @@
-"""Shared pieces of the issue-10 benchmarks (lifecycle, zero_label, selection_families).
+"""Shared pieces of the loop benchmarks (lifecycle, zero_label, selection_families).
 
 Not a benchmark itself: command-line options every script takes, the cached models they
 share (the clean-MNIST champion CNN, the autoencoder detector, the segment pipeline and its
@@ -28,7 +28,7 @@ _T0 = time.perf_counter()
 
 # ----------------------------------------------------------------------------- command line
 def parser(doc: str) -> argparse.ArgumentParser:
-    """The options every issue-10 benchmark takes (``--quick``, ``--seeds``, ``--cache``,
+    """The options every loop benchmark takes (``--quick``, ``--seeds``, ``--cache``,
     ``--output``, ``--threads``)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)

@@ -7,7 +7,9 @@ given as ``token=`` or through the ``SCANFLOW_TOKEN`` environment variable;
 
 A client presents the token in any of these ways (checked in constant time):
 
-* ``Authorization: Bearer <token>`` or ``X-Scanflow-Token: <token>`` (scripts, the CLI),
+* ``Authorization: Bearer <token>`` or ``X-Scanflow-Token: <token>`` (scripts, the CLI, and
+  the *Authorize* button of ``/docs``: both are ``fastapi.security`` schemes, so every
+  guarded operation of the OpenAPI document names them),
 * ``?token=<token>`` in the address, once: the answer sets a ``scanflow_token`` cookie
   (HttpOnly, SameSite=Strict) so the page's own requests carry it (browsers),
 * that cookie.
@@ -28,7 +30,8 @@ import ipaddress
 import os
 from collections.abc import Callable
 
-from fastapi import HTTPException, Request, Response
+from fastapi import HTTPException, Request, Response, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from scanflow.errors import ScanflowError
 
@@ -48,6 +51,13 @@ __all__ = [
 TOKEN_ENV = "SCANFLOW_TOKEN"
 COOKIE_NAME = "scanflow_token"
 DEFAULT_HOST = "127.0.0.1"
+
+# the two schemes of the OpenAPI document, "bearer" and "header"; optional (auto_error=False)
+# since a loopback server without a token lets every request through
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description=f"the server's access token ({TOKEN_ENV})")
+HEADER = APIKeyHeader(name="X-Scanflow-Token", auto_error=False, scheme_name="header",
+                      description=f"the server's access token ({TOKEN_ENV})")
 
 
 class InsecureBindError(ScanflowError, ValueError):
@@ -88,30 +98,30 @@ def check_bind(host: str, token: str | None = None) -> str | None:
     return token
 
 
-def _presented(request: Request) -> tuple[str | None, bool]:
-    """The token the client sent and whether it came from the query string."""
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip(), False
-    if request.headers.get("x-scanflow-token"):
-        return request.headers["x-scanflow-token"], False
+def _from_browser(request: Request) -> tuple[str | None, bool]:
+    """The token a browser sent (``?token=`` once, then the cookie) and whether it came from
+    the query string."""
     if request.query_params.get("token"):
         return request.query_params["token"], True
     return request.cookies.get(COOKIE_NAME), False
 
 
-def token_dependency(token: str | None = None) -> Callable[[Request, Response], None]:
+def token_dependency(token: str | None = None) -> Callable[..., None]:
     """A FastAPI dependency that demands ``token`` (or ``$SCANFLOW_TOKEN`` read per request).
 
     With neither set, every request passes: the server is expected on 127.0.0.1, which
     :func:`check_bind` enforces at start-up.
     """
 
-    def _require(request: Request, response: Response) -> None:
+    def _require(request: Request, response: Response,
+                 bearer: HTTPAuthorizationCredentials | None = Security(BEARER),
+                 header: str | None = Security(HEADER)) -> None:
         expected = token or getattr(request.app.state, "scanflow_token", None) or resolve_token()
         if not expected:
             return
-        sent, from_query = _presented(request)
+        sent, from_query = (bearer.credentials if bearer else header), False
+        if not sent:
+            sent, from_query = _from_browser(request)
         if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
             raise HTTPException(
                 status_code=401,
@@ -132,7 +142,7 @@ def token_dependency(token: str | None = None) -> Callable[[Request, Response], 
 def remember_token(request: Request, response: Response) -> None:
     """Set the token cookie on a page ``response`` the handler builds itself (FastAPI only
     copies the dependency's cookie onto responses it builds from returned values)."""
-    sent, from_query = _presented(request)
+    sent, from_query = _from_browser(request)
     if sent and from_query:
         response.set_cookie(COOKIE_NAME, sent, httponly=True, samesite="strict")
 

@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .security import TOKEN_ENV, remember_token, require_token, resolve_token
+from .security import remember_token, require_token, resolve_token
 
 __all__ = ["ErrorBody", "ErrorDetail", "error_body", "install", "responses"]
 
@@ -174,10 +174,10 @@ def _document_errors(schema: dict[str, Any], protected: bool) -> None:
             for code in codes | {c for c in answers if c[:1] in "45"}:
                 answers[code] = {"description": answers.get(code, {}).get("description")
                                  or _DESCRIPTIONS.get(int(code), "Error"), "content": ref}
-    if protected:
-        schema["components"]["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer",
-                       "description": f"the server's access token ({TOKEN_ENV})"},
-            "header": {"type": "apiKey", "in": "header", "name": "X-Scanflow-Token"},
-        }
+    if protected:  # the schemes come from fastapi.security (scanflow.security)
         schema["security"] = [{"bearer": []}, {"header": []}]
+    else:  # no token: the document claims no security it does not ask for
+        schema["components"].pop("securitySchemes", None)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.pop("security", None)

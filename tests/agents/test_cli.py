@@ -19,7 +19,8 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _wide_console(monkeypatch):
-    monkeypatch.setattr(agents_module.console, "width", 250)
+    # _width, not width: undoing the width setter would pin the shared console at its old width
+    monkeypatch.setattr(agents_module.console, "_width", 250)
     # Each test's app folder has its own `effects` module: forget the previous one.
     monkeypatch.delitem(sys.modules, "effects", raising=False)
 

@@ -69,3 +69,12 @@ def test_a_served_agent_with_a_token_refuses_requests_without_it(tmp_path):
         assert refused.json()["detail"]["field"] == "token"
         assert not client.get("/agent", headers={"Authorization": "Bearer s3cret"}).json()["paused"]
         assert client.post("/pause", headers={"X-Scanflow-Token": "s3cret"}).status_code == 200
+
+
+def test_every_json_answer_is_a_named_model(tmp_path):
+    doc = create_agent_app(spec_app(tmp_path), "watcher", run_agent=False).openapi()
+    schemas = {f"{method} {path}": answer["content"]["application/json"]["schema"]
+               for path, operations in doc["paths"].items() for method, op in operations.items()
+               for code, answer in op["responses"].items() if code.startswith("2")}
+    assert "get /health" in schemas
+    assert all("$ref" in schema.get("items", schema) for schema in schemas.values()), schemas

@@ -30,7 +30,7 @@ def test_export_kubernetes_and_swarm_and_dockerfiles(app_dir, tmp_path):
 
 def test_export_reports_a_bad_application_and_a_name_clash(tmp_path):
     result = runner.invoke(export_app, ["compose", str(tmp_path), "-o", str(tmp_path / "o")])
-    assert result.exit_code == 1 and "no application" in result.output
+    assert result.exit_code == 2 and "no application" in result.stderr  # a folder without one
     (tmp_path / "scanflow.yaml").write_text(
         "name: x\nworkflows:\n  - name: w\n    nodes:\n      - {name: a, module: m}\n"
         "services:\n  - {name: w-a, module: m}\n")

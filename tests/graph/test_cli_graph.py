@@ -27,7 +27,7 @@ def test_graph_command_writes_svg_coloured_by_a_status_file(app_dir, tmp_path):
     status = tmp_path / "status.json"
     status.write_text(json.dumps({"training/train": "failed"}))
     out = tmp_path / "g.svg"
-    result = runner.invoke(cli, ["graph", str(app_dir), "-o", str(out), "--status", str(status)])
+    result = runner.invoke(cli, ["graph", str(app_dir), "-o", str(out), "--status-file", str(status)])
     assert result.exit_code == 0, result.output
     assert "#ffc9c9" in out.read_text()
 
@@ -38,14 +38,14 @@ def test_graph_command_prints_one_workflow_as_dot(app_dir):
     assert '"monitoring/check"' in result.stdout and "training/load" not in result.stdout
 
 
-def test_graph_command_reports_an_unknown_workflow_and_a_bad_suffix(app_dir, tmp_path):
+def test_graph_command_reports_an_unknown_workflow_and_a_bad_suffix_as_usage_errors(app_dir, tmp_path):
     result = runner.invoke(cli, ["graph", str(app_dir), "-w", "trainig"])
-    assert result.exit_code == 1
-    assert "no workflow 'trainig'" in result.output
+    assert result.exit_code == 2
+    assert "no workflow 'trainig'" in result.stderr
     result = runner.invoke(cli, ["graph", str(app_dir), "-o", str(tmp_path / "g.jpeg")])
-    assert result.exit_code == 1 and ".svg" in result.output
+    assert result.exit_code == 2 and ".svg" in result.stderr
 
 
-def test_graph_command_reports_a_missing_application(tmp_path):
+def test_graph_command_reports_a_missing_application_as_a_usage_error(tmp_path):
     result = runner.invoke(cli, ["graph", str(tmp_path)])
-    assert result.exit_code == 1 and "no application" in result.output
+    assert result.exit_code == 2 and "no application" in result.stderr

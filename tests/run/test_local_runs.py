@@ -282,3 +282,26 @@ def test_isolated_nodes_get_a_cached_venv_per_requirements_set(make_app):
     assert seen["numpy"]["prefix"] != seen["bare"]["prefix"]
     assert sorted(p.name for p in envs.iterdir() if p.is_dir()) == sorted(
         Path(seen[n]["prefix"]).name for n in ("bare", "numpy"))
+
+
+def test_an_isolated_env_is_created_under_a_file_lock_other_processes_see(tmp_path, monkeypatch):
+    from filelock import FileLock, Timeout
+
+    from scanflow.run import envs
+
+    lock = tmp_path / f"{envs.env_key([])}.lock"
+    seen = []
+
+    def creating(cmd, log):  # a second lock on the file, as another process takes it, is refused
+        try:
+            FileLock(lock).acquire(timeout=0)
+            seen.append("free")
+        except Timeout:
+            seen.append("held")
+        raise envs.EnvCreationError("stop after the first step")
+
+    monkeypatch.setattr(envs, "_run", creating)
+    with pytest.raises(envs.EnvCreationError, match="stop"):
+        envs.ensure_env([], tmp_path)
+    assert seen == ["held"]
+    FileLock(lock).acquire(timeout=0)  # and released when creation stops

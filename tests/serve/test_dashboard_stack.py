@@ -130,6 +130,42 @@ def test_one_executor_runs_on_demand_and_colours_the_graph(stack):
         assert client.post("/executors/training/nope/run").status_code == 404
 
 
+# pages, images and files: not JSON (their media types are documented with the error bodies)
+NOT_JSON = (".svg", ".png", "/static/{name}", "/logout")
+
+
+def _json_answers(doc):
+    """``(method path status, schema)`` of every 2xx JSON answer of an OpenAPI document."""
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            for code, answer in op["responses"].items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if code.startswith("2") and schema is not None and not path.endswith(NOT_JSON):
+                    yield f"{method.upper()} {path} {code}", schema
+
+
+def test_every_json_answer_of_serve_is_a_named_model(stack):
+    answers = dict(_json_answers(stack.api.openapi()))
+    assert {"GET /health 200", "GET /drift 200", "GET /model 200", "POST /model/reload 200",
+            "GET /dashboard/api/status 200", "GET /executors 200"} <= set(answers)
+    untyped = {where: schema for where, schema in answers.items()
+               if "$ref" not in schema.get("items", schema) and schema.get("items") != {"type": "string"}}
+    assert untyped == {}
+
+
+def test_the_status_json_is_the_typed_model(stack):
+    from scanflow.serve.dashboard import DashboardStatusOut
+
+    stack.labels.enqueue(np.zeros((2, 28, 28), np.uint8), batch="b1")
+    with TestClient(stack.api) as client:
+        client.post("/predict/batch", json={"images": np.zeros((2, 28, 28), int).tolist()})
+        d = client.get("/dashboard/api/status").json()
+        health = client.get("/health").json()
+    assert DashboardStatusOut.model_validate(d).model_dump(mode="json").keys() == d.keys()
+    assert d["labels"]["batches"][0]["name"] == "b1" and d["served_model"]["columns"] == []
+    assert health == {"status": "ok", "model_version": "1", "requests": 1, "samples": 2}
+
+
 def test_drift_plot_is_inline_svg(stack):
     with TestClient(stack.api) as client:
         svg = client.get("/dashboard/plots/drift.svg")

@@ -178,6 +178,16 @@ def test_token_comes_from_the_environment(store, monkeypatch):
     assert client.get("/api/progress", headers={"X-Scanflow-Token": "from-env"}).status_code == 200
 
 
+def test_the_docs_authorize_button_offers_both_token_schemes(store):
+    doc = create_labeling_app(store, token="s3cret").openapi()
+    schemes = doc["components"]["securitySchemes"]
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
+    assert (schemes["header"]["type"], schemes["header"]["in"], schemes["header"]["name"]) == (
+        "apiKey", "header", "X-Scanflow-Token")
+    guarded = [op for path in doc["paths"].values() for op in path.values()]
+    assert guarded and all(op["security"] == [{"bearer": []}, {"header": []}] for op in guarded)
+
+
 def test_public_bind_needs_a_token(monkeypatch):
     monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
     assert check_bind("127.0.0.1") is None and check_bind("localhost") is None

@@ -62,6 +62,11 @@ class TriggerOut(BaseModel):
     sensor: str
 
 
+class HealthOut(BaseModel):
+    status: str = Field(description="'ok' while the service answers")
+    agent: str
+
+
 class StateOut(BaseModel):
     agent: str
     paused: bool
@@ -143,9 +148,9 @@ def create_agent_app(app: Any, agent: str, state_url: str | None = None, *,
 def _add_message_routes(api: FastAPI, runtime: AgentRuntime, agent: str) -> None:
     """Health, the agent's description, its decisions, and messages posted to it."""
 
-    @api.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "agent": agent}
+    @api.get("/health", response_model=HealthOut)
+    def health() -> HealthOut:
+        return HealthOut(status="ok", agent=agent)
 
     @api.get("/agent", response_model=AgentOut)
     def describe() -> dict[str, Any]:

@@ -213,8 +213,11 @@ def _answer(app_path: str, approval_id: int, approved: bool, by: str, note: str,
     console.print(f"approval #{rec.id} {rec.status}; agent {rec.agent} will act on it")
 
 
+ApprovalId = Annotated[int, typer.Argument(metavar="ID", help="the approval's id (`scanflow agents approvals`)")]
+
+
 @app.command()
-def approve(app_path: AppArg, approval_id: Annotated[int, typer.Argument(metavar="ID")],
+def approve(app_path: AppArg, approval_id: ApprovalId,
             by: Annotated[str, typer.Option(help="who approves")] = "",
             note: Annotated[str, typer.Option(help="a note kept with the answer")] = "",
             state_url: StateOpt = None, state_dir: StateDirOpt = None) -> None:
@@ -223,7 +226,7 @@ def approve(app_path: AppArg, approval_id: Annotated[int, typer.Argument(metavar
 
 
 @app.command()
-def reject(app_path: AppArg, approval_id: Annotated[int, typer.Argument(metavar="ID")],
+def reject(app_path: AppArg, approval_id: ApprovalId,
            by: Annotated[str, typer.Option(help="who rejects")] = "",
            note: Annotated[str, typer.Option(help="why")] = "",
            state_url: StateOpt = None, state_dir: StateDirOpt = None) -> None:

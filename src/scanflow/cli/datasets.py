@@ -68,7 +68,7 @@ def corrupt(
     input: str = typer.Option(..., "--input", "-i", metavar="DATA",
                               help="uint8 images (n, 28, 28): .npy, .npz (X, optional y), IDX, "
                                    "or packaged data (mnist:train, mnist:test)."),
-    output: Path = typer.Option(..., "--output", "-o", help=".npy (images) or .npz (X, y)."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE", help=".npy (images) or .npz (X, y)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
     limit: int | None = typer.Option(None, "--limit", help="Use the first N images only."),
 ) -> None:

@@ -62,8 +62,11 @@ def list_episodes(app_path: AppArg,
     console.print(table if rows else "no drift episode yet")
 
 
+EpisodeId = Annotated[int, typer.Argument(metavar="ID", help="the episode's id (`scanflow episodes list`)")]
+
+
 @app.command("show")
-def show(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")],
+def show(app_path: AppArg, episode: EpisodeId,
          state_dir: StateDirOpt = None,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """One episode: its rounds of labels and its history (candidates, promotions, settling)."""
@@ -87,7 +90,7 @@ def show(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")]
 
 
 @app.command("close")
-def close(app_path: AppArg, episode: Annotated[int, typer.Argument(metavar="ID")],
+def close(app_path: AppArg, episode: EpisodeId,
          state_dir: StateDirOpt = None,
           reason: Annotated[str, typer.Option(help="why (kept in the episode's history)")] = "closed by a person",
           by: Annotated[str, typer.Option(help="who closes it")] = "") -> None:

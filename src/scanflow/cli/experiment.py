@@ -95,7 +95,7 @@ class _LabelingUI:
 @app.command("mnist-c")
 def mnist_c(
     quick: Annotated[bool, typer.Option("--quick", help="a cut grid for CI (~2 minutes)")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the report (HTML, Markdown, plots, results.json) here")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="DIR", help="write the report (HTML, Markdown, plots, results.json) here")] = None,
     human: Annotated[bool, typer.Option("--human", help="label in the browser instead of the oracle (one round)")] = False,
     seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="number of seeds (default 3; quick 1)")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", metavar="DIR", help="state folder: cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]")] = None,

@@ -9,32 +9,29 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from scanflow.app import SpecError, load_app
 from scanflow.deploy import ExportInvalid, export
+
+from .common import err, fail, load_application
+from .exits import PROBLEM
 
 app = typer.Typer(help="Export an application: Dockerfiles, Docker Compose, Docker Swarm, Kubernetes + Argo.",
                   no_args_is_help=True)
-err = Console(stderr=True)
 
 AppArg = Annotated[Path, typer.Argument(metavar="APP", help="application folder, scanflow.yaml or app.py")]
-OutOpt = Annotated[Path, typer.Option("--output", "-o", help="folder to write into (created if needed)")]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="folder to write into (created if needed)")]
 RegistryOpt = Annotated[str | None, typer.Option("--registry", help="image registry prefix, e.g. ghcr.io/me")]
 TagOpt = Annotated[str, typer.Option("--tag", help="tag of the images Scanflow builds")]
 BaseOpt = Annotated[str | None, typer.Option("--base-image", help="base image of generated Dockerfiles")]
 
 
 def _run(target: str, app_path: Path, output: Path, **settings) -> None:
+    application = load_application(str(app_path))
     try:
-        application = load_app(app_path)
         files = export(application, target, output, **settings)
-    except (SpecError, FileNotFoundError, KeyError, ValueError, ExportInvalid) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        err.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
-        raise typer.Exit(1) from None
+    except (FileNotFoundError, KeyError, ValueError, ExportInvalid) as exc:
+        fail(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc, PROBLEM)
     table = Table(title=f"{target} export of {application.name!r} in {output}")
     table.add_column("what")
     table.add_column("file")

@@ -444,11 +444,11 @@ def serve(
     app_path: AppOpt = None,
     db: DbOpt = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (others need a token)"),
-    port: int = typer.Option(8765, "--port"),
+    port: int = typer.Option(8765, "--port", help="Port to listen on"),
     token: str = typer.Option(
         None, "--token", envvar="SCANFLOW_TOKEN", help="Access token (required off 127.0.0.1)"
     ),
-    title: str = typer.Option("Scanflow labeling", "--title"),
+    title: str = typer.Option("Scanflow labeling", "--title", help="Title of the labeling page"),
     n_classes: int = typer.Option(
         10, "--classes", help="Labels are 0..classes-1 (for samples queued without class names)"
     ),

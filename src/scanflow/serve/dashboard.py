@@ -57,12 +57,14 @@ from scanflow.track.store import get_client
 
 from ..security import remember_token, require_token
 from ..webapi import responses
+from .drift_monitor import WindowResult
+from .labeling import ProgressOut
 from .plots import accuracy_plot, drift_plot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CloseEpisodeIn", "CloseEpisodeOut", "Dashboard", "EpisodeLabelsOut", "EpisodeOut",
-           "EpisodesOut"]
+__all__ = ["CloseEpisodeIn", "CloseEpisodeOut", "Dashboard", "DashboardStatusOut", "EpisodeLabelsOut",
+           "EpisodeOut", "EpisodesOut"]
 
 _PKG = resources.files("scanflow.serve")
 _STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -170,6 +172,110 @@ class CloseEpisodeOut(BaseModel):
     closed_at: float | None
     reason: str
     message: str
+
+
+# -- GET {prefix}/api/status: everything the page shows ------------------------------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class AgentStatusOut(_Out):
+    name: str
+    kind: str
+    status: str = Field(description="running, paused, stopped (no recent heartbeat) or pending")
+    heartbeat_at: float | None = None
+
+
+class ServedModelOut(_Out):
+    name: str
+    version: str | None = None
+    alias: str | None = None
+    loaded_at: float | None = None
+    flavor: str | None = None
+    input: str | None = Field(None, description="what the model takes, in a few words")
+    columns: list[str] = Field(default_factory=list, description="a table's column names")
+    swaps: list[dict[str, Any]] = Field(default_factory=list,
+                                        description="{from_version, to_version, at, load_seconds}")
+    requests: int = 0
+    samples: int = 0
+
+
+class ModelVersionOut(_Out):
+    version: str
+    aliases: list[str]
+    created_at: float
+    run_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class DriftSummaryOut(_Out):
+    windows: int = Field(description="windows checked so far")
+    drifted: int = Field(description="windows that drifted")
+    first_drift_at: int | None = Field(None, description="stream position of the first drift")
+    last: WindowResult | None = None
+
+
+class DriftSpanOut(_Out):
+    """Where the drift plot shades an episode (positions in the served stream)."""
+
+    label: str
+    start: float
+    end: float
+    settled: float | None = None
+    status: str
+
+
+class BatchProgressOut(_Out):
+    name: str
+    total: int
+    labeled: int
+    skipped: int
+    pending: int
+    in_progress: int
+    human: int
+    oracle: int
+
+
+class LabelsOut(ProgressOut):
+    batches: list[BatchProgressOut] = Field(description="the last batches of the queue")
+
+
+class DecisionSummaryOut(_Out):
+    id: int
+    agent: str
+    rule: str
+    decision: str
+    reason: str
+    created_at: float
+    actions: list[dict[str, Any]]
+
+
+class DashboardStatusOut(_Out):
+    """``GET /dashboard/api/status``: every section's data, the re-rendered HTML fragments, and
+    ``errors``: the sections whose source failed, with why."""
+
+    application: str | None
+    time: float
+    statuses: dict[str, str] = Field(description="live status of each node id of the graph")
+    graph_key: str
+    agents: list[AgentStatusOut]
+    served_model: ServedModelOut | None
+    model_name: str | None
+    models: list[ModelVersionOut] = Field(description="registered versions, newest first")
+    runs: list[dict[str, Any]] = Field(description="recent runs; the columns are the tracker's "
+                                                   "(parameters and metrics of the application)")
+    drift: DriftSummaryOut
+    drift_key: str
+    drift_episodes: list[DriftSpanOut]
+    episodes: EpisodesOut | None
+    accuracy_key: str
+    labels: LabelsOut | None
+    decisions: list[DecisionSummaryOut]
+    label_url: str | None
+    mlflow_url: str | None
+    errors: dict[str, str]
+    html: dict[str, str] = Field(description="the re-rendered HTML of each live section")
 
 
 def _episode_out(row: dict[str, Any]) -> EpisodeOut:
@@ -585,7 +691,8 @@ class Dashboard:
             remember_token(request, response)
             return response
 
-        @router.get("/api/status", summary="Live status of every section (polled by the page)")
+        @router.get("/api/status", response_model=DashboardStatusOut,
+                    summary="Live status of every section (polled by the page)")
         def status() -> dict[str, Any]:
             data = dash.snapshot()
             data["html"] = dash.fragments(data)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Path
 from scanflow.run import RunNotFound, WorkflowRunner, find_run
 
 from ..webapi import responses
-from .schemas import ExecutorRunResponse
+from .schemas import ExecutorOut, ExecutorRunResponse, RunStatusOut
 
 __all__ = ["executor_router"]
 
@@ -68,9 +68,9 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
     router = APIRouter(prefix="/executors", tags=["executors"])
     threads: list[threading.Thread] = []
 
-    @router.get("", summary="The executors that can be run")
-    def list_executors() -> list[dict[str, str]]:
-        return [{"workflow": wf.name, "node": ex.name, "entrypoint": ":".join(ex.entrypoint)}
+    @router.get("", response_model=list[ExecutorOut], summary="The executors that can be run")
+    def list_executors() -> list[ExecutorOut]:
+        return [ExecutorOut(workflow=wf.name, node=ex.name, entrypoint=":".join(ex.entrypoint))
                 for wf, ex in application.iter_executors()]
 
     @router.post("/{workflow}/{node}/run", response_model=ExecutorRunResponse, status_code=202,
@@ -85,9 +85,9 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
                 "fix": f"run one of: {known or 'no executors defined'}"}) from None
         return _start(application, workflow, node, threads, start_timeout)
 
-    @router.get("/runs/{run_id}", summary="Status of a run started here (or anywhere)",
-                responses=responses(404))
-    def status(run_id: RunId) -> dict[str, Any]:
+    @router.get("/runs/{run_id}", response_model=RunStatusOut,
+                summary="Status of a run started here (or anywhere)", responses=responses(404))
+    def status(run_id: RunId) -> RunStatusOut:
         # Checked before any file is touched: an id is hex, so it never leaves the runs folder.
         if not _RUN_ID.fullmatch(run_id):
             raise _no_run(run_id, "a run id is 1 to 32 hexadecimal characters")
@@ -98,7 +98,7 @@ def executor_router(application: Any, *, start_timeout: float = 30.0) -> APIRout
                 raise HTTPException(404, {"field": "run_id", "message": str(exc),
                                           "fix": "give more characters"}) from None
             raise _no_run(run_id, "GET /executors lists what can run; POST .../run starts one") from None
-        return {"run_id": state.run_id, "status": state.effective_status(),
-                "nodes": state.statuses(), "workflow": state.data.get("workflow")}
+        return RunStatusOut(run_id=state.run_id, status=state.effective_status(),
+                            nodes=state.statuses(), workflow=state.data.get("workflow"))
 
     return router

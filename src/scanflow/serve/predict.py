@@ -54,6 +54,8 @@ from .model_slot import LoadedModel, ModelSlot, StaticModelSource
 from .schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
+    DriftOut,
+    HealthOut,
     InputInfo,
     ModelDetails,
     ModelInfo,
@@ -62,6 +64,7 @@ from .schemas import (
     Prediction,
     PredictRequest,
     PredictResponse,
+    ReloadOut,
     input_error,
 )
 from .served_model import Answers, DetectorMismatch, answer, as_served, sample_input
@@ -373,37 +376,29 @@ def _model_routes(router: APIRouter, svc: PredictionService) -> None:
             last_error=svc.slot.last_error_,
         )
 
-    @router.post("/model/reload", summary="Check for a new model version now")
-    def reload() -> dict[str, Any]:
+    @router.post("/model/reload", response_model=ReloadOut, summary="Check for a new model version now")
+    def reload() -> ReloadOut:
         swapped = svc.slot.refresh()
         current = svc.slot._current
-        return {
-            "swapped": swapped,
-            "version": None if current is None else current.version,
-            "error": svc.slot.last_error_,
-        }
+        return ReloadOut(swapped=swapped, version=None if current is None else current.version,
+                         error=svc.slot.last_error_)
 
 
 def _status_routes(router: APIRouter, svc: PredictionService) -> None:
-    @router.get("/drift", summary="Drift checks of the served traffic, window by window")
-    def drift() -> dict[str, Any]:
+    @router.get("/drift", response_model=DriftOut,
+                summary="Drift checks of the served traffic, window by window")
+    def drift() -> DriftOut:
         if svc.drift is None:
-            return {"window": None, "windows": []}
-        return {
-            "window": svc.drift.window,
-            "windows": [r.to_dict() for r in svc.drift.results()],
-            "dropped": svc.drift.dropped_,
-        }
+            return DriftOut(window=None, windows=[])
+        return DriftOut(window=svc.drift.window, windows=svc.drift.results(),
+                        dropped=svc.drift.dropped_)
 
-    @router.get("/health", summary="Liveness and readiness")
-    def health() -> dict[str, Any]:
+    @router.get("/health", response_model=HealthOut, summary="Liveness and readiness")
+    def health() -> HealthOut:
         current = svc.slot._current
-        return {
-            "status": "ok" if current is not None else "no-model",
-            "model_version": None if current is None else current.version,
-            "requests": svc.n_requests_,
-            "samples": svc.n_samples_,
-        }
+        return HealthOut(status="ok" if current is not None else "no-model",
+                         model_version=None if current is None else current.version,
+                         requests=svc.n_requests_, samples=svc.n_samples_)
 
 
 def create_prediction_app(service: PredictionService, *, title: str = "Scanflow prediction API") -> FastAPI:

@@ -20,12 +20,17 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from .drift_monitor import WindowResult
+
 Loc = tuple[str | int, ...]
 
 __all__ = [
     "BatchPredictRequest",
     "BatchPredictResponse",
+    "DriftOut",
+    "ExecutorOut",
     "ExecutorRunResponse",
+    "HealthOut",
     "InputInfo",
     "ModelDetails",
     "ModelInfo",
@@ -34,6 +39,8 @@ __all__ = [
     "Prediction",
     "PredictRequest",
     "PredictResponse",
+    "ReloadOut",
+    "RunStatusOut",
     "input_error",
 ]
 
@@ -175,3 +182,45 @@ class ExecutorRunResponse(_Model):
     run_id: str | None = None
     status: str
     error: str | None = None
+
+
+class ExecutorOut(_Model):
+    """An executor that ``POST /executors/{workflow}/{node}/run`` can start."""
+
+    workflow: str
+    node: str
+    entrypoint: str = Field(description="what it runs: script or module, and function if any")
+
+
+class RunStatusOut(_Model):
+    """``GET /executors/runs/{run_id}``: a run and the status of each of its nodes."""
+
+    run_id: str
+    status: str = Field(description="running, succeeded, failed... (interrupted: its scheduler is gone)")
+    nodes: dict[str, str] = Field(description="status of each node, by node id")
+    workflow: str | None = None
+
+
+class ReloadOut(_Model):
+    """``POST /model/reload``: whether a new version was swapped in."""
+
+    swapped: bool = Field(description="a new version was loaded and is served from now on")
+    version: str | None = Field(description="the version served now (null: none yet)")
+    error: str | None = Field(None, description="why the last load failed, if it did")
+
+
+class DriftOut(_Model):
+    """``GET /drift``: the drift check of each window of served samples, oldest first."""
+
+    window: int | None = Field(description="samples per window (null: no drift check here)")
+    windows: list[WindowResult]
+    dropped: int = Field(0, description="samples left unchecked because the check fell behind")
+
+
+class HealthOut(_Model):
+    """``GET /health``: alive, and ready once a model is served."""
+
+    status: str = Field(description="'ok' when a model is served, 'no-model' before that")
+    model_version: str | None = None
+    requests: int = Field(description="prediction requests answered since the start")
+    samples: int = Field(description="samples predicted since the start")
