@@ -2,7 +2,8 @@
 
 Each app of ``tests/serve/fuzz_apps.py`` (labeling, prediction, an agent, the full ``scanflow
 serve`` stack) is served by uvicorn on 127.0.0.1 and fuzzed through its own OpenAPI document;
-the table counts operations, requests, server errors (5xx) and failed checks by name.
+the table counts operations, requests, server errors (5xx) and failed checks by name (a
+response slower than 5 s fails ``max_response_time``: a hang).
 
     .venv/bin/python benchmarks/fuzz_http.py [--examples 100] [--apps labeling,stack]
 """
@@ -27,6 +28,7 @@ from rich.table import Table  # noqa: E402
 from scanflow.serve.server import ServerThread  # noqa: E402
 
 PHASES = "examples,coverage,fuzzing,stateful"
+HANG_S = 5  # a response slower than this fails the max_response_time check (a hang)
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")
 
 
@@ -36,7 +38,8 @@ def fuzz_app(name: str, examples: int, checks: str) -> dict:
     start = time.perf_counter()
     with ServerThread(app) as server:
         result = run_schemathesis(server.url, schema_path, folder / "report", checks=checks,
-                                  max_examples=examples, phases=PHASES, config=CONFIG)
+                                  max_examples=examples, phases=PHASES, config=CONFIG,
+                                  extra=("--max-response-time", str(HANG_S)))
     result["seconds"] = time.perf_counter() - start
     result["report"] = str(folder / "report")
     return result
@@ -49,7 +52,7 @@ def main() -> None:
     ap.add_argument("--checks", default="all")
     args = ap.parse_args()
     table = Table(title=f"schemathesis --checks {args.checks}, phases {PHASES}, "
-                        f"--max-examples {args.examples}")
+                        f"--max-examples {args.examples}, --max-response-time {HANG_S}")
     for column in ("app", "operations", "requests", "5xx", "failed checks", "time"):
         table.add_column(column, justify="right")
     bad = 0
