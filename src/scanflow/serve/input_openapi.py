@@ -4,9 +4,10 @@
 its image shape) is known only once a model is served. :func:`describe_inputs` rewrites the two
 request bodies for that model, so that a client generating requests from ``/openapi.json``
 (schemathesis, an SDK generator) sends what the server accepts, and the document refuses what
-the server refuses: the image's exact nesting, integers ``0..255``, base64 of exactly the right
-number of bytes, the record's columns with their JSON types and no others. The document follows
-the model: it is rebuilt when another model (or none) is served.
+the server refuses: the image's exact nesting, integers ``0..255`` (not ``true``/``false``),
+canonical base64 of exactly the right number of bytes, the record's columns and no others
+(numeric ones: a number, number text such as ``"1.5e3"``, or ``null`` for a missing value). The
+document follows the model: it is rebuilt when another model (or none) is served.
 """
 
 from __future__ import annotations
