@@ -1,11 +1,14 @@
 """Settings every test shares: no telemetry, few threads (2-core CI machines), isolated state."""
 
 import os
+import tempfile
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+# hypothesis keeps run state (examples, constants) in ./.hypothesis: not in the checkout
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "scanflow-hypothesis"))
 
 import pytest  # noqa: E402
 

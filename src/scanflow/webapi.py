@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .security import remember_token, require_token, resolve_token
 
-__all__ = ["ErrorBody", "ErrorDetail", "error_body", "install", "responses"]
+__all__ = ["ErrorBody", "ErrorDetail", "add_openapi_hook", "error_body", "install", "responses"]
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,21 @@ def _add_docs(app: FastAPI, prefix: str, dependency: Callable[..., None]) -> Non
         return page
 
 
+def add_openapi_hook(app: FastAPI, hook: Callable[[dict[str, Any]], Any]) -> None:
+    """Let ``hook(schema)`` edit the OpenAPI document each time it is served (a document that
+    follows live state, such as the served model's input; it is then not cached)."""
+    app.state.openapi_hooks = [*getattr(app.state, "openapi_hooks", []), hook]
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with :class:`ErrorBody` for every error and the token scheme."""
-    if app.openapi_schema is None or _token_in_force(app) != getattr(app.state, "_openapi_token", None):
+    hooks = getattr(app.state, "openapi_hooks", [])
+    if hooks or app.openapi_schema is None or _token_in_force(app) != getattr(app.state, "_openapi_token", None):
         schema = get_openapi(title=app.title, version=app.version, description=app.description,
                              routes=app.routes)
         _document_errors(schema, protected=bool(_token_in_force(app)))
+        for hook in hooks:
+            hook(schema)
         app.openapi_schema = schema
         app.state._openapi_token = _token_in_force(app)
     return app.openapi_schema

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-APPS = ("labeling", "prediction", "agent", "stack")
+APPS = ("labeling", "prediction", "table", "agent", "stack")
 #: The checks a CI run makes; the long run uses ``all``.
 CI_CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
              "response_schema_conformance,negative_data_rejection")
@@ -47,6 +47,21 @@ def prediction_app(folder: Path):
     model = TorchModel(net, schema=InputSchema.image(4, 4), classes=[0, 1, 2])
     service = serve_model(model, name="fuzz", max_batch=16)
     return create_prediction_app(service), "/openapi.json"
+
+
+def table_prediction_app(folder: Path):
+    """Prediction for a table model (one that takes missing values: null is a valid value)."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from scanflow.models import InputSchema, as_model
+    from scanflow.serve.predict import create_prediction_app, serve_model
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    clf = HistGradientBoostingClassifier(max_iter=5).fit(X, (X["a"] > 0).astype(int))
+    model = as_model(clf, schema=InputSchema.table(["a", "b", "c"]), classes=[0, 1])
+    return create_prediction_app(serve_model(model, name="fuzz-table", max_batch=16)), "/openapi.json"
 
 
 def agent_app(folder: Path):
@@ -97,21 +112,26 @@ def _register_small_model(app, uri: str) -> None:
     promote("digits", register_model(model_uri, "digits", client=client), client=client)
 
 
-BUILDERS = {"labeling": labeling_app, "prediction": prediction_app, "agent": agent_app,
-            "stack": stack_app}
+BUILDERS = {"labeling": labeling_app, "prediction": prediction_app, "table": table_prediction_app,
+            "agent": agent_app, "stack": stack_app}
 
 
 def run_schemathesis(url: str, schema_path: str, report_dir: Path, *, checks: str = CI_CHECKS,
                      max_examples: int = 10, phases: str = "examples,coverage,fuzzing",
-                     extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run the schemathesis CLI against ``url`` and return its counts (from the ndjson report)."""
+                     extra: tuple[str, ...] = (), config: Path | None = None) -> dict[str, Any]:
+    """Run the schemathesis CLI against ``url`` and return its counts (from the ndjson report).
+
+    It runs in ``report_dir``: schemathesis keeps its crash cache in ``./.schemathesis``, run
+    state that belongs with the report (and would otherwise replay old crashes), not in the repo."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "schemathesis.cli", "run", url + schema_path, "--url", url,
+    cmd = [sys.executable, "-m", "schemathesis.cli",
+           *(("--config-file", str(config.resolve())) if config else ()),
+           "run", url + schema_path, "--url", url,
            "--checks", checks, "--max-examples", str(max_examples), "--phases", phases,
            "--workers", "1", "--request-timeout", "10", "--report", "ndjson",
            "--report-dir", str(report_dir), "--seed", "1", "--no-color",
            "--suppress-health-check", "all", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600,
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=report_dir,
                           env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     return {"exit_code": proc.returncode, "output": proc.stdout + proc.stderr,
             **_counts(report_dir)}

@@ -168,11 +168,17 @@ def test_get_model_reports_the_flavor_and_the_columns_to_send(stack, data):
     assert "'records'" in model["input"]["send"]
 
 
-def test_openapi_documents_records_and_images(stack):
+def test_openapi_documents_the_served_models_records(stack, data):
+    import jsonschema
+
     with http(stack.api) as client:
         schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    assert {"record", "image", "image_b64"} <= set(schemas["PredictRequest"]["properties"])
-    assert {"records", "images", "images_b64"} <= set(schemas["BatchPredictRequest"]["properties"])
+    assert set(schemas["PredictRequest"]["properties"]) == {"record", "id"}
+    assert set(schemas["BatchPredictRequest"]["properties"]) == {"records", "ids"}
+    record = _records(data[2].iloc[:1])[0]
+    validator = jsonschema.Draft202012Validator(schemas["PredictRequest"])
+    assert validator.is_valid({"record": record})
+    assert not validator.is_valid({"record": {**record, "colour": 1.0}})
 
 
 def test_an_image_detector_for_a_table_model_is_an_error_naming_both(tracker, version, tmp_path):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,7 +40,7 @@ from scanflow.models import InputSchema, SchemaError, as_frame
 
 from .schemas import Loc, input_error
 
-__all__ = ["decode_batch", "decode_image", "decode_records", "how_to_send", "model_takes",
+__all__ = ["NUMBER_TEXT", "decode_batch", "decode_image", "decode_records", "how_to_send", "model_takes",
            "request_inputs"]
 
 _LAYOUT_WORDS = {"HW": "height, width", "CHW": "channels, height, width",
@@ -51,6 +52,15 @@ def _shape_text(shape: Sequence[int]) -> str:
 
 
 # -- images ------------------------------------------------------------------------------------
+def _holds_a_boolean(value: Any) -> bool:
+    """Whether nested lists hold a JSON ``true``/``false`` (numpy would read it as 1/0)."""
+    if isinstance(value, list):
+        if value and isinstance(value[0], list):
+            return any(_holds_a_boolean(v) for v in value)
+        return bool in map(type, value)
+    return isinstance(value, bool)
+
+
 def decode_image(value: Any, *, shape: Sequence[int], loc: Loc, layout: str | None = None) -> np.ndarray:
     """One image from nested lists or base64 to a ``uint8`` array of ``shape``; 422 otherwise."""
     shape = tuple(int(s) for s in shape)
@@ -61,6 +71,9 @@ def decode_image(value: Any, *, shape: Sequence[int], loc: Loc, layout: str | No
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise input_error(loc, f"not valid base64 ({exc}); send base64 of the raw uint8 bytes") from exc
+        if base64.b64encode(raw).decode("ascii") != value:  # what the OpenAPI pattern says, exactly
+            raise input_error(loc, "not canonical base64 (extra padding, or non-zero bits before "
+                                   "'='); send standard base64 (RFC 4648) of the raw uint8 bytes")
         size = int(np.prod(shape))
         if len(raw) != size:
             raise input_error(loc, f"decodes to {len(raw)} bytes; {expected} = {size} uint8 bytes "
@@ -73,7 +86,10 @@ def decode_image(value: Any, *, shape: Sequence[int], loc: Loc, layout: str | No
     if arr.dtype == object or arr.shape != shape:
         got = "ragged lists" if arr.dtype == object else f"shape {_shape_text(arr.shape)}"
         raise input_error(loc, f"{expected}, got {got}", "value_error.shape")
-    if arr.size and arr.dtype.kind not in "iub":
+    if arr.dtype.kind == "b" or _holds_a_boolean(value):
+        raise input_error(loc, "expected integers 0..255, got true/false; send pixel values as "
+                               "integers", "value_error.dtype")
+    if arr.size and arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and np.all(np.mod(arr, 1) == 0):
             arr = arr.astype(np.int64)
         else:
@@ -109,6 +125,7 @@ def decode_batch(values: Sequence[Any], *, shape: Sequence[int], field: str,
             and arr.shape == (len(values), *shape)
             and arr.dtype.kind in "iu"
             and (arr.size == 0 or (arr.min() >= 0 and arr.max() <= 255))
+            and not _holds_a_boolean(values)
         ):
             return arr.astype(np.uint8)
     out = np.empty((len(values), *shape), dtype=np.uint8)
@@ -122,16 +139,16 @@ def _schema_error(exc: SchemaError, loc: Loc, kind: str) -> RequestValidationErr
     return input_error(loc, f"{exc.message}; {exc.fix}" if exc.fix else exc.message, kind)
 
 
+#: A number written as text, as a numeric column also takes it (the OpenAPI document says so too).
+NUMBER_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
 def _number_like(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float)):
+    if isinstance(value, bool):  # JSON true/false is not a number
+        return False
+    if value is None or isinstance(value, (int, float)):
         return True
-    if isinstance(value, str):
-        try:
-            float(value)
-            return True
-        except ValueError:
-            return False
-    return False
+    return isinstance(value, str) and re.fullmatch(NUMBER_TEXT, value) is not None
 
 
 def _value_problem(value: Any, column: Any) -> SchemaError | None:

@@ -46,9 +46,10 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 
 from scanflow.models import InputSchema
 from scanflow.security import require_token
-from scanflow.webapi import install, responses
+from scanflow.webapi import add_openapi_hook, install, responses
 
 from .drift_monitor import DriftMonitor
+from .input_openapi import describe_inputs
 from .inputs import how_to_send, request_inputs
 from .model_slot import LoadedModel, ModelSlot, StaticModelSource
 from .schemas import (
@@ -323,6 +324,14 @@ class PredictionService:
             classes=d.get("classes"), input=_input_info(getattr(served.model, "schema", None)),
         )
 
+    def describe_inputs(self, openapi: dict[str, Any]) -> None:
+        """Write the served model's input into an OpenAPI document (see :mod:`.input_openapi`)."""
+        try:
+            schema = getattr(self.slot.get().model, "schema", None)
+        except LookupError:  # no model yet: the generic request bodies stay
+            schema = None
+        describe_inputs(openapi.get("components", {}).get("schemas", {}), schema, self.max_batch)
+
     def router(self) -> APIRouter:
         """The prediction endpoints, to mount in any FastAPI app."""
         router = APIRouter(tags=["prediction"])
@@ -415,6 +424,7 @@ def create_prediction_app(service: PredictionService, *, title: str = "Scanflow 
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(require_token)])
     install(app)
+    add_openapi_hook(app, service.describe_inputs)
     app.include_router(service.router())
     app.state.prediction = service
     return app

@@ -48,7 +48,7 @@ from scanflow.models import InputSchema
 from scanflow.run import list_runs
 from scanflow.security import require_token
 from scanflow.track import PredictionLog, tracking_uri
-from scanflow.webapi import install
+from scanflow.webapi import add_openapi_hook, install
 
 from .dashboard import Dashboard
 from .detector_watch import DetectorWatch
@@ -270,6 +270,7 @@ class ServeStack:
             docs_url=None, redoc_url=None, openapi_url=None,
         )
         install(api)
+        add_openapi_hook(api, service.describe_inputs)
         api.state.scanflow_token = self.token
         api.state.prediction = service
         api.state.stack = self
