@@ -65,11 +65,13 @@ class ExperimentConfig:
     selections: list[str] = field(default_factory=lambda: list(ALL_SELECTIONS))
     strategies: list[str] = field(default_factory=lambda: list(ALL_STRATEGIES))
     corruptions: list[str] | None = None  # None: every corruption of scanflow.datasets
+    train_size: int | None = None  # None: all 6,000 training digits; else the first ones
     pool_size: int = 2500
     eval_size: int = 2500
     clean_size: int = 1000
     base_epochs: int = 5
     detector_epochs: int = 12
+    detector_min_steps: int = 300  # the autoencoder trains at least this many steps
     best_budget: int = 100
     min_gain: float = 0.02
     max_clean_drop: float = 0.01
@@ -81,20 +83,32 @@ class ExperimentConfig:
 
     @classmethod
     def quick_config(cls, **overrides) -> ExperimentConfig:
-        """A cut grid for CI (about two minutes on 2 cores): one seed, three selectors,
-        budgets 20 and 100, retrain and denoiser, smaller evaluation slices."""
+        """The smoke test (about a minute on 2 idle cores): every stage once, on less data.
+
+        One seed; 2,000 training digits; the base CNN and the detector trained briefly; a
+        pool and evaluation slices of 800 / 800 / 300 digits; three selectors (the
+        detector's, the model's embedding and random) at one budget of 50 labels; the retrain
+        and denoiser strategies, each with short training. Its figures are a smoke test,
+        not the experiment's result (the report says "quick run").
+        """
         cfg = cls(
             seeds=[0],
-            budgets=[20, 100],
+            budgets=[50],
             selections=["reconstruction", "kcenter", "random"],
             strategies=["retrain", "denoiser"],
-            pool_size=2000,
-            eval_size=1500,
-            clean_size=600,
-            base_epochs=3,
-            detector_epochs=5,
+            train_size=2000,
+            pool_size=800,
+            eval_size=800,
+            clean_size=300,
+            base_epochs=2,
+            detector_epochs=3,
+            detector_min_steps=100,
+            best_budget=50,
             quick=True,
-            strategy_params={"denoiser": {"pretrain_steps": 300}},
+            strategy_params={
+                "retrain": {"epochs": 1, "replay": 500},
+                "denoiser": {"pretrain_steps": 150, "steps": 60},
+            },
         )
         for k, v in overrides.items():
             setattr(cfg, k, v)
@@ -146,6 +160,8 @@ class ExperimentConfig:
         bad = [s for s in self.strategies if s not in STRATEGIES]
         if bad:
             raise ValueError(f"strategies: unknown {bad}; choose from {list(STRATEGIES)}")
+        if self.train_size is not None and self.train_size < 100:
+            raise ValueError(f"train_size={self.train_size}: give at least 100 (or None: all)")
         if not self.seeds:
             raise ValueError("seeds: give at least one seed")
         if any(b <= 0 for b in self.budgets) or not self.budgets:
@@ -194,7 +210,7 @@ def _mixed(X, y, corruptions, seed):
 def make_seed_data(cfg: ExperimentConfig, seed: int) -> SeedData:
     """Split the test digits into a disjoint pool and evaluation part, and corrupt them."""
     corruptions = list(cfg.corruptions or CORRUPTIONS)
-    X_train, y_train = load_mnist("train")
+    X_train, y_train = load_mnist("train", limit=cfg.train_size)
     X_test, y_test = load_mnist("test")
     perm = np.random.default_rng(10_000 + seed).permutation(len(X_test))
     pool_idx = perm[: cfg.pool_size]
@@ -245,6 +261,8 @@ def fit_detector(cfg: ExperimentConfig, data: SeedData, cache_dir: Path):
         "seed": data.seed,
         "data": data_fingerprint(data.X_train),
     }
+    if cfg.detector_min_steps != 300:  # keeps the cache keys of the default settings
+        settings["min_steps"] = cfg.detector_min_steps
     path = Path(cache_dir) / f"{cache_key('detector', settings)}.npz"
     if path.is_file():
         try:
@@ -252,7 +270,8 @@ def fit_detector(cfg: ExperimentConfig, data: SeedData, cache_dir: Path):
         except (ValueError, OSError):
             pass  # a damaged cache entry is refitted
     det = AutoencoderDetector(
-        epochs=cfg.detector_epochs, random_state=data.seed, n_threads=cfg.threads
+        epochs=cfg.detector_epochs, min_steps=cfg.detector_min_steps, random_state=data.seed,
+        n_threads=cfg.threads,
     )
     det.fit(data.X_train)
     path.parent.mkdir(parents=True, exist_ok=True)
