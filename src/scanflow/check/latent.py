@@ -4,7 +4,7 @@
   autoencoder, trained on the reference (``trained=True``) or left at its random
   initialisation (``trained=False``: the common "untrained encoder" baseline).
 * :class:`DefaultDetector` (``"default"``): one autoencoder and, on images, one pose
-  regressor; their tests combined with a Bonferroni correction —
+  regressor; their tests combined with a (weighted) Bonferroni correction —
 
   1. the whole distribution of reconstruction errors vs the held-out reference errors
      (two-sided KS): catches shifts that make images harder *or easier* to reconstruct;
@@ -42,6 +42,16 @@ from .stats import CORRECTIONS, KSDetector, MMDDetector
 __all__ = ["DefaultDetector", "LatentDriftDetector", "default_detector"]
 
 LATENT_TESTS = ("mmd", "ks")
+
+#: Shares of ``alpha`` of the default detector's tests, without and with the pose test.
+WEIGHTS = {
+    False: {"reconstruction_error": 0.5, "latent": 0.5},
+    True: {"reconstruction_error": 0.5, "latent": 0.25, "pose": 0.25},
+}
+
+
+def _weight_key(component: str) -> str:
+    return "latent" if component.startswith("latent_") else component
 
 
 def _latent_test(test: str, *, alpha, correction, n_permutations, max_reference, random_state):
@@ -140,8 +150,10 @@ class DefaultDetector(Detector):
     """The detector Scanflow runs by default: AE error test + latent MMD, and the pose test
     on images (see module doc).
 
-    The batch p-value is ``min(1, k * min(p_1, ..., p_k))`` over its ``k`` components
-    (Bonferroni), so a clean batch raises an alarm with probability at most ``alpha``.
+    The batch p-value is ``min(1, min_i p_i / w_i)`` over its components (weighted
+    Bonferroni, weights summing to 1), so a clean batch raises an alarm with probability at
+    most ``alpha``. The reconstruction-error test keeps half of ``alpha`` (as before the pose
+    test); the latent MMD and the pose test share the other half on images (``WEIGHTS``).
     Per-sample flags and scores are those of the autoencoder (two-tailed, calibrated at
     ``fpr``). ``pose=False`` leaves the pose test out; tables never have it.
     """
@@ -171,22 +183,22 @@ class DefaultDetector(Detector):
                 "pose_epochs": 2}
 
     def _fit(self, data: PreparedData) -> None:
-        k = 3 if self.pose and data.kind == "image" else 2
+        w = WEIGHTS[self.pose and data.kind == "image"]
         self.autoencoder_ = AutoencoderDetector(
             latent_dim=self.latent_dim, epochs=self.epochs, fpr=self.fpr,
-            alpha=self.alpha / k, batch_test=self.batch_test, denoising=self.denoising,
+            alpha=self.alpha * w["reconstruction_error"], batch_test=self.batch_test, denoising=self.denoising,
             random_state=self.random_state, n_threads=self.n_threads,
         ).fit(data.values)
         held_out = data.values[self.autoencoder_.calibration_indices_]
         self.latent_ = _latent_test(
-            self.latent_test, alpha=self.alpha / k, correction="bonferroni",
+            self.latent_test, alpha=self.alpha * w["latent"], correction="bonferroni",
             n_permutations=self.n_permutations, max_reference=self.max_reference,
             random_state=self.random_state,
         ).fit(self.autoencoder_.latent(held_out))
         self.pose_ = None
-        if k == 3:
+        if "pose" in w:
             self.pose_ = PoseDetector(
-                epochs=self.pose_epochs, alpha=self.alpha / k, fpr=self.fpr,
+                epochs=self.pose_epochs, alpha=self.alpha * w["pose"], fpr=self.fpr,
                 random_state=self.random_state, n_threads=self.n_threads,
             ).fit(data.values)
         self.reference_scores_ = self.autoencoder_.reference_scores_
@@ -223,7 +235,8 @@ class DefaultDetector(Detector):
     def _predict(self, data: PreparedData) -> CheckResult:
         parts = self._components(data)
         r_err = parts["reconstruction_error"]
-        p = min(1.0, len(parts) * min(r.p_value for r in parts.values()))
+        w = WEIGHTS[self.pose_ is not None]
+        p = min(1.0, min(r.p_value / w[_weight_key(name)] for name, r in parts.items()))
         return CheckResult(
             detector=self.name,
             is_drift=p < self.alpha,
@@ -236,8 +249,9 @@ class DefaultDetector(Detector):
             instance_threshold=r_err.instance_threshold,
             metadata={
                 "decision_rule": "p_value < threshold",
-                "score_name": "-log10 of the combined (Bonferroni) p-value",
-                "combination": "bonferroni",
+                "score_name": "-log10 of the combined (weighted Bonferroni) p-value",
+                "combination": "weighted bonferroni",
+                "weights": {name: w[_weight_key(name)] for name in parts},
                 "lower_instance_threshold": r_err.metadata.get("lower_instance_threshold"),
                 "share_flagged": r_err.metadata.get("share_flagged"),
                 "components": {name: _strip(r) for name, r in parts.items()},

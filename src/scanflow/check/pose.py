@@ -9,9 +9,9 @@ reference's own pose looks like, without any label:
    pose regression, as in rotation-prediction out-of-distribution detection; each parameter
    is left at 0 for a share ``keep_share`` of the images, so the reference's own pose is what
    "0" means).
-2. A sample's score is the Mahalanobis distance of its predicted pose from the predicted
-   poses of the held-out reference (which the network never trained on); those held-out
-   scores are the stored reference distribution (see ``_calibration``).
+2. A sample's score is the Mahalanobis distance of its predicted pose from the centre of
+   the predicted poses of the training part; the scores of the held-out part (which the
+   network never trained on) are the stored reference distribution (see ``_calibration``).
 3. ``predict`` compares the batch's scores with the reference scores with a one-sided
    Mann-Whitney test (``batch_test="ranksum"``): exact for clean data at any batch size,
    and powerful on batches of ten.
@@ -136,11 +136,14 @@ class PoseDetector(CalibratedScoresMixin, Detector):
             self._net = self._build()
             self.training_loss_ = self._train(torch.from_numpy(data.values[train_idx]))
         self._net.eval()
-        poses = self.predict_pose(data.values[cal_idx], prepared=True)
-        self.pose_mean_ = poses.mean(0)
-        self.pose_precision_ = np.linalg.pinv(np.atleast_2d(np.cov(poses, rowvar=False)))
+        # centre and spread from the training part, distances of the held-out part: the
+        # held-out distances and those of new clean images are then exchangeable (a centre
+        # fitted on the held-out part itself would make its distances slightly too small)
+        trained = self.predict_pose(data.values[train_idx], prepared=True)
+        self.pose_mean_ = trained.mean(0)
+        self.pose_precision_ = np.linalg.pinv(np.atleast_2d(np.cov(trained, rowvar=False)))
         self.calibration_indices_ = cal_idx
-        self._calibrate(self._distances(poses))
+        self._calibrate(self._distances(self.predict_pose(data.values[cal_idx], prepared=True)))
 
     def _train(self, x) -> list[float]:
         # lazy: torch (importing scanflow.check must not load it)

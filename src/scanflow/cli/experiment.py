@@ -99,7 +99,7 @@ def mnist_c(
     human: Annotated[bool, typer.Option("--human", help="label in the browser instead of the oracle (one round)")] = False,
     seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="number of seeds (default 3; quick 1)")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", metavar="DIR", help="state folder: cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads [default: 1 with --quick, else torch's]")] = None,
     budget: Annotated[int, typer.Option("--budget", min=1, help="labels to ask for with --human")] = 30,
     selection: Annotated[str, typer.Option("--selection", help="selection strategy with --human")] = "kcenter",
     strategy: Annotated[str, typer.Option("--strategy", help="improvement strategy with --human")] = "denoiser",
