@@ -22,7 +22,7 @@ one of the components of the default detector (:class:`~scanflow.check.latent.De
 Example:
     >>> from scanflow.datasets import load_mnist, corrupt
     >>> X, _ = load_mnist("train", limit=1000)
-    >>> det = PoseDetector(epochs=4, random_state=0).fit(X)
+    >>> det = PoseDetector(epochs=4, min_steps=200, random_state=0).fit(X)
     >>> det.predict(corrupt(X[:100], "rotate")).is_drift
     True
 """
