@@ -59,3 +59,13 @@ def test_the_pose_test_can_be_turned_off(kind_data):
     det.fit(kind_data["image"].ref)
     assert det.pose_ is None
     assert "pose" not in det.predict(kind_data["image"].clean[:50]).metadata["components"]
+
+
+def test_the_ranksum_batch_test_serves_every_calibrated_detector(kind_data):
+    from scanflow.check import PCADetector
+
+    data = kind_data["table"]
+    det = PCADetector(batch_test="ranksum").fit(data.ref)
+    assert not det.predict(data.clean[:200]).is_drift
+    shifted = det.predict(data.shifted[:200])
+    assert shifted.is_drift and shifted.metadata["batch_test"] == "ranksum"
