@@ -186,8 +186,8 @@ class DefaultDetector(Detector):
         w = WEIGHTS[self.pose and data.kind == "image"]
         self.autoencoder_ = AutoencoderDetector(
             latent_dim=self.latent_dim, epochs=self.epochs, fpr=self.fpr,
-            alpha=self.alpha * w["reconstruction_error"], batch_test=self.batch_test, denoising=self.denoising,
-            random_state=self.random_state, n_threads=self.n_threads,
+            alpha=self.alpha * w["reconstruction_error"], batch_test=self.batch_test,
+            denoising=self.denoising, random_state=self.random_state, n_threads=self.n_threads,
         ).fit(data.values)
         held_out = data.values[self.autoencoder_.calibration_indices_]
         self.latent_ = _latent_test(
