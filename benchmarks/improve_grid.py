@@ -7,8 +7,8 @@ corruptions, and per-corruption accuracy before/after for the best combination. 
 from the oracle (ground truth), as the report says.
 
     .venv/bin/python benchmarks/improve_grid.py            # full grid, 3 seeds (15-60 min)
-    .venv/bin/python benchmarks/improve_grid.py --quick    # a tiny grid (well under a minute
-                                                           # once the models are cached)
+    .venv/bin/python benchmarks/improve_grid.py --quick    # the smoke test's grid (that of
+                                                           # `scanflow experiment mnist-c --quick`)
 
 Models are cached in ``<output>/state/cache``; a second run reuses them.
 """
@@ -60,21 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         write_report,
     )
 
-    if args.quick:
-        cfg = ExperimentConfig(
-            seeds=[0],
-            budgets=[20, 100],
-            selections=["reconstruction", "kcenter", "random"],
-            strategies=["retrain"],
-            pool_size=1000,
-            eval_size=1000,
-            clean_size=500,
-            base_epochs=2,
-            detector_epochs=3,
-            quick=True,
-        )
-    else:
-        cfg = ExperimentConfig()
+    # --quick is the grid of `scanflow experiment mnist-c --quick` (the smoke test)
+    cfg = ExperimentConfig.quick_config() if args.quick else ExperimentConfig()
     if args.seeds:
         cfg.seeds = list(range(args.seeds))
     if args.seed_list:
@@ -90,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output
         or Path(__file__).parent / "out" / ("improve_grid-quick" if args.quick else "improve_grid")
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     results = run_experiment(
         cfg,
         out / "state",
@@ -110,11 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     print(grid_table(results), end="\n\n")
     print(selection_table(results), end="\n\n")
     print(per_corruption_table(results), end="\n\n")
-    print(
-        f"total {time.perf_counter() - t0:.0f} s; report in {out}"
-        if not args.no_report
-        else f"total {time.perf_counter() - t0:.0f} s"
-    )
+    cpu = time.process_time() - c0
+    where = f"; report in {out}" if not args.no_report else ""
+    print(f"total {time.perf_counter() - t0:.0f} s wall, {cpu:.0f} s CPU of this process, "
+          f"load average {os.getloadavg()[0]:.1f}{where}")
     return 0
 
 

@@ -26,7 +26,7 @@ from scanflow.datasets import corrupt, make_stream
 
 def test_builtins_are_registered():
     assert {"ae", "default", "latent", "ks", "mmd", "chi2", "psi", "pca",
-            "integrity"} <= set(available_detectors())
+            "integrity", "pose"} <= set(available_detectors())
 
 
 def test_duplicate_names_are_refused():
@@ -80,11 +80,12 @@ def test_plugin_from_an_entry_point(tmp_path, monkeypatch):
 
 def test_default_detector_catches_geometric_and_contrast_shifts(kind_data):
     data = kind_data["image"]
-    detector = default_detector(epochs=2, latent_dim=8, n_permutations=100,
+    detector = default_detector(epochs=2, latent_dim=8, n_permutations=100, pose_epochs=3,
                                random_state=0).fit(data.ref)
     clean = detector.predict(data.clean[:100])
     assert not clean.is_drift
-    assert set(clean.metadata["components"]) == {"reconstruction_error", "latent_mmd"}
+    assert set(clean.metadata["components"]) == {"reconstruction_error", "latent_mmd", "pose"}
+    assert detector.predict(corrupt(data.clean[:100], "rotate")).is_drift
     assert detector.predict(corrupt(data.clean[:100], "scale")).is_drift
     assert detector.predict((data.clean[:100] * 0.4).astype(np.uint8)).is_drift
     assert detector.latent(data.clean[:3]).shape == (3, 8)

@@ -199,7 +199,7 @@ def test_params_round_trip_through_the_constructor(name):
 def test_suite_covers_every_builtin_and_the_plugin():
     names = {c.values[0][0] for c in CASES}
     assert {"ae", "default", "latent", "ks", "mmd", "chi2", "psi", "pca", "integrity",
-            "example_mean_shift"} <= names
+            "pose", "example_mean_shift"} <= names
 
 
 # --------------------------------------------------------- table columns are matched by name

@@ -145,3 +145,21 @@ def test_an_interrupted_grid_resumes_from_its_journal(tiny_run):
     assert len(journals) == 1 and len(journals[0].read_text().splitlines()) == 2
     again = run_experiment(ExperimentConfig(**TINY), state, register=False)
     assert again["rows"] == results["rows"]
+
+
+def test_the_quick_config_still_runs_every_stage_on_less_data():
+    cfg = ExperimentConfig.quick_config()
+    cfg.validate()
+    full = ExperimentConfig()
+    assert {"reconstruction", "random"} <= set(cfg.selections)  # detector-led and baseline
+    assert {"retrain", "denoiser"} <= set(cfg.strategies)
+    assert cfg.budgets and max(cfg.budgets) <= cfg.best_budget  # a candidate is registered
+    assert cfg.train_size < 6000 and cfg.pool_size < full.pool_size
+    assert cfg.threads == 1
+
+
+def test_train_size_keeps_the_first_training_digits():
+    data = make_seed_data(ExperimentConfig(**{**TINY, "train_size": 500}), 0)
+    assert len(data.X_train) == len(data.y_train) == 500
+    with pytest.raises(ValueError, match="train_size"):
+        ExperimentConfig(train_size=10).validate()

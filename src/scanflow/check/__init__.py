@@ -15,6 +15,7 @@ name           detector
 ``mmd``        :class:`MMDDetector`: kernel MMD, permutation test
 ``chi2``       :class:`Chi2Detector`: categories, unseen categories
 ``psi``        :class:`PSIDetector`: population stability index
+``pose``       :class:`PoseDetector`: self-supervised pose regression (images)
 ``pca``        :class:`PCADetector`: PCA reconstruction error (tables)
 ``integrity``  :class:`IntegrityDetector`: schema, ranges, NaN/inf, category balance
 ``accepting``  :class:`AcceptingDetector`: a base plus the shifts the model was adapted to
@@ -37,6 +38,7 @@ from .features import feature_ranking
 from .integrity import IntegrityDetector
 from .latent import DefaultDetector, LatentDriftDetector, default_detector
 from .pca import PCADetector
+from .pose import PoseDetector
 from .registry import (
     ENTRY_POINT_GROUP,
     available_detectors,
@@ -65,6 +67,7 @@ __all__ = [
     "NotFittedError",
     "PCADetector",
     "PSIDetector",
+    "PoseDetector",
     "StreamingDetector",
     "TrainingCollapseWarning",
     "adjust_p_values",

@@ -67,7 +67,8 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         fpr: per-sample false-positive rate of ``is_outlier`` (split over both tails when
             ``tail="two-sided"``).
         alpha: significance level of the batch decision.
-        batch_test: ``"ks"``, ``"cvm"``, ``"fisher"`` or ``"binomial"`` (see _calibration).
+        batch_test: ``"ks"``, ``"cvm"``, ``"ranksum"``, ``"fisher"`` or ``"binomial"`` (see
+            _calibration).
         calibration_fraction: share of the reference held out to calibrate.
         max_restarts: re-initialisations when training collapses.
         hidden, base_channels: width of the dense / conv networks.

@@ -3,17 +3,20 @@
 * :class:`LatentDriftDetector` (``"latent"``): KS or MMD on the latent features of an
   autoencoder, trained on the reference (``trained=True``) or left at its random
   initialisation (``trained=False``: the common "untrained encoder" baseline).
-* :class:`DefaultDetector` (``"default"``): one autoencoder, two tests combined with a
-  Bonferroni correction —
+* :class:`DefaultDetector` (``"default"``): one autoencoder and, on images, one pose
+  regressor; their tests combined with a (weighted) Bonferroni correction —
 
   1. the whole distribution of reconstruction errors vs the held-out reference errors
      (two-sided KS): catches shifts that make images harder *or easier* to reconstruct;
   2. MMD with a permutation test on the latent features vs the latent features of the
-     held-out reference: catches geometric shifts (rotate, scale, shear) that the AE
-     reconstructs about as well as clean digits.
+     held-out reference: catches shifts of what the images show (scale, fog, a stripe);
+  3. images only (``pose=True``): the :class:`~scanflow.check.pose.PoseDetector`, a
+     self-supervised pose regressor whose distances are ranked against the held-out
+     reference (one-sided Mann-Whitney): catches geometric shifts (rotate, shear) that the
+     AE reconstructs about as well as clean digits, in batches as small as ten.
 
-  The latent reference is the calibration part of the reference, which the AE never
-  trained on, so clean data is not penalised for the AE's over-fitting.
+  Every reference is the calibration part of the reference, which the networks never
+  trained on, so clean data is not penalised for their over-fitting.
 
 Example:
     >>> from scanflow.datasets import load_mnist, corrupt
@@ -31,6 +34,7 @@ import numpy as np
 
 from .autoencoder import AutoencoderDetector
 from .base import Detector, PreparedData
+from .pose import PoseDetector
 from .registry import register_detector
 from .result import CheckResult
 from .stats import CORRECTIONS, KSDetector, MMDDetector
@@ -38,6 +42,16 @@ from .stats import CORRECTIONS, KSDetector, MMDDetector
 __all__ = ["DefaultDetector", "LatentDriftDetector", "default_detector"]
 
 LATENT_TESTS = ("mmd", "ks")
+
+#: Shares of ``alpha`` of the default detector's tests, without and with the pose test.
+WEIGHTS = {
+    False: {"reconstruction_error": 0.5, "latent": 0.5},
+    True: {"reconstruction_error": 0.5, "latent": 0.25, "pose": 0.25},
+}
+
+
+def _weight_key(component: str) -> str:
+    return "latent" if component.startswith("latent_") else component
 
 
 def _latent_test(test: str, *, alpha, correction, n_permutations, max_reference, random_state):
@@ -133,17 +147,22 @@ class LatentDriftDetector(Detector):
 
 @register_detector("default")
 class DefaultDetector(Detector):
-    """The detector Scanflow runs by default: AE error test + latent MMD (see module doc).
+    """The detector Scanflow runs by default: AE error test + latent MMD, and the pose test
+    on images (see module doc).
 
-    The batch p-value is ``min(1, 2 * min(p_error, p_latent))`` (Bonferroni), so a clean
-    batch raises an alarm with probability at most ``alpha``. Per-sample flags and scores
-    are those of the autoencoder (two-tailed, calibrated at ``fpr``).
+    The batch p-value is ``min(1, min_i p_i / w_i)`` over its components (weighted
+    Bonferroni, weights summing to 1), so a clean batch raises an alarm with probability at
+    most ``alpha``. The reconstruction-error test keeps half of ``alpha`` (as before the pose
+    test); the latent MMD and the pose test share the other half on images (``WEIGHTS``).
+    Per-sample flags and scores are those of the autoencoder (two-tailed, calibrated at
+    ``fpr``). ``pose=False`` leaves the pose test out; tables never have it.
     """
 
     def __init__(self, *, alpha: float = 0.05, fpr: float = 0.05, latent_dim: int = 16,
                  epochs: int = 12, batch_test: str = "ks", latent_test: str = "mmd",
                  n_permutations: int = 200, max_reference: int | None = 2000,
-                 denoising: bool = False, random_state: int = 0, n_threads: int | None = None):
+                 denoising: bool = False, pose: bool = True, pose_epochs: int = 10,
+                 random_state: int = 0, n_threads: int | None = None):
         self.alpha = alpha
         self.fpr = fpr
         self.latent_dim = latent_dim
@@ -153,25 +172,35 @@ class DefaultDetector(Detector):
         self.n_permutations = n_permutations
         self.max_reference = max_reference
         self.denoising = denoising
+        self.pose = pose
+        self.pose_epochs = pose_epochs
         self.random_state = random_state
         self.n_threads = n_threads
 
     @classmethod
     def _test_params(cls) -> dict[str, Any]:
-        return {"epochs": 3, "latent_dim": 8, "n_permutations": 100, "max_reference": 300}
+        return {"epochs": 3, "latent_dim": 8, "n_permutations": 100, "max_reference": 300,
+                "pose_epochs": 2}
 
     def _fit(self, data: PreparedData) -> None:
+        w = WEIGHTS[self.pose and data.kind == "image"]
         self.autoencoder_ = AutoencoderDetector(
             latent_dim=self.latent_dim, epochs=self.epochs, fpr=self.fpr,
-            alpha=self.alpha / 2, batch_test=self.batch_test, denoising=self.denoising,
-            random_state=self.random_state, n_threads=self.n_threads,
+            alpha=self.alpha * w["reconstruction_error"], batch_test=self.batch_test,
+            denoising=self.denoising, random_state=self.random_state, n_threads=self.n_threads,
         ).fit(data.values)
         held_out = data.values[self.autoencoder_.calibration_indices_]
         self.latent_ = _latent_test(
-            self.latent_test, alpha=self.alpha / 2, correction="bonferroni",
+            self.latent_test, alpha=self.alpha * w["latent"], correction="bonferroni",
             n_permutations=self.n_permutations, max_reference=self.max_reference,
             random_state=self.random_state,
         ).fit(self.autoencoder_.latent(held_out))
+        self.pose_ = None
+        if "pose" in w:
+            self.pose_ = PoseDetector(
+                epochs=self.pose_epochs, alpha=self.alpha * w["pose"], fpr=self.fpr,
+                random_state=self.random_state, n_threads=self.n_threads,
+            ).fit(data.values)
         self.reference_scores_ = self.autoencoder_.reference_scores_
         self.threshold_ = self.autoencoder_.threshold_
 
@@ -192,10 +221,22 @@ class DefaultDetector(Detector):
     def _score(self, data: PreparedData) -> np.ndarray:
         return self.autoencoder_._score(data)
 
+    def _components(self, data: PreparedData) -> dict[str, CheckResult]:
+        """Each test's result on the batch, by component name."""
+        results = {
+            "reconstruction_error": self.autoencoder_._predict(data),
+            f"latent_{self.latent_test}": self.latent_.predict(
+                self.autoencoder_.latent(data.values)),
+        }
+        if self.pose_ is not None:
+            results["pose"] = self.pose_._predict(data)
+        return results
+
     def _predict(self, data: PreparedData) -> CheckResult:
-        r_err = self.autoencoder_._predict(data)
-        r_lat = self.latent_.predict(self.autoencoder_.latent(data.values))
-        p = min(1.0, 2.0 * min(r_err.p_value, r_lat.p_value))
+        parts = self._components(data)
+        r_err = parts["reconstruction_error"]
+        w = WEIGHTS[self.pose_ is not None]
+        p = min(1.0, min(r.p_value / w[_weight_key(name)] for name, r in parts.items()))
         return CheckResult(
             detector=self.name,
             is_drift=p < self.alpha,
@@ -208,14 +249,12 @@ class DefaultDetector(Detector):
             instance_threshold=r_err.instance_threshold,
             metadata={
                 "decision_rule": "p_value < threshold",
-                "score_name": "-log10 of the combined (Bonferroni) p-value",
-                "combination": "bonferroni",
+                "score_name": "-log10 of the combined (weighted Bonferroni) p-value",
+                "combination": "weighted bonferroni",
+                "weights": {name: w[_weight_key(name)] for name in parts},
                 "lower_instance_threshold": r_err.metadata.get("lower_instance_threshold"),
                 "share_flagged": r_err.metadata.get("share_flagged"),
-                "components": {
-                    "reconstruction_error": _strip(r_err),
-                    f"latent_{self.latent_test}": _strip(r_lat),
-                },
+                "components": {name: _strip(r) for name, r in parts.items()},
                 **self._feature_report(r_err),
             },
         )
@@ -233,12 +272,17 @@ class DefaultDetector(Detector):
         meta["latent_"], a2 = self._nest("latent", self.latent_)
         arrays.update(a1)
         arrays.update(a2)
+        if self.pose_ is not None:
+            meta["pose_"], a3 = self._nest("pose", self.pose_)
+            arrays.update(a3)
         return meta, arrays
 
     def _set_state(self, meta, arrays):
         super()._set_state(meta, arrays)
         self.autoencoder_ = self._unnest("ae", meta["autoencoder_"], arrays)
         self.latent_ = self._unnest("latent", meta["latent_"], arrays)
+        # files saved before the pose test have no "pose_": they keep deciding on two tests
+        self.pose_ = self._unnest("pose", meta["pose_"], arrays) if "pose_" in meta else None
         self.reference_scores_ = self.autoencoder_.reference_scores_
         self.threshold_ = self.autoencoder_.threshold_
 

@@ -95,7 +95,7 @@ DataOpt = typer.Option(..., "--data", "-d", metavar="DATA",
 def check(
     data: str = DataOpt,
     reference: str | None = typer.Option(None, "--reference", "-r", metavar="DATA", help="Reference data to fit on (same forms as --data)."),
-    detector: str = typer.Option("default", "--detector", metavar="NAME|FILE", help="A registered detector (ae, ks, mmd, chi2, psi, pca, integrity, latent, default or a plugin) fitted on --reference, or a fitted detector file (from --save)."),
+    detector: str = typer.Option("default", "--detector", metavar="NAME|FILE", help="A registered detector (ae, ks, mmd, chi2, psi, pca, integrity, latent, pose, default or a plugin) fitted on --reference, or a fitted detector file (from --save)."),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="Detector setting KEY=VALUE (repeatable)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use the first N samples of each data only."),
     save: Path | None = typer.Option(None, "--save", help="Save the fitted detector (.npz)."),

@@ -1,6 +1,6 @@
 """``scanflow experiment``: the MNIST-C human-in-the-loop experiment, end to end.
 
-    scanflow experiment mnist-c --quick --output out/     a cut grid (~2 min), report in out/
+    scanflow experiment mnist-c --quick --output out/     the smoke test (~1 min), report in out/
     scanflow experiment mnist-c --seeds 3 --output out/   the full grid (budgets 20-200)
     scanflow experiment mnist-c --human --output out/     one round labeled by you in the browser
 
@@ -94,12 +94,12 @@ class _LabelingUI:
 
 @app.command("mnist-c")
 def mnist_c(
-    quick: Annotated[bool, typer.Option("--quick", help="a cut grid for CI (~2 minutes)")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="the smoke test: every stage once on less data (~1 minute)")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", metavar="DIR", help="write the report (HTML, Markdown, plots, results.json) here")] = None,
     human: Annotated[bool, typer.Option("--human", help="label in the browser instead of the oracle (one round)")] = False,
     seeds: Annotated[int | None, typer.Option("--seeds", min=1, help="number of seeds (default 3; quick 1)")] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", metavar="DIR", help="state folder: cache and MLflow store [default: OUTPUT/state or .scanflow/experiments/mnist-c]")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch threads [default: 1 with --quick, else torch's]")] = None,
     budget: Annotated[int, typer.Option("--budget", min=1, help="labels to ask for with --human")] = 30,
     selection: Annotated[str, typer.Option("--selection", help="selection strategy with --human")] = "kcenter",
     strategy: Annotated[str, typer.Option("--strategy", help="improvement strategy with --human")] = "denoiser",
