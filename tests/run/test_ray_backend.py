@@ -47,15 +47,46 @@ def test_resources_become_ray_task_options(backend, tmp_path):
     assert backend.task_options(make_task(tmp_path, "pass"))["num_cpus"] == 1.0
 
 
-def test_a_remote_cluster_gets_the_working_dir_and_pip_requirements(tmp_path):
+def test_a_remote_cluster_gets_the_working_dir_once_per_job_and_pip_requirements_per_node(tmp_path):
     from scanflow.app import Executor
     from scanflow.run.ray_backend import RayBackend
 
     remote = RayBackend(address="ray://head:10001", working_dir=tmp_path, runtime_env={"env_vars": {"A": "1"}})
     task = make_task(tmp_path, "pass", requirements=["numpy==2.0.0"],
                      node=Executor(name="n", module="m", isolated=True))
-    env = remote.task_options(task)["runtime_env"]
-    assert env == {"env_vars": {"A": "1"}, "working_dir": str(tmp_path.resolve()), "pip": ["numpy==2.0.0"]}
+    assert remote.job_runtime_env() == {"env_vars": {"A": "1"}, "working_dir": str(tmp_path.resolve())}
+    assert remote.task_options(task)["runtime_env"] == {"pip": ["numpy==2.0.0"]}  # the rest is the job's
+
+
+def test_on_a_ray_started_elsewhere_the_runtime_env_goes_with_every_task(ray_cluster, tmp_path):
+    from scanflow.run.ray_backend import RayBackend
+
+    joined = RayBackend(runtime_env={"env_vars": {"A": "1"}})
+    try:
+        joined.open()  # the session's Ray was started without this runtime env
+        assert joined.task_options(make_task(tmp_path, "pass"))["runtime_env"] == {"env_vars": {"A": "1"}}
+    finally:
+        joined.close()
+
+
+def test_a_working_dir_on_a_ray_started_elsewhere_is_refused_with_the_fix(ray_cluster, tmp_path):
+    from scanflow.errors import ScanflowError
+    from scanflow.run.ray_backend import RayBackend
+
+    with pytest.raises(ScanflowError, match=r"ray.shutdown\(\) first"):
+        RayBackend(working_dir=tmp_path).open()
+
+
+def test_a_node_started_through_setpriv_dies_with_its_worker_and_keeps_its_pid(backend, tmp_path):
+    from scanflow.run.ray_backend import _death_signal_wrapper
+
+    if not _death_signal_wrapper([sys.executable], dict(os.environ)):
+        pytest.skip("no util-linux setpriv here: the preexec_fn path is used")
+    result = backend.run_node(make_task(tmp_path, """
+        import os
+        print(open(f"/proc/{os.getpid()}/status").read().split("Name:")[1].split()[0])
+    """))
+    assert result.ok and "python" in (tmp_path / "n" / "stdout.log").read_text()  # setpriv exec'd the node
 
 
 def test_cancel_requests_come_before_the_check_in_or_after_it():

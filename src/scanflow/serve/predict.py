@@ -35,6 +35,7 @@ model declares. Example, a scikit-learn model in a notebook::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -43,11 +44,13 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from scanflow.models import InputSchema
 from scanflow.security import require_token
 from scanflow.webapi import add_openapi_hook, install, responses
 
+from .batching import MicroBatcher
 from .drift_monitor import DriftMonitor
 from .input_openapi import describe_inputs
 from .inputs import how_to_send, request_inputs
@@ -79,8 +82,18 @@ def _outlier_scores(detector: Any, X: Any) -> tuple[np.ndarray, np.ndarray, floa
     """Per-sample ``(is_outlier, score, threshold)`` from a fitted instance-level detector.
 
     Reads the per-sample part of the detector's :class:`~scanflow.check.CheckResult`
-    (``is_outlier``, ``instance_scores``, ``instance_threshold``).
+    (``is_outlier``, ``instance_scores``, ``instance_threshold``); a detector calibrated on
+    per-sample scores is asked for its scores only (its batch test would be thrown away).
     """
+    # lazy: scipy comes with it, and a service without a detector never needs it
+    from scanflow.check._calibration import CalibratedScoresMixin
+
+    if isinstance(detector, CalibratedScoresMixin):
+        scores = detector.score(X)
+        flags = scores > detector.threshold_
+        if detector.lower_threshold_ is not None:
+            flags |= scores < detector.lower_threshold_
+        return flags, scores, float(detector.threshold_)
     result = detector.predict(X)
     if result.is_outlier is None or result.instance_scores is None:
         raise TypeError(
@@ -150,6 +163,10 @@ class PredictionService:
         The most inputs one ``/predict/batch`` request may carry.
     detector_name:
         How errors name the detector (its file, e.g. ``detector.npz``).
+    micro_batch, micro_batch_wait:
+        Concurrent ``/predict`` requests are answered together, up to ``micro_batch`` inputs
+        in one call of the model and the check (1: each alone), and a request waits at most
+        ``micro_batch_wait`` seconds for others to join it (see :mod:`scanflow.serve.batching`).
     """
 
     def __init__(
@@ -163,6 +180,8 @@ class PredictionService:
         max_batch: int = 1024,
         service_name: str = "predict",
         detector_name: str | None = None,
+        micro_batch: int = 32,
+        micro_batch_wait: float = 0.002,
     ):
         self.slot = slot
         self.detector = detector
@@ -185,6 +204,9 @@ class PredictionService:
         self.n_samples_ = 0
         self.log_errors_: list[str] = []
         self.check_errors_: list[str] = []
+        self.batcher: MicroBatcher | None = None
+        if micro_batch > 1:
+            self.batcher = MicroBatcher(self._predict_joined, max_batch=micro_batch, max_wait=micro_batch_wait)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def load(self) -> bool:
@@ -210,6 +232,8 @@ class PredictionService:
 
     def stop(self) -> None:
         self.slot.stop()
+        if self.batcher is not None:
+            self.batcher.stop()
         if self.drift is not None:
             self.drift.stop()
             self.drift.flush()
@@ -232,11 +256,11 @@ class PredictionService:
         answer(model, sample_input(model.schema))
 
     # -- the work ----------------------------------------------------------------------------
-    def _next_indices(self, n: int) -> int:
+    def _next_indices(self, n: int, requests: int) -> int:
         with self._counter_lock:
             first = self.n_samples_
             self.n_samples_ += n
-            self.n_requests_ += 1
+            self.n_requests_ += requests
         return first
 
     def _flags(self, X: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
@@ -255,13 +279,15 @@ class PredictionService:
         *,
         ids: Sequence[str | None] | None = None,
         served: LoadedModel | None = None,
+        requests: int = 1,
     ) -> tuple[LoadedModel, int, list[Prediction]]:
         """Predict ``X`` (what the model's schema takes: a DataFrame, an image array...) with
-        ``served`` (default: the slot's model now); returns (model used, first index, answers)."""
+        ``served`` (default: the slot's model now); returns (model used, first index, answers).
+        ``requests``: how many requests ``X`` joins (for ``/health``)."""
         served = served or self.slot.get()  # read once: a swap during this request does not affect it
         answers = answer(served.model, X)
         flags = self._flags(X)
-        first = self._next_indices(len(X))
+        first = self._next_indices(len(X), requests)
         preds = _predictions(answers, flags, ids)
         if self.drift is not None:
             share = None if flags is None else float(np.mean(flags[0]))
@@ -307,8 +333,23 @@ class PredictionService:
         try:
             return self.predict(X, ids=ids, served=served)
         except ValueError as exc:  # e.g. a null (NaN) the model cannot take
-            raise input_error(("body", field), f"the model could not predict on this input: {exc}; "
-                              "check the values (GET /model describes the input)") from exc
+            raise _refused(field, exc) from exc
+
+    async def answer_one(self, X: Any, field: str, served: LoadedModel,
+                         ids: Sequence[str | None] | None) -> tuple[LoadedModel, int, list[Prediction]]:
+        """:meth:`answer_request` for one input through the micro-batcher: concurrent requests
+        share one forward pass; awaited on the event loop (no thread per waiting request)."""
+        try:
+            (first, pred), = await asyncio.wrap_future(self.batcher.submit(X, served))
+        except ValueError as exc:
+            raise _refused(field, exc) from exc
+        pred.id = ids[0] if ids else None
+        return served, first, [pred]
+
+    def _predict_joined(self, X: Any, served: LoadedModel) -> list[tuple[int, Prediction]]:
+        """The batcher's call: single inputs of concurrent requests, joined; (index, answer) each."""
+        _, first, preds = self.predict(X, served=served, requests=len(X))
+        return [(first + i, pred) for i, pred in enumerate(preds)]
 
     def model_info(self, served: LoadedModel) -> ModelInfo:
         return ModelInfo(
@@ -341,18 +382,30 @@ class PredictionService:
         return router
 
 
+def _refused(field: str, exc: ValueError) -> Exception:
+    return input_error(("body", field), f"the model could not predict on this input: {exc}; "
+                       "check the values (GET /model describes the input)")
+
+
+def _predict_one(svc: PredictionService, req: PredictRequest) -> PredictResponse:
+    served = svc.served()
+    X, field = request_inputs(req, served.model.schema, batch=False)
+    served, first, preds = svc.answer_request(X, field, served, [req.id] if req.id else None)
+    return PredictResponse(**preds[0].model_dump(), model=svc.model_info(served), request_id=first)
+
+
 def _prediction_routes(router: APIRouter, svc: PredictionService) -> None:
     @router.post("/predict", response_model=PredictResponse, summary="Predict one input",
                  responses=responses(503))
-    def predict_one(req: PredictRequest) -> PredictResponse:
+    async def predict_one(req: PredictRequest) -> PredictResponse:
         """One table row (``record``) or one image (``image`` / ``image_b64``), as ``GET /model``
         describes; ``outlier`` flags it against the detector's threshold."""
+        if svc.batcher is None:  # the model's call blocks: off the event loop
+            return await run_in_threadpool(_predict_one, svc, req)
         served = svc.served()
         X, field = request_inputs(req, served.model.schema, batch=False)
-        served, first, preds = svc.answer_request(X, field, served, [req.id] if req.id else None)
-        return PredictResponse(
-            **preds[0].model_dump(), model=svc.model_info(served), request_id=first
-        )
+        served, first, preds = await svc.answer_one(X, field, served, [req.id] if req.id else None)
+        return PredictResponse(**preds[0].model_dump(), model=svc.model_info(served), request_id=first)
 
     @router.post("/predict/batch", response_model=BatchPredictResponse, summary="Predict a batch",
                  responses=responses(503))
