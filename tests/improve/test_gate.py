@@ -33,6 +33,31 @@ def test_gate_keeps_the_champion_when_clean_accuracy_drops_too_much():
     assert not d.promote and "allowed drop 0.010" in d.reason
 
 
+def _with_guard(metrics, accuracy, n=22):
+    return {**metrics, "guard:episode-1_accuracy": accuracy, "guard:episode-1_n": float(n)}
+
+
+def test_one_lost_sample_of_a_small_guard_slice_is_noise_not_forgetting():
+    champion = _with_guard(CHAMPION, 21 / 22)
+    candidate = _with_guard({"drifted_accuracy": 0.9, "clean_accuracy": 0.99}, 20 / 22)
+    d = EvaluationGate().decide(champion, candidate)
+    assert d.promote and "1 sample(s) of 22: noise" in d.reason
+
+
+def test_a_guard_slice_that_loses_several_samples_keeps_the_champion():
+    champion = _with_guard(CHAMPION, 21 / 22)
+    candidate = _with_guard({"drifted_accuracy": 0.9, "clean_accuracy": 0.99}, 18 / 22)
+    d = EvaluationGate().decide(champion, candidate)
+    assert not d.promote and "episode-1 accuracy 0.818" in d.reason and "noise" not in d.reason
+    large = EvaluationGate().decide(_with_guard(CHAMPION, 0.95, n=1000),
+                                    _with_guard({"drifted_accuracy": 0.9, "clean_accuracy": 0.99},
+                                                0.91, n=1000))
+    assert not large.promote  # 40 samples of 1,000: forgetting
+    strict = EvaluationGate(min_guard_loss=0).decide(champion, _with_guard(
+        {"drifted_accuracy": 0.9, "clean_accuracy": 0.99}, 20 / 22))
+    assert not strict.promote
+
+
 def test_gate_names_the_missing_metric():
     with pytest.raises(GateError, match="clean_accuracy"):
         EvaluationGate().decide(CHAMPION, {"drifted_accuracy": 0.9})

@@ -322,10 +322,21 @@ def _labels_rule(cfg: ImproverConfig):
 
 def _champion_copes(cfg: ImproverConfig, payload: dict[str, Any]) -> bool:
     """Whether the champion's own held-out accuracy on the shift is already within
-    ``target_gap`` of its clean accuracy (then the episode needs no new model)."""
+    ``target_gap`` of its clean accuracy, on at least ``final_min_held_out`` held-out labels
+    (then the episode needs no new model). The same evidence floor as a final candidate's:
+    10 of 10 right happens one time in 12 to a model that is right 78 % of the time.
+
+    >>> cfg = ImproverConfig(final_min_held_out=15)
+    >>> base = {"drifted_accuracy": 1.0, "clean_accuracy": 0.98}
+    >>> _champion_copes(cfg, {"baseline_metrics": {**base, "drifted_n": 10}})
+    False
+    >>> _champion_copes(cfg, {"baseline_metrics": {**base, "drifted_n": 22}})
+    True
+    """
     base = payload.get("baseline_metrics") or {}
     drifted, clean = base.get("drifted_accuracy"), base.get("clean_accuracy")
-    return drifted is not None and clean is not None and drifted >= clean - cfg.target_gap
+    enough = base.get("drifted_n", cfg.final_min_held_out) >= cfg.final_min_held_out
+    return drifted is not None and clean is not None and enough and drifted >= clean - cfg.target_gap
 
 
 def _adapted(ep, payload: dict[str, Any], inputs: dict[str, Any]) -> Decision:
