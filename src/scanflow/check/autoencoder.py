@@ -33,13 +33,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import Any
 
 import numpy as np
 
 from ._calibration import CalibratedScoresMixin, split_calibration, validate_calibration_params
+from ._torch_threads import torch_threads
 from .base import Detector, DetectorInputError, PreparedData
 from .registry import register_detector
 from .result import CheckResult
@@ -126,20 +126,8 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         return {"epochs": 2, "min_steps": 150, "batch_size": 32, "latent_dim": 8}
 
     # ------------------------------------------------------------------ helpers
-    @contextlib.contextmanager
     def _threads(self):
-        # lazy: torch (importing scanflow.check must not load it)
-        import torch
-
-        if self.n_threads is None:
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(int(self.n_threads))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        return torch_threads(self.n_threads)
 
     def _loss_name(self, kind: str) -> str:
         if self.loss == "auto":

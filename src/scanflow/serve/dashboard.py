@@ -58,7 +58,7 @@ from scanflow.track.store import get_client
 from ..security import remember_token, require_token
 from ..webapi import responses
 from .drift_monitor import WindowResult
-from .labeling import ProgressOut
+from .labeling import ProgressOut, QueueCounts
 from .plots import accuracy_plot, drift_plot
 
 log = logging.getLogger(__name__)
@@ -226,15 +226,9 @@ class DriftSpanOut(_Out):
     status: str
 
 
-class BatchProgressOut(_Out):
+class BatchProgressOut(QueueCounts):
+    model_config = ConfigDict(extra="forbid")
     name: str
-    total: int
-    labeled: int
-    skipped: int
-    pending: int
-    in_progress: int
-    human: int
-    oracle: int
 
 
 class LabelsOut(ProgressOut):

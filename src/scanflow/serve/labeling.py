@@ -69,6 +69,7 @@ __all__ = [
     "LabelerRequest",
     "NextResponse",
     "ProgressOut",
+    "QueueCounts",
     "create_labeling_app",
     "create_labeling_router",
     "png_bytes",
@@ -153,8 +154,9 @@ class ItemOut(BaseModel):
     labeler_kind: str | None = None
 
 
-class ProgressOut(BaseModel):
-    """Queue counts; ``human`` and ``oracle`` count labels by kind of labeler."""
+class QueueCounts(BaseModel):
+    """Counts of a queue or of one batch; ``human`` and ``oracle`` count labels by kind of
+    labeler."""
 
     total: int
     labeled: int
@@ -163,6 +165,11 @@ class ProgressOut(BaseModel):
     in_progress: int
     human: int
     oracle: int
+
+
+class ProgressOut(QueueCounts):
+    """Queue counts, and labels per labeler."""
+
     by_labeler: dict[str, int]
 
 
