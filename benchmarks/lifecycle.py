@@ -195,7 +195,7 @@ def _shift_misses(seed: int, p: dict[str, Any], eps: list[dict[str, Any]],
                    f"'{name}' continued (target 0)")
     after = p["label_requests_after_promotion"]
     if after:
-        out.append(f"seed {seed}: {after} label request(s) after the last promotion in '{name}' "
+        out.append(f"seed {seed}: {after} label request(s) after the model that adapted the loop to '{name}' "
                    "(target 0)")
     if p["accuracy_after"] is not None and p["accuracy_before"] is not None \
             and p["accuracy_after"] < p["accuracy_before"]:
@@ -217,7 +217,7 @@ def phase_table(digests: list[dict[str, Any]]) -> str:
                          else p["label_requests_after_promotion"]])
     return md_table(["seed", "phase", "samples", "acc. before % (answers)", "acc. after % (answers)",
                      "promotions", "alarms counted from", "alarms", "label req. since then",
-                     "label req. after last promotion"], rows,
+                     "label req. after the adapting model"], rows,
                     "Per phase (accuracy of the API's real answers; alarms = checker alerts)")
 
 

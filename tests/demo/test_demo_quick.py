@@ -41,8 +41,9 @@ def test_the_agents_adapt_to_the_shift_and_then_leave_it_alone(run, request):
     shift = next(p for p in s["phases"] if p["shift"])
     assert shift["promotions"] and s["promoted"] is True
     assert shift["accuracy_after"] > shift["accuracy_before"] + 0.15
-    # settled: once the checker accepted the shift, no alarm; after the last promotion, no label
-    # request (a batch checked between the promotion and the settling may still alarm)
+    # settled: once the checker accepted the shift, no alarm; after the model that adapted the
+    # loop to it (the final promotion, or the settling), no label request (a batch checked
+    # between the promotion and the settling may still alarm)
     assert shift["counted_from"] == "settled"
     assert shift["alarms"] == 0 and shift["label_requests"] == 0
     assert shift["label_requests_after_promotion"] == 0

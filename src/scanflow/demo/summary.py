@@ -31,7 +31,11 @@ def _promotions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _phase_summary(demo, phase: dict[str, Any], history, promotions) -> dict[str, Any]:
     """Accuracy before the phase's first promotion and after its last; alarms and label
     requests once the loop settled the shift (the checker accepted it) — or after the last
-    promotion, or over the whole phase when nothing was promoted in it."""
+    promotion, or over the whole phase when nothing was promoted in it. Label requests "after
+    promotion" count from the model that adapted the loop to the shift: the final promotion, or
+    the settling when the episode ended without one (the champion was judged to handle the
+    shift, or the budget was spent); rounds after a promotion that was not final are part of the
+    episode's adaptation and are counted in its labels."""
     inside = [p for p in promotions if phase["started_at"] <= p["time"] <= phase["ended_at"]]
     first = inside[0]["time"] if inside else None
     last = inside[-1]["time"] if inside else None
@@ -41,6 +45,8 @@ def _phase_summary(demo, phase: dict[str, Any], history, promotions) -> dict[str
                     and phase["started_at"] <= d["time"] <= phase["ended_at"]), None)
     since, counted = ((settled, "settled") if settled else (last, "last promotion") if last
                       else (phase["started_at"], "phase start"))
+    final = next((p["time"] for p in inside if p["final"]), None)
+    adapted = final or settled or last
     alarms = [d for d in history if d["agent"] == "checker" and d["decision"] in ("alert", "reopen")
               and d["time"] >= since and _checked_phase(demo, d) == phase["name"]]
     return {"name": phase["name"], "shift": phase["shift"], "samples": [phase["start"], phase["end"]],
@@ -48,7 +54,8 @@ def _phase_summary(demo, phase: dict[str, Any], history, promotions) -> dict[str
             "accuracy_after": after[0], "answers_after": after[1],
             "promotions": [p["version"] for p in inside], "counted_from": counted,
             "alarms": len(alarms), "label_requests": _label_requests(demo, since, phase["ended_at"]),
-            "label_requests_after_promotion": _label_requests(demo, last, phase["ended_at"]) if last else None}
+            "label_requests_after_promotion": (_label_requests(demo, adapted, phase["ended_at"])
+                                               if last else None)}
 
 
 def _checked_phase(demo, decision: dict[str, Any]) -> str | None:
