@@ -12,7 +12,7 @@ Importing this package is cheap (no torch): import the module you need.
 * :mod:`scanflow.improve.wrappers`   ``AlignedClassifier`` (a table model behind a feature aligner)
 * :mod:`scanflow.improve.gate`       ``EvaluationGate`` and registry promotion
 * :mod:`scanflow.improve.loop`       ``run_round``: one select → label → improve → gate round
-* :mod:`scanflow.improve.classifier` the demo's ``MnistCNN``, ``train_classifier``, ``predict_proba``
+* :mod:`scanflow.improve.classifier` a small image CNN for the examples, ``train_classifier``, ``predict_proba``
 * :mod:`scanflow.improve.experiment` the MNIST-C experiment (``scanflow experiment mnist-c``);
   ``report`` writes its report, ``cache`` keeps its trained models
 """

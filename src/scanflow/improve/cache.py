@@ -7,14 +7,14 @@ a hash of those settings, so changing a setting, the seed or the data trains a n
 
 Example:
     >>> import tempfile
-    >>> from scanflow.improve.classifier import MnistCNN
+    >>> from scanflow.improve.denoiser import DenoisingAutoencoder
     >>> d = tempfile.mkdtemp()
-    >>> key = cache_key("cnn", {"seed": 0})
-    >>> load_cached(d, key, MnistCNN) is None
+    >>> key = cache_key("denoiser", {"seed": 0})
+    >>> load_cached(d, key, DenoisingAutoencoder) is None
     True
-    >>> _ = save_cached(d, key, MnistCNN(), {"seed": 0})
-    >>> type(load_cached(d, key, MnistCNN)).__name__
-    'MnistCNN'
+    >>> _ = save_cached(d, key, DenoisingAutoencoder(in_channels=3), {"seed": 0})
+    >>> load_cached(d, key, DenoisingAutoencoder).get_config()["in_channels"]
+    3
 """
 
 from __future__ import annotations

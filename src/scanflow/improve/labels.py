@@ -40,10 +40,10 @@ is lives in :mod:`~scanflow.improve.label_items`. Its database is opened through
 Example:
     >>> import numpy as np
     >>> store = LabelStore("sqlite://")            # in memory; pass a file path to keep it
-    >>> ids = store.enqueue(np.zeros((3, 28, 28), np.uint8), batch="b1", model_guess=[7, 1, 2])
+    >>> ids = store.enqueue(np.zeros((3, 32, 32, 3), np.uint8), batch="b1", model_guess=[7, 1, 2])
     >>> [item] = store.claim("ana")
     >>> item.x.shape, item.model_guess
-    ((28, 28), 7)
+    ((32, 32, 3), 7)
     >>> store.submit(item.id, 3, "ana").label
     3
     >>> store.progress()["labeled"], store.progress()["pending"]

@@ -161,17 +161,32 @@ def _nothing_to_learn(champion_metrics: dict[str, float]) -> GateDecision:
     )
 
 
+def _with_clean_slice(gate: EvaluationGate, eval_slices) -> dict[str, tuple[Any, Any]]:
+    eval_slices = dict(eval_slices or {})
+    if gate.clean_slice not in eval_slices:
+        raise ValueError(
+            f"eval_slices needs the clean slice {gate.clean_slice!r}: held-out clean data "
+            "(X, y) to check the candidate loses no clean accuracy"
+        )
+    return eval_slices
+
+
+def _improve_and_decide(champion, strategy, gate, train, labeled, eval_slices, champion_metrics,
+                        seed, timings):
+    """The candidate from the labeled samples, its metrics and the gate's decision."""
+    candidate = _timed(timings, "improve", strategy.improve, champion, *train, *labeled, seed=seed)
+    candidate_metrics = _timed(timings, "evaluate_candidate", gate.evaluate, candidate, eval_slices)
+    return candidate, candidate_metrics, gate.decide(champion_metrics, candidate_metrics)
+
+
 def run_round(
-    champion,
-    detector,
-    X_pool,
+    champion, detector, X_pool,
     *,
     selector: Selector,
     labeler: Labeler,
     strategy: Strategy,
     gate: EvaluationGate,
-    X_train,
-    y_train,
+    X_train, y_train,
     eval_slices: dict[str, tuple[Any, Any]] | None = None,
     budget: int = 100,
     seed: int = 0,
@@ -182,31 +197,20 @@ def run_round(
 ) -> RoundResult:
     """Run detect → select → label → improve → evaluate → decide once (module docstring).
 
-    (Over 60 lines only through its keyword arguments and their documentation: the body is the
-    six steps in order, about 40 lines.)
-
     Args:
-        champion: the deployed model (not modified).
-        detector: the fitted detector the selector may use (None for model-only selectors).
+        champion, detector: the deployed model (not modified); the fitted detector the
+            selector may use (None for model-only selectors).
         X_pool: the drifted samples to choose from (an array or a DataFrame).
         selector, labeler, strategy, gate: the four pluggable parts.
         X_train, y_train: the champion's training data (the strategies replay it).
-        eval_slices: held-out ``{name: (X, y)}``, disjoint from ``X_pool``; must hold the gate's
-            clean slice, and its drifted slice unless ``holdout`` > 0.
-        budget: most labels to ask for.
-        holdout: share of the labeled samples kept aside as the drifted slice when
-            ``eval_slices`` has none.
-        champion_metrics: the champion's metrics on ``eval_slices`` if already computed.
-        selected: skip selection and label these pool positions (e.g. chosen earlier).
+        eval_slices: held-out ``{name: (X, y)}``, disjoint from ``X_pool``, with the gate's clean
+            slice (and its drifted slice unless ``holdout`` > 0: that share of the labels).
+        budget, champion_metrics, selected: most labels to ask for; the champion's metrics if
+            computed already; pool positions to label instead of selecting (chosen earlier).
         require_drift: with a detector, first ask it about the pool as a batch; when it sees
             no drift the round ends there (no label is spent, the champion stays).
     """
-    eval_slices = dict(eval_slices or {})
-    if gate.clean_slice not in eval_slices:
-        raise ValueError(
-            f"eval_slices needs the clean slice {gate.clean_slice!r}: held-out clean data "
-            "(X, y) to check the candidate loses no clean accuracy"
-        )
+    eval_slices = _with_clean_slice(gate, eval_slices)
     X_pool = X_pool if hasattr(X_pool, "iloc") else np.asarray(X_pool)
     timings: dict[str, float] = {}
     drift = None
@@ -228,10 +232,9 @@ def run_round(
         return RoundResult(selected, labels, None, champion_metrics, {},
                            _nothing_to_learn(champion_metrics), int(ok.sum()), 0, held_out,
                            timings, drift)
-    X_lab, y_lab = take(X_pool, sel_ok[train_idx]), lab_ok[train_idx]
-    candidate = _timed(timings, "improve", strategy.improve, champion, X_train, y_train, X_lab,
-                       y_lab, seed=seed)
-    candidate_metrics = _timed(timings, "evaluate_candidate", gate.evaluate, candidate, eval_slices)
-    decision = gate.decide(champion_metrics, candidate_metrics)
+    candidate, candidate_metrics, decision = _improve_and_decide(
+        champion, strategy, gate, (X_train, y_train), (take(X_pool, sel_ok[train_idx]),
+                                                       lab_ok[train_idx]),
+        eval_slices, champion_metrics, seed, timings)
     return RoundResult(selected, labels, candidate, champion_metrics, candidate_metrics, decision,
                        int(ok.sum()), len(train_idx), held_out, timings, drift)

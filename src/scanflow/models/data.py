@@ -15,8 +15,8 @@ Example:
     Traceback (most recent call last):
     ...
     scanflow.models.schema.SchemaError: columns: missing column 'b' (send every column of the schema: a, b)
-    >>> as_images(np.zeros((2, 28, 28), np.uint8), InputSchema.image(28, 28)).shape
-    (2, 1, 28, 28)
+    >>> as_images(np.zeros((2, 32, 48, 3), np.uint8), InputSchema.image(32, 48, channels=3)).shape
+    (2, 3, 32, 48)
 """
 
 from __future__ import annotations

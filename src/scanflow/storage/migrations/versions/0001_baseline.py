@@ -208,6 +208,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Refused: this would drop every table and its rows."""
-    raise NotImplementedError(
+    # lazy: the migration module is loaded by Alembic; the store's error type is only needed here
+    from scanflow.storage.schema import SchemaVersionError
+
+    raise SchemaVersionError(
         "Scanflow does not downgrade its schema (the baseline holds every table and its rows): "
         "restore a backup of the database instead")
