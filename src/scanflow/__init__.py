@@ -19,26 +19,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import graph as _graph  # noqa: F401  (registers the Jupyter renderer of Application/Workflow)
 from ._version import __version__
-from .app import (
-    Agent,
-    Application,
-    Dependency,
-    Executor,
-    Resources,
-    Service,
-    SpecError,
-    SubWorkflow,
-    TrackerSettings,
-    Workflow,
-    load_app,
-)
 from .errors import ScanflowError
-from .run import Backend, InMemoryBackend, LocalBackend, get_backend, run_workflow
 
-# Names whose modules need torch, mlflow or SQLAlchemy: resolved lazily (PEP 562).
+# The public names, each resolved from its module on first use (PEP 562): `import scanflow`
+# loads nothing heavy, and the command line starts at once.
 _LAZY = {
+    **dict.fromkeys(["Agent", "Application", "Dependency", "Executor", "Resources", "Service", "SpecError",
+                     "SubWorkflow", "TrackerSettings", "Workflow", "load_app"], "scanflow.app"),
+    **dict.fromkeys(["Backend", "InMemoryBackend", "LocalBackend", "get_backend", "run_workflow"], "scanflow.run"),
+    # Names whose modules need torch, mlflow or SQLAlchemy.
     "CheckResult": "scanflow.check",
     "Detector": "scanflow.check",
     "AutoencoderDetector": "scanflow.check",
@@ -70,11 +60,7 @@ _LAZY = {
     "export": "scanflow.deploy",
 }
 
-__all__ = [
-    "Agent", "Application", "Backend", "Dependency", "Executor", "InMemoryBackend", "LocalBackend",
-    "Resources", "ScanflowError", "Service", "SpecError", "SubWorkflow", "TrackerSettings",
-    "Workflow", "__version__", "get_backend", "load_app", "run_workflow", *sorted(_LAZY),
-]
+__all__ = ["ScanflowError", "__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
@@ -82,8 +68,25 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'scanflow' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    if module == "scanflow.app":
+        _install_renderer()
     globals()[name] = value
     return value
+
+
+def _install_renderer() -> None:
+    """Let Jupyter draw applications and workflows: :mod:`scanflow.graph` (Graphviz) loads
+    the first time one is displayed, and registers its renderer then."""
+    from .app import spec
+
+    if spec._renderer is None:
+        spec.set_renderer(_render_lazily)
+
+
+def _render_lazily(fmt: str, obj: Any) -> str | None:
+    from .graph import render_for_jupyter  # lazy: importing it registers it for the next time
+
+    return render_for_jupyter(fmt, obj)
 
 
 def __dir__() -> list[str]:

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from scanflow import __version__
-from scanflow.cli import app
+from scanflow.cli import COMMANDS, app, load_command
 from scanflow.cli.reference import reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -20,9 +20,22 @@ OLD_IN = {"--status": ("scanflow", "graph")}
 
 
 def _commands(command, path=("scanflow",)):
+    """Every command under ``command`` (through Click's API: the root loads them lazily)."""
     yield path, command
-    for name, sub in getattr(command, "commands", {}).items():
-        yield from _commands(sub, (*path, name))
+    if hasattr(command, "commands"):
+        ctx = command.make_context(" ".join(path), [], resilient_parsing=True)
+        for name in command.list_commands(ctx):
+            yield from _commands(command.get_command(ctx, name), (*path, name))
+
+
+def test_the_root_help_lists_every_command_with_its_own_help_line():
+    root = typer.main.get_command(app)
+    ctx = root.make_context("scanflow", [], resilient_parsing=True)
+    for name, _module, _how, line in COMMANDS:  # the lines `scanflow --help` shows without loading
+        command = load_command(name)
+        assert " ".join((command.help or "").split("\n\n")[0].split()) == line, name
+        assert root.get_command(ctx, name).name == name
+    assert root.list_commands(ctx) == [name for name, *_ in COMMANDS]
 
 
 def test_docs_cli_md_is_current():

@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from scanflow.run import RunState, find_run, list_runs, run_workflow
-from scanflow.track import tracking_uri
+from scanflow.track import sync_tracking, tracking_uri
 
 WRITE_ENV = """
     import json, os, sys
@@ -27,6 +27,7 @@ WRITE_ENV = """
 
 
 def _runs(app):
+    sync_tracking(app)  # a `scanflow run` (deferred tracking) may have ended before its records are in
     client = MlflowClient(tracking_uri(app))
     exp = client.get_experiment_by_name(app.name)
     return client, {r.info.run_id: r for r in client.search_runs([exp.experiment_id])}

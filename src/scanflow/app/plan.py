@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
+from .dag import topological_order
 from .spec import Application, Executor, SubWorkflow, Workflow
 
 # Runs ``pkg.mod:func`` with the JSON parameters as keyword arguments. A JSON-serialisable
@@ -77,14 +76,6 @@ class Plan:
     groups: dict[str, PlannedGroup]          # parents before children
     workflows: list[str]                     # the top-level workflows of the run
 
-    def graph(self) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        for node in self.nodes.values():
-            graph.add_node(node.id)
-            for dep in node.deps:
-                graph.add_edge(dep, node.id)
-        return graph
-
 
 def top_level_workflows(app: Application) -> list[str]:
     """Workflows that no other workflow nests: what ``scanflow run`` runs by default."""
@@ -103,11 +94,7 @@ def build_plan(app: Application, workflow: str | None = None) -> Plan:
         roots = top_level_workflows(app)
         if not roots:
             raise ValueError("every workflow is nested in another one: nothing to run at the top level")
-        order = nx.DiGraph()
-        order.add_nodes_from(roots)
-        order.add_edges_from((up, wf) for wf in roots for up in app.workflow(wf).depends_on if up in roots)
-        index = {name: i for i, name in enumerate(roots)}
-        roots = list(nx.lexicographical_topological_sort(order, key=index.__getitem__))
+        roots = topological_order(roots, [(up, wf) for wf in roots for up in app.workflow(wf).depends_on])
 
     nodes: dict[str, PlannedNode] = {}
     groups: dict[str, PlannedGroup] = {}
@@ -126,12 +113,9 @@ def build_plan(app: Application, workflow: str | None = None) -> Plan:
 def _expand(app: Application, wf: Workflow, prefix: str, entry: list[str], chain: list[str],
             nodes: dict[str, PlannedNode], groups: dict[str, PlannedGroup], stack: list[str]) -> list[str]:
     """Add ``wf``'s nodes under ``prefix``; return the ids that mark ``wf`` as finished."""
-    index = {n.name: i for i, n in enumerate(wf.nodes)}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(index)
-    graph.add_edges_from((up, n.name) for n in wf.nodes for up in n.depends_on if up in index)
+    names = [n.name for n in wf.nodes]
     done: dict[str, list[str]] = {}
-    for name in nx.lexicographical_topological_sort(graph, key=index.__getitem__):
+    for name in topological_order(names, [(up, n.name) for n in wf.nodes for up in n.depends_on]):
         node = wf.node(name)
         deps = sorted({d for up in node.depends_on for d in done.get(up, [])}) if node.depends_on else list(entry)
         node_id = f"{prefix}/{name}"
@@ -145,7 +129,8 @@ def _expand(app: Application, wf: Workflow, prefix: str, entry: list[str], chain
         else:
             nodes[node_id] = PlannedNode(node_id, node, wf.name, deps, list(chain))
             done[name] = [node_id]
-    leaves = [n for n in graph.nodes if graph.out_degree(n) == 0]
+    upstream = {up for n in wf.nodes for up in n.depends_on}
+    leaves = [n for n in names if n not in upstream]
     return sorted({d for leaf in leaves for d in done[leaf]})
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-import networkx as nx
-
+from .dag import find_cycle
 from .errors import Problem, SpecError
 from .spec import Application, Executor, SubWorkflow
 
@@ -73,7 +72,7 @@ def _workflow_problems(app: Application, wi: int, wf, check_files: bool) -> list
         if up not in wf_names:
             hint = did_you_mean(up, wf_names) or f"known workflows: {', '.join(wf_names)}"
             problems.append(Problem(f"{where}.depends_on", f"unknown workflow {up!r}", hint))
-    cycle = _find_cycle([(up, n.name) for n in wf.nodes for up in n.depends_on if up != n.name])
+    cycle = find_cycle([(up, n.name) for n in wf.nodes for up in n.depends_on if up != n.name])
     if cycle:
         problems.append(Problem(f"{where}", f"dependency cycle {' -> '.join(cycle)}", "remove one of these depends_on entries"))
     return problems
@@ -85,7 +84,7 @@ def _workflow_cycles(app: Application) -> list[Problem]:
     wf_edges = [(up, wf.name) for wf in app.workflows for up in wf.depends_on if up in wf_names]
     wf_edges += [(n.workflow, wf.name) for wf in app.workflows for n in wf.nodes
                  if isinstance(n, SubWorkflow) and n.workflow in wf_names]
-    cycle = _find_cycle(wf_edges)
+    cycle = find_cycle(wf_edges)
     if not cycle:
         return []
     return [Problem("workflows", f"workflow cycle {' -> '.join(cycle)} (through depends_on or nesting)",
@@ -130,15 +129,6 @@ def _is_file(path) -> bool:
         return path.is_file()
     except (OSError, ValueError):
         return False
-
-
-def _find_cycle(edges: list[tuple[str, str]]) -> list[str] | None:
-    graph = nx.DiGraph(edges)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return None
-    return [u for u, _ in cycle] + [cycle[0][0]]
 
 
 def check_application(app: Application, check_files: bool = True) -> None:

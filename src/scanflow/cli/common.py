@@ -54,9 +54,6 @@ def print_problems(problems: list, where: str) -> None:
 def load_application(app_path: str, state_dir: Path | None = None) -> Application:
     """The application at ``app_path`` with its state folder settled: ``state_dir`` when given,
     else the spec's; the packaged demo applications keep theirs where ``scanflow demo`` does."""
-    # lazy: scanflow.demo loads the demo's examples, which only its own folder needs
-    from ..demo import packaged_state_dir
-
     try:
         application = load_app(app_path)
     except FileNotFoundError as exc:
@@ -66,6 +63,17 @@ def load_application(app_path: str, state_dir: Path | None = None) -> Applicatio
         raise typer.Exit(PROBLEM) from None
     if state_dir is not None:
         application.state_dir = str(Path(state_dir).resolve())
-    elif (demo_state := packaged_state_dir(application)) is not None:
+    elif (demo_state := _packaged_state_dir(application)) is not None:
         application.state_dir = str(demo_state)
     return application
+
+
+def _packaged_state_dir(application: Application) -> Path | None:
+    """The state folder ``scanflow demo`` uses, for an application inside the package."""
+    package = Path(__file__).resolve().parents[1]
+    if not Path(application.root).resolve().is_relative_to(package):
+        return None  # not a packaged demo: do not load the demos to find out
+    # lazy: scanflow.demo loads the demo's examples (numpy), which only its own folders need
+    from ..demo import packaged_state_dir
+
+    return packaged_state_dir(application)

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.markup import escape
 
-from ..app import SpecError
 from ..errors import ScanflowError
 
 __all__ = ["INTERNAL_ERROR", "INTERRUPTED", "PROBLEM", "USAGE", "run_guarded"]
@@ -41,12 +40,14 @@ def run_guarded(command: Callable[..., object], argv: list[str] | None = None) -
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
         return INTERRUPTED
-    except SpecError as exc:
-        err.print(f"[red]✘ {len(exc.problems)} problem{'s' * (len(exc.problems) != 1)} in the application:[/red]")
-        for problem in exc.problems:
-            err.print(f"  {escape(str(problem))}", highlight=False)
-        return PROBLEM
     except ScanflowError as exc:
+        from ..app import SpecError  # lazy: the spec loads pydantic; a SpecError loaded it already
+
+        if isinstance(exc, SpecError):
+            err.print(f"[red]✘ {len(exc.problems)} problem{'s' * (len(exc.problems) != 1)} in the application:[/red]")
+            for problem in exc.problems:
+                err.print(f"  {escape(str(problem))}", highlight=False)
+            return PROBLEM
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return PROBLEM
     except Exception as exc:  # the one place a bug is caught: reported as one, with code 70

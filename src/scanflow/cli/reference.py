@@ -62,7 +62,11 @@ def _section(path: list[str], command) -> list[str]:
 
 def _walk(path: list[str], command) -> list[str]:
     lines = _section(path, command)
-    for name, sub in getattr(command, "commands", {}).items():
+    if not hasattr(command, "commands"):
+        return lines
+    ctx = command.make_context(" ".join(path), [], resilient_parsing=True)
+    for name in command.list_commands(ctx):  # get_command loads a lazy command's module
+        sub = command.get_command(ctx, name)
         if not sub.hidden:
             lines += _walk([*path, name], sub)
     return lines

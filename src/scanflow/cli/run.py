@@ -1,7 +1,6 @@
-"""``scanflow init | validate | run | runs | wipe``: create, check, run and inspect applications.
+"""``scanflow init | run | runs | wipe``: create, run and inspect applications.
 
     scanflow init DIR                                 scaffold a runnable example application
-    scanflow validate APP                             every problem of the spec, one a line
     scanflow run APP [--workflow NAME] [--resume RUN_ID] [--no-cache] [--max-parallel N]
     scanflow runs [APP]                               the runs of an application
     scanflow runs show RUN_ID [APP]                   one run, node by node
@@ -31,11 +30,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..agents import config_problems
-from ..app import Executor, SubWorkflow, find_app_file
+from ..app import find_app_file
 from ..run import RunError, RunNotFound, Scheduler, find_run, find_run_under, get_backend, list_runs
 from ..run.scheduler import STATE_MARKER
-from .common import AppArg, StateDirOpt, console, fail, load_application, print_problems
+from .common import AppArg, StateDirOpt, console, fail, load_application
 from .exits import INTERRUPTED, PROBLEM
 
 STYLES = {
@@ -77,30 +75,6 @@ def init(
         console.print(f"  {escape(str(path))}", highlight=False)
     console.print(f"\nNext: [bold]scanflow validate {escape(str(directory))}[/bold] then "
                   f"[bold]scanflow run {escape(str(directory))}[/bold]")
-
-
-# -- validate -----------------------------------------------------------------------------------
-
-def validate(app_path: AppArg = ".") -> None:
-    """Check an application: names, dependencies, cycles, files, resources, unknown keys, and
-    every agent's config against its kind (unknown keys, types, missing settings)."""
-    application = load_application(app_path)
-    problems = config_problems(application)
-    if problems:
-        print_problems(problems, f"the agents' config of {app_path}")
-        raise typer.Exit(PROBLEM)
-    nodes = sum(len(w.nodes) for w in application.workflows)
-    console.print(f"[green]✔[/green] {escape(str(application.source or app_path))}: application "
-                  f"[bold]{escape(application.name)}[/bold] is valid "
-                  f"({len(application.workflows)} workflows, {nodes} nodes, {len(application.agents)} agents)")
-    for wf in application.workflows:
-        parts = []
-        for node in wf.nodes:
-            if isinstance(node, SubWorkflow):
-                parts.append(f"{node.name} (workflow {node.workflow})")
-            elif isinstance(node, Executor):
-                parts.append(node.name)
-        console.print(f"  {escape(wf.name)}: {escape(', '.join(parts))}", highlight=False)
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -195,7 +169,8 @@ def run(
     application = load_application(app_path, state_dir)
     try:
         scheduler = Scheduler(application, get_backend(backend, **({'address': address} if address else {})), use_cache=not no_cache,
-                              max_parallel=max_parallel, track=not no_track, app_arg=app_path)
+                              max_parallel=max_parallel, track=not no_track, app_arg=app_path,
+                              deferred_tracking=True)
         with LiveProgress(console) as progress:
             scheduler.progress = progress
             result = scheduler.run(workflow=workflow, resume=resume)
@@ -354,9 +329,8 @@ def wipe(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``init``, ``validate``, ``run``, ``runs`` and ``wipe`` to the root Typer app."""
+    """Add ``init``, ``run``, ``runs`` and ``wipe`` to the root Typer app."""
     app.command("init")(init)
-    app.command("validate")(validate)
     app.command("run")(run)
     app.command("runs")(runs)
     app.command("wipe")(wipe)

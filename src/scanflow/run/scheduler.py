@@ -49,7 +49,7 @@ from scanflow.app.plan import Plan, PlannedNode, build_command, build_plan, para
 from scanflow.errors import ScanflowError
 
 from ..app import Application, load_app
-from ..track.recorder import RunRecorder
+from ..track.journal import make_recorder
 from .backend import Backend, NodeResult, NodeTask
 from .cache import NodeCache, cache_key, hash_path
 from .envs import EnvCreationError, ensure_env, env_python
@@ -165,6 +165,11 @@ class Scheduler:
         Called with a :class:`ProgressEvent` on every change.
     track : bool
         Record the run in MLflow (parent run, nested runs per group and node).
+    deferred_tracking : bool
+        Journal the records and let a background process write them to MLflow
+        (:mod:`scanflow.track.journal`): the run starts without loading MLflow, and ends
+        without waiting for the store; the records follow a moment later. Only on the
+        embedded SQLite store; elsewhere the records are written as the run goes.
     handle_signals : bool
         On SIGINT/SIGTERM (main thread only), stop the running nodes and record the run.
     app_arg : str, optional
@@ -173,13 +178,15 @@ class Scheduler:
 
     def __init__(self, app: Application, backend: Backend | None = None, *, use_cache: bool = True,
                  max_parallel: int | None = None, progress: ProgressCallback | None = None,
-                 track: bool = True, handle_signals: bool = True, app_arg: str | None = None):
+                 track: bool = True, handle_signals: bool = True, app_arg: str | None = None,
+                 deferred_tracking: bool = False):
         self.app = app
         self.backend = backend if backend is not None else LocalBackend()
         self.use_cache = use_cache
         self.max_parallel = max_parallel
         self.progress = progress
         self.track = track
+        self.deferred_tracking = deferred_tracking
         self.handle_signals = handle_signals
         self.app_arg = app_arg
         self._cancel = threading.Event()
@@ -207,7 +214,7 @@ class Scheduler:
         self.cache = NodeCache(state_dir / "cache")
         self.recorder = None
         if self.track:
-            self.recorder = RunRecorder(self.app)
+            self.recorder = make_recorder(self.app, self.deferred_tracking)
         self.state = self._resume(old) if old is not None else self._start(workflow)
         self.run_id = self.state.run_id
         started = time.time()
@@ -506,8 +513,7 @@ class Scheduler:
             "PYTHONPATH": os.pathsep.join(pythonpath), "PYTHONUNBUFFERED": "1",
         })
         if self.recorder is not None and mlflow_run is not None:
-            env.update({"MLFLOW_TRACKING_URI": self.recorder.uri, "MLFLOW_RUN_ID": mlflow_run,
-                        "MLFLOW_EXPERIMENT_ID": str(self.recorder.experiment_id)})
+            env.update(self.recorder.node_env(mlflow_run, isolated=ex.isolated))
         return env
 
     # -- groups, end of run -------------------------------------------------------------------

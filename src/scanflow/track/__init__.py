@@ -34,11 +34,11 @@ from .registry import (
 )
 from .store import embedded_uri, ensure_experiment, experiment_name, get_client, tracking_uri
 
-_LAZY = {"PredictionLog": "predictions", "PredictionRecord": "predictions"}
+_LAZY = {"PredictionLog": "predictions", "PredictionRecord": "predictions", "sync_tracking": "replay"}
 
 
 def __getattr__(name: str):
-    """The prediction log loads SQLAlchemy: imported on first use."""
+    """The prediction log loads SQLAlchemy, the replay of deferred runs MLflow: imported on first use."""
     if name not in _LAZY:
         raise AttributeError(f"module 'scanflow.track' has no attribute {name!r}")
 
@@ -51,5 +51,5 @@ __all__ = [
     "MlflowRegistry", "MlflowRuns", "NoActiveRun", "PredictionLog", "PredictionRecord", "current_run_id", "embedded_uri",
     "ensure_experiment", "experiment_name", "get_alias_version", "get_client", "log_artifact",
     "log_dict", "log_metric_series", "log_metrics", "log_params", "promote", "register_model",
-    "resolve_model_uri", "rollback", "runs_dataframe", "set_alias", "set_tags", "tracking_uri",
+    "resolve_model_uri", "rollback", "runs_dataframe", "set_alias", "set_tags", "sync_tracking", "tracking_uri",
 ]

@@ -66,9 +66,11 @@ def end_through_client(client: Any, end: RunEnd) -> None:
 
 
 def sql_store(client: Any) -> Any | None:
-    """The client's SQLAlchemy tracking store, or ``None`` (a server, a file store)."""
+    """The client's SQLAlchemy tracking store (or ``client`` itself when it is one), or
+    ``None`` (a server, a file store)."""
     # The client keeps its store private; a store without an engine is not an SQL one.
-    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    store = client if hasattr(client, "ManagedSessionMaker") else \
+        getattr(getattr(client, "_tracking_client", None), "store", None)
     if getattr(store, "engine", None) is None or not hasattr(store, "ManagedSessionMaker"):
         return None
     return store

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .replay import sync_tracking
 from .store import experiment_name, fluent_tracking_uri, get_client, registry_uri, tracking_uri
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def runs_dataframe(experiment: str | list[str] | None = None, app: Application |
     import pandas as pd  # lazy: as above
 
     uri = tracking_uri(app)
+    sync_tracking(uri)  # the deferred runs' records first
     client = get_client(uri, registry_uri(app))
     names = [experiment] if isinstance(experiment, str) else experiment
     if names is None and app is not None:
@@ -66,9 +68,11 @@ class MlflowRuns:
     """Finished runs of an experiment, oldest first (what the tracker agent's runs sensor reads)."""
 
     def __init__(self, app: Application | None = None):
-        self.client = get_client(tracking_uri(app), registry_uri(app))
+        self.uri = tracking_uri(app)
+        self.client = get_client(self.uri, registry_uri(app))
 
     def finished_runs(self, experiment: str, after_ms: float) -> list[dict]:
+        sync_tracking(self.uri)  # runs of `scanflow run` reach the store a moment after it ends
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             return []

@@ -50,6 +50,11 @@ class RunRecorder:
         self.app = app
         self.uri = tracking_uri(app)
         enable_wal(self.uri)
+        if self.uri.startswith("sqlite:///"):
+            # lazy: cycle, the replay writes through this module's helpers
+            from .replay import replay_pending
+
+            replay_pending(Path(self.uri[len("sqlite:///"):]))  # deferred runs first, in order
         self.client = get_client(self.uri, registry_uri(app))
         self.experiment_id = ensure_experiment(app, self.client)
         self._lock = threading.Lock()
@@ -67,21 +72,21 @@ class RunRecorder:
         # lazy: mlflow (importing scanflow.track must not load it)
         from mlflow.entities import Param
 
-        tags = {"mlflow.runName": name, "mlflow.user": _user(), "mlflow.source.type": "LOCAL",
-                "scanflow.app": self.app.name, **{k: str(v) for k, v in tags.items()}}
-        if self.app.source is not None:
-            tags.setdefault("mlflow.source.name", str(self.app.source))
-        if parent:
-            tags["mlflow.parentRunId"] = parent
+        tags = run_tags(self.app, name, tags, parent)
         with self._lock:
             run = self.client.create_run(self.experiment_id, start_time=int(time.time() * 1000),
                                          tags=tags, run_name=name)
             run_id = run.info.run_id
             self._artifact_uris[run_id] = run.info.artifact_uri
-        items = [Param(str(k), _text(v)) for k, v in (params or {}).items()]
+        items = [Param(str(k), param_text(v)) for k, v in (params or {}).items()]
         if items:  # in the background: only the run id is needed now
             self.submit(self._log_params, run_id, items)
         return run_id
+
+    def node_env(self, run_id: str, isolated: bool = False) -> dict[str, str]:
+        """``MLFLOW_*`` variables for a node logging to ``run_id``."""
+        return {"MLFLOW_TRACKING_URI": self.uri, "MLFLOW_RUN_ID": run_id,
+                "MLFLOW_EXPERIMENT_ID": str(self.experiment_id)}
 
     def _log_params(self, run_id: str, items: list[Any]) -> None:
         with self._lock:
@@ -118,24 +123,7 @@ class RunRecorder:
 
     def log_files(self, run_id: str, files: list[tuple[Path, str]]) -> None:
         """Upload ``(local file or folder, artifact folder)`` pairs that exist."""
-        repo = self._artifact_repo(run_id)
-        for path, folder in files:
-            path = Path(path)
-            if path.is_file():
-                repo.log_artifact(str(path), folder or None)
-            elif path.is_dir():
-                repo.log_artifacts(str(path), f"{folder}/{path.name}" if folder else path.name)
-
-    def _artifact_repo(self, run_id: str) -> Any:
-        """The run's artifact repository, from the location known since the run was created
-        (the client would fetch the whole run to find it)."""
-        # lazy: mlflow (importing scanflow.track must not load it)
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-        uri = self._artifact_uris.get(run_id)
-        if uri is None or self.uri.startswith("databricks"):
-            return _ClientArtifacts(self.client, run_id)
-        return get_artifact_repository(uri, tracking_uri=self.uri)
+        upload_files(self.client, run_id, files, self._artifact_uris.get(run_id))
 
     def finish(self, run_id: str, status: str, metrics: dict[str, float] | None = None,
                tags: dict[str, Any] | None = None, end_time: float | None = None) -> None:
@@ -183,6 +171,30 @@ class RunRecorder:
                         self.client.set_terminated(child.info.run_id, "KILLED")
                         killed.append(child.info.run_id)
         return killed
+
+
+def upload_files(client: Any, run_id: str, files: list[tuple[Path, str]], artifact_uri: str | None = None) -> None:
+    """Upload ``(local file or folder, artifact folder)`` pairs that exist to ``run_id``'s
+    artifacts; ``artifact_uri`` (the run's, if known) saves fetching the run."""
+    repo = _artifact_repo(client, run_id, artifact_uri) if files else None
+    for path, folder in files:
+        path = Path(path)
+        if path.is_file():
+            repo.log_artifact(str(path), folder or None)
+        elif path.is_dir():
+            repo.log_artifacts(str(path), f"{folder}/{path.name}" if folder else path.name)
+
+
+def _artifact_repo(client: Any, run_id: str, artifact_uri: str | None) -> Any:
+    """The run's artifact repository (through the client on Databricks)."""
+    # lazy: mlflow (importing scanflow.track must not load it)
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    uri = getattr(client, "tracking_uri", None) or ""  # no client: a local store's replay
+    if uri.startswith("databricks"):
+        return _ClientArtifacts(client, run_id)
+    artifact_uri = artifact_uri or client.get_run(run_id).info.artifact_uri
+    return get_artifact_repository(artifact_uri, tracking_uri=uri or None)
 
 
 class _ClientArtifacts:
@@ -245,7 +257,18 @@ def enable_wal(uri: str) -> None:
         pass  # another process holds a lock: the mode is only an optimisation
 
 
-def _text(value: Any) -> str:
+def run_tags(app: Application, name: str, tags: dict[str, Any], parent: str | None) -> dict[str, str]:
+    """The tags of a new run: MLflow's own (name, user, source, parent) and Scanflow's."""
+    tags = {"mlflow.runName": name, "mlflow.user": _user(), "mlflow.source.type": "LOCAL",
+            "scanflow.app": app.name, **{k: str(v) for k, v in tags.items()}}
+    if app.source is not None:
+        tags.setdefault("mlflow.source.name", str(app.source))
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    return tags
+
+
+def param_text(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     return text[:MAX_PARAM_LENGTH]
 

@@ -48,7 +48,7 @@ def embedded_uri(state_dir: str | os.PathLike[str]) -> str:
 
 
 def is_embedded(uri: str) -> bool:
-    return uri.startswith("sqlite:")
+    return uri.startswith(("sqlite:", "scanflow+sqlite:"))
 
 
 def artifact_root(app: Application) -> str | None:
@@ -89,19 +89,23 @@ def experiment_name(app: Application) -> str:
 
 def ensure_experiment(app: Application, client: MlflowClient | None = None) -> str:
     """The id of the application's experiment, created on first use."""
+    client = client or get_client(tracking_uri(app), registry_uri(app))
+    return ensure_named_experiment(client, experiment_name(app), artifact_root(app), {"scanflow.app": app.name})
+
+
+def ensure_named_experiment(client: MlflowClient, name: str, artifact_location: str | None,
+                            tags: dict[str, str]) -> str:
+    """The id of the experiment ``name``: restored if deleted, created if missing."""
     # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.exceptions import MlflowException
 
-    client = client or get_client(tracking_uri(app), registry_uri(app))
-    name = experiment_name(app)
     found = client.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":
             client.restore_experiment(found.experiment_id)
         return found.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_root(app),
-                                        tags={"scanflow.app": app.name})
+        return client.create_experiment(name, artifact_location=artifact_location, tags=tags)
     except MlflowException:  # created meanwhile by another process
         found = client.get_experiment_by_name(name)
         if found is None:
