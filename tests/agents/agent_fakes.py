@@ -75,8 +75,10 @@ class Registry:
     the improver's ``improvement`` (a new version per labeling round)."""
 
     def __init__(self, ledger: Ledger, model: str = "clf", base_accuracy: float = 0.80,
-                 step: float = 0.01, slow: float = 0.0, rounds: int = 1):
+                 step: float = 0.01, slow: float = 0.0, rounds: int = 1,
+                 notify: tuple[str, ...] = ("improver", "checker")):
         self.ledger = ledger
+        self.notify = list(notify)  # the agents that hear the planner's verdict
         self.rounds = rounds
         self.model = model
         self.base_accuracy = base_accuracy
@@ -102,7 +104,7 @@ class Registry:
                 "baseline_metrics": {"accuracy": self.base_accuracy + self.step * (n - 1)},
                 "episode": request.get("episode"), "round": request.get("round"),
                 "final": int(request.get("round", 1)) >= self.rounds,
-                "notify": ["improver", "checker"]}
+                "notify": self.notify}
         self.ledger.add("version", key, cand)
         return cand
 

@@ -84,6 +84,7 @@ class PredictionsBatch(Payload):
     last_id: int
     count: int
     window: dict[str, Any] = Field(default_factory=dict)
+    service: str | None = Field(None, description="only this service's predictions in the range")
 
 
 @message_type("runs.finished")

@@ -158,23 +158,40 @@ class AgentRuntime:
 
     # -- one step of one agent (runs in a worker thread) -----------------------------------
     def step(self, name: str, *, poll_all: bool = False, now: float | None = None) -> int:
-        """Poll due sensors, then handle the inbox; returns how many events and messages."""
-        definition, ctx = self.definitions[name], self.contexts[name]
+        """Poll due sensors, then handle the inbox; returns how many events and messages.
+
+        Other runtimes may run the same agent (replicas, in other processes or hosts): a step
+        is taken under the agent's lock in the state database
+        (:class:`~scanflow.storage.locks.NamedLocks`), so one replica at a time handles its
+        inbox; while another holds it this one does nothing (0). The agent's memory is read
+        again under the lock, since another replica may have handled messages meanwhile.
+        """
         with self._locks[name], self._counting():
-            if self.store.paused([name])[name]:
+            lock = f"scanflow.agent:{name}"
+            if not self.store.db.locks.try_lock(lock):
                 return 0
-            now = time.time() if now is None else now
-            done = self._poll_sensors(definition, ctx, now, poll_all)
-            for msg in self.store.inbox(name):
-                if self._stopping.is_set() and self._loop is not None:
-                    break
-                if self._retry_at.get(msg.id, 0.0) > time.time():
-                    break  # backing off after a failure; later messages wait (order is kept)
-                if self._handle(definition, ctx, msg):
-                    done += 1
-                else:
-                    break
-            return done
+            try:
+                return self._locked_step(name, poll_all, now)
+            finally:
+                self.store.db.locks.unlock(lock)
+
+    def _locked_step(self, name: str, poll_all: bool, now: float | None) -> int:
+        definition, ctx = self.definitions[name], self.contexts[name]
+        if self.store.paused([name])[name]:
+            return 0
+        ctx.memory = self.store.memory(name)
+        now = time.time() if now is None else now
+        done = self._poll_sensors(definition, ctx, now, poll_all)
+        for msg in self.store.inbox(name):
+            if self._stopping.is_set() and self._loop is not None:
+                break
+            if self._retry_at.get(msg.id, 0.0) > time.time():
+                break  # backing off after a failure; later messages wait (order is kept)
+            if self._handle(definition, ctx, msg):
+                done += 1
+            else:
+                break
+        return done
 
     def _counting(self):
         runtime = self

@@ -102,14 +102,17 @@ class StateStore(Outbox, AgentStateStore, DecisionLog, Approvals):
         """See :meth:`scanflow.track.PredictionLog.predictions_since`."""
         return self.predictions.predictions_since(cursor, limit=limit, service=service)
 
-    def predictions_between(self, first_id: int, last_id: int) -> list[PredictionRecord]:
+    def predictions_between(self, first_id: int, last_id: int,
+                            service: str | None = None) -> list[PredictionRecord]:
         """See :meth:`scanflow.track.PredictionLog.predictions_between`."""
-        return self.predictions.predictions_between(first_id, last_id)
+        return self.predictions.predictions_between(first_id, last_id, service=service)
 
     def prediction_window(self, last_id: int, size: int | None = None,
-                          seconds: float | None = None) -> list[PredictionRecord]:
+                          seconds: float | None = None,
+                          service: str | None = None) -> list[PredictionRecord]:
         """See :meth:`scanflow.track.PredictionLog.prediction_window`."""
-        return self.predictions.prediction_window(last_id, size=size, seconds=seconds)
+        return self.predictions.prediction_window(last_id, size=size, seconds=seconds,
+                                                  service=service)
 
     def prediction_inputs(self, ids: Sequence[int]) -> Any:
         """The stored inputs: a stacked array, or a DataFrame for table rows."""

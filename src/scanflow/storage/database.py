@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .engines import create_engines
+from .locks import NamedLocks
 from .schema import upgrade_schema
 from .urls import database_url, is_memory, is_sqlite, printable, sqlite_path
 
@@ -57,6 +58,8 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         self.is_memory = is_memory(url)
         self.writer, self.reader = create_engines(url)
+        #: try-locks by name shared by every process on this database (e.g. one agent's steps)
+        self.locks = NamedLocks(url, self.writer)
         self.schema_ready = False  # set by open_database once the schema is at head
         self._lock = threading.Lock()
 
@@ -104,6 +107,7 @@ class Database:
         if not self.is_memory:
             for engine in {self.writer, self.reader}:
                 engine.dispose(close=False)
+        self.locks.forget_after_fork()
 
 
 def _worth_retrying(exc: DBAPIError) -> bool:

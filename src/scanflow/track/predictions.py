@@ -32,6 +32,7 @@ import json
 import math
 import os
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 
 from scanflow.storage import Database, Store
@@ -220,6 +222,7 @@ class PredictionLog(Store):
         } for i in range(n)]
 
         def fn(conn):
+            _commit_in_id_order(conn)
             # One row at a time so that ids come back on every backend; still one commit.
             return [conn.execute(insert(predictions).values(**r)).inserted_primary_key[0] for r in rows]
         return self._write(fn)
@@ -235,19 +238,25 @@ class PredictionLog(Store):
             q = q.limit(limit)
         return self._records(q)
 
-    def predictions_between(self, first_id: int, last_id: int) -> list[PredictionRecord]:
-        """Predictions with ``first_id <= id <= last_id``, oldest first."""
+    def predictions_between(self, first_id: int, last_id: int,
+                            service: str | None = None) -> list[PredictionRecord]:
+        """Predictions with ``first_id <= id <= last_id`` (of ``service``), oldest first."""
         q = (select(*_ROW_COLUMNS).where(predictions.c.id >= first_id, predictions.c.id <= last_id)
              .order_by(predictions.c.id))
+        if service:
+            q = q.where(predictions.c.service == service)
         return self._records(q)
 
     def prediction_window(self, last_id: int, size: int | None = None,
-                          seconds: float | None = None) -> list[PredictionRecord]:
-        """The window ending at ``last_id``: its last ``size`` rows and/or last ``seconds``."""
-        q = select(*_ROW_COLUMNS).where(predictions.c.id <= last_id).order_by(predictions.c.id.desc())
+                          seconds: float | None = None,
+                          service: str | None = None) -> list[PredictionRecord]:
+        """The window ending at ``last_id`` (of ``service``): its last ``size`` rows and/or
+        last ``seconds``."""
+        scope = [predictions.c.id <= last_id, *([predictions.c.service == service] if service else [])]
+        q = select(*_ROW_COLUMNS).where(*scope).order_by(predictions.c.id.desc())
         if seconds is not None:
             end = self._read(lambda c: c.execute(
-                select(predictions.c.created_at).where(predictions.c.id <= last_id)
+                select(predictions.c.created_at).where(*scope)
                 .order_by(predictions.c.id.desc()).limit(1)).scalar())
             if end is None:
                 return []
@@ -293,3 +302,20 @@ def _frame(records: list[dict[str, Any]]):
     for r in records:
         columns.update(dict.fromkeys(r))
     return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+#: The PostgreSQL advisory lock that orders the writers of the prediction log (any constant).
+_PG_ORDER_LOCK = zlib.crc32(b"scanflow.track.predictions") - 2**31
+
+
+def _commit_in_id_order(conn: Any) -> None:
+    """Make concurrent writers commit their rows in id order (PostgreSQL).
+
+    Readers follow the log with a cursor (``id > cursor``). A PostgreSQL sequence hands out ids
+    when rows are inserted, not when they commit: a writer holding ids 1-10 may commit after
+    one holding 11-20, and a reader that saw 11-20 first moves its cursor past 1-10 for good.
+    A transaction-scoped advisory lock taken before the first insert serialises the writers,
+    so ids become visible in order. SQLite's writers are serialised already.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_ORDER_LOCK})

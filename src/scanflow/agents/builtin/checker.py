@@ -210,7 +210,8 @@ def _check_rule(cfg: CheckerConfig, holder: DetectorHolder):
     def check(event: Event, ctx) -> Decision:
         first, last = int(event.payload["first_id"]), int(event.payload["last_id"])
         log = ctx.services.predictions
-        rows = log.predictions_between(first, last)
+        # Other services' predictions may sit between first and last (several models, one log).
+        rows = log.predictions_between(first, last, service=event.payload.get("service"))
         if not rows:
             return Decision("normal", f"no predictions in {first}..{last} -> nothing to check")
         ids = [r.id for r in rows]

@@ -313,6 +313,8 @@ def _labels_rule(cfg: ImproverConfig):
         if not rounds:
             return None
         episode, round_, batch = rounds[0]
+        if EpisodeStore(ctx.store).get(episode).model != cfg.model_name(ctx):
+            return None  # another model's round: several models share one label store
         return Decision("improve", f"labeling round {round_} of episode {episode} finished "
                         f"({batch}) -> improve with every label of the episode",
                         actions=[ActionRequest("improve", {"episode": episode, "round": round_})],

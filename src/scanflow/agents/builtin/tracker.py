@@ -95,13 +95,15 @@ def _on_batch(cfg: TrackerConfig):
         p = event.payload
         last = int(p["last_id"])
         log = ctx.services.predictions
-        window = window_stats(log.prediction_window(last, size=cfg.window, seconds=cfg.window_seconds))
-        batch = window_stats(log.predictions_between(int(p["first_id"]), last))
+        window = window_stats(log.prediction_window(last, size=cfg.window, seconds=cfg.window_seconds,
+                                                    service=cfg.service))
+        batch = window_stats(log.predictions_between(int(p["first_id"]), last, service=cfg.service))
         problems = _problems(cfg, window)
         decision = "alert" if problems else "normal"
         reason = "; ".join(problems) + " -> alert" if problems else _normal_reason(cfg, window, batch)
         payload = {"first_id": int(p["first_id"]), "last_id": last, "count": int(p["count"]),
-                   "window": window, "batch": batch, "alert": decision == "alert"}
+                   "window": window, "batch": batch, "alert": decision == "alert",
+                   "service": cfg.service}
         actions = ([ActionRequest("notify", {"to": list(ctx.talks_to), "kind": "predictions.batch",
                                              "payload": payload})] if ctx.talks_to and p["count"] else [])
         return Decision(decision, reason, actions=actions, inputs={
