@@ -1,0 +1,155 @@
+"""Checks run right after the answer: an ordered, bounded queue and the thread that works it.
+
+A prediction service answers a request first and checks its inputs right after (the default,
+``check="deferred"``): the request puts its inputs on a :class:`CheckQueue` (a list append) and
+is answered; one worker thread takes everything queued since its last turn and checks it with
+one call (one forward pass of the detector for many requests), in the order the requests were
+answered. Nothing is dropped: when the check falls ``max_pending`` samples behind, ``put``
+waits for it (the requests slow down rather than go unchecked), and :meth:`CheckQueue.join`
+waits until every queued input was checked.
+
+Example, with a "check" that records the batches it was given::
+
+    >>> seen = []
+    >>> checks = CheckQueue(lambda key, values: seen.append((key, values)))
+    >>> checks.put("v1", 1, "a"); checks.put("v1", 2, "b")
+    >>> checks.join()
+    True
+    >>> sum(len(values) for _, values in seen), checks.n_checked_
+    (2, 3)
+    >>> checks.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scanflow.errors import ScanflowError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CheckQueue", "CheckQueueError"]
+
+# A check function: (the key the values share, the queued values in order) -> None.
+CheckFunction = Callable[[Any, list[Any]], Any]
+
+
+class CheckQueueError(ScanflowError, ValueError):
+    """Queue settings out of range."""
+
+
+@dataclass
+class _Item:
+    key: Any
+    size: int
+    value: Any
+
+
+class CheckQueue:
+    """Runs ``fn(key, values)`` in a worker thread on what was queued, oldest first.
+
+    Parameters
+    ----------
+    fn:
+        Called with consecutive queued values that share a ``key`` (e.g. the model version
+        that answered them), at most ``max_batch`` samples at a time (a single larger value
+        goes alone). Its exceptions are logged and counted in ``errors_``; the queue goes on.
+    max_pending:
+        How many samples may wait unchecked; beyond it :meth:`put` waits.
+    max_batch:
+        The most samples one call of ``fn`` gets.
+    """
+
+    def __init__(self, fn: CheckFunction, *, max_pending: int = 4096, max_batch: int = 256):
+        if max_pending < 1 or max_batch < 1:
+            raise CheckQueueError(f"max_pending={max_pending}, max_batch={max_batch}: both must be >= 1")
+        self.fn = fn
+        self.max_pending = max_pending
+        self.max_batch = max_batch
+        self._items: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._pending = 0  # samples queued or being checked
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.n_calls_ = 0
+        self.n_checked_ = 0
+        self.errors_: list[str] = []
+
+    @property
+    def pending(self) -> int:
+        """Samples answered but not checked yet."""
+        return self._pending
+
+    def put(self, key: Any, size: int, value: Any) -> None:
+        """Queue ``value`` (``size`` samples) for checking; waits while ``max_pending`` are."""
+        with self._cond:
+            self._ensure_worker()
+            self._cond.wait_for(lambda: self._pending < self.max_pending)
+            self._items.append(_Item(key, size, value))
+            self._pending += size
+            self._cond.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far was checked (False: ``timeout`` passed first)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Check what is queued, then end the worker (a later :meth:`put` starts a new one)."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._stopping = True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join(timeout)
+        with self._cond:
+            self._stopping = False
+
+    def _ensure_worker(self) -> None:  # called under the lock
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="scanflow-check", daemon=True)
+            self._thread.start()
+
+    def _take(self) -> list[_Item] | None:
+        """The next run of items with one key (None: stopped and nothing left)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._items or self._stopping)
+            if not self._items:
+                return None
+            batch = [self._items.popleft()]
+            size = batch[0].size
+            while (self._items and _same(self._items[0].key, batch[0].key)
+                   and size + self._items[0].size <= self.max_batch):
+                item = self._items.popleft()
+                batch.append(item)
+                size += item.size
+            return batch
+
+    def _work(self) -> None:
+        while (batch := self._take()) is not None:
+            self._check(batch)
+        with self._cond:  # a put() during stop() may have started this thread: let the next one start
+            if self._thread is threading.current_thread():
+                self._thread = None
+
+    def _check(self, batch: list[_Item]) -> None:
+        size = sum(item.size for item in batch)
+        try:
+            self.fn(batch[0].key, [item.value for item in batch])
+        except Exception as exc:  # a failing check must not stop the checks after it
+            self.errors_.append(str(exc))
+            log.warning("deferred check of %d samples failed: %s", size, exc)
+        with self._cond:
+            self.n_calls_ += 1
+            self.n_checked_ += size
+            self._pending -= size
+            self._cond.notify_all()
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or a == b
