@@ -11,6 +11,8 @@ whose OpenAPI docs are at ``/docs``.
 Endpoints::
 
     POST /predict          one input   -> label, class index, probabilities, outlier flag, model
+                           (the flag with "check": "inline"; by default the input is checked
+                           right after the answer: see scanflow.serve.checking)
     POST /predict/batch    many inputs -> the same per input
     GET  /model            the served model: flavor, input schema (what to send), swaps
     POST /model/reload     check for a new version now
