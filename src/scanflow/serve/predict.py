@@ -182,9 +182,10 @@ class PredictionService:
         nothing (its ``outlier`` is null; the scores reach the drift windows and the prediction
         log, and the response carries no ``prediction_id``); ``"inline"`` before answering,
         with the result in the response. Every input is checked once either way.
-    check_max_pending:
-        How many answered inputs may wait for their deferred check; beyond it requests wait
-        for the check to catch up (none goes unchecked). See :mod:`scanflow.serve.checking`.
+    check_max_pending, check_wait:
+        How many answered inputs may wait for their deferred check (beyond it requests wait
+        for the check to catch up: none goes unchecked), and how long (seconds) the first of
+        them waits for others to be checked with it. See :mod:`scanflow.serve.checking`.
     """
 
     def __init__(
@@ -202,6 +203,7 @@ class PredictionService:
         micro_batch_wait: float = 0.002,
         check: str = "deferred",
         check_max_pending: int = 4096,
+        check_wait: float = 0.05,
     ):
         if check not in CHECK_MODES:
             raise CheckQueueError(f"check={check!r}: choose 'deferred' (check right after the answer) "
@@ -215,7 +217,7 @@ class PredictionService:
         self.service_name = service_name
         self.detector_name = detector_name
         self.check = check
-        self.checks = CheckQueue(self._check_answered, max_pending=check_max_pending)
+        self.checks = CheckQueue(self._check_answered, max_pending=check_max_pending, max_wait=check_wait)
         self.drift: DriftMonitor | None = None
         if detector is not None and drift_window:
             self.drift = DriftMonitor(detector, window=drift_window)
@@ -341,16 +343,25 @@ class PredictionService:
         X = join_inputs([x for x, _ in parts])
         answers = join_answers([a for _, a in parts])
         detector = self.detector
-        self._checked(X, served, answers, detector, self._flags(detector, X))
+        flags = self._flags(detector, X)
+        start = 0
+        for x, _ in parts:  # request by request: a drift window's outlier share is its own samples'
+            part = None if flags is None else (flags[0][start:start + len(x)], flags[1][start:start + len(x)], flags[2])
+            self._to_drift(x, served, detector, part)
+            start += len(x)
+        self._record(X, served, answers, flags)
 
     def _checked(self, X: Any, served: LoadedModel, answers: Answers, detector: Any,
                  flags: Any) -> list[int] | None:
         """Checked inputs to the drift windows (with their scores) and the prediction log."""
+        self._to_drift(X, served, detector, flags)
+        return self._record(X, served, answers, flags)
+
+    def _to_drift(self, X: Any, served: LoadedModel, detector: Any, flags: Any) -> None:
         if self.drift is not None:
             share = None if flags is None else float(np.mean(flags[0]))
             self.drift.add(X, outlier_share=share, model_version=served.version,
                            scores=None if flags is None else flags[1], scored_by=detector)
-        return self._record(X, served, answers, flags)
 
     def _record(self, X: Any, served: LoadedModel, answers: Answers, flags: Any) -> list[int] | None:
         if self.prediction_log is None:
