@@ -2,16 +2,21 @@
 
 Side by side in one run, the same torch network and the same fitted autoencoder detector:
 
-  scanflow, one by one    PredictionService(micro_batch=1): each request its own forward passes
-  scanflow, micro-batched PredictionService(micro_batch=32, micro_batch_wait=0.002): concurrent
-                          requests share one forward pass of the model and one of the check
+  scanflow, one by one    PredictionService(micro_batch=1, check="inline"): each request its own
+                          forward passes, the check before the answer (the baseline of issue 13)
+  scanflow, micro-batched PredictionService(micro_batch=32, micro_batch_wait=0.002, check=
+                          "inline"): concurrent requests share one forward pass of the model and
+                          one of the check, before the answer
+  scanflow, batched+deferred  the same with check="deferred" (the default): the requests are
+                          answered first; a worker checks what was answered meanwhile in one call
   litserve, batched       LitServe (max_batch_size=32, batch_timeout=0.002) with the same network
                           and the same per-image check; skipped when litserve is not installed
 
 Every server runs on 127.0.0.1; the clients (raw HTTP/1.1 on asyncio, one keep-alive connection
 each, a closed loop: each sends its next image when the previous one is answered) run in a
 process of their own. The rounds alternate the servers; reported: the median over rounds of requests per second,
-latency p50 / p99 (ms), mean batch size, and the ratio to "scanflow, one by one".
+latency p50 / p99 (ms), mean batch size, the ratio to "scanflow, one by one", and the longest
+wait after a round for the deferred checks to catch up ("drain", counted in that round's time).
 
     .venv/bin/python benchmarks/serve_throughput.py [--quick] [--clients 16] [--threads 2]
 """
@@ -117,19 +122,26 @@ def fixtures(quick: bool, folder: Path):
 
 
 class ScanflowServer:
-    def __init__(self, net, det, micro_batch: int):
+    def __init__(self, net, det, micro_batch: int, check: str):
         from scanflow.serve.model_slot import ModelSlot, StaticModelSource
         from scanflow.serve.predict import PredictionService, create_prediction_app
         from scanflow.serve.server import ServerThread
 
         self.service = PredictionService(ModelSlot(StaticModelSource(net, name="digits"), poll_interval=0),
-                                         detector=det, drift_window=200, micro_batch=micro_batch)
+                                         detector=det, drift_window=200, micro_batch=micro_batch,
+                                         check=check)
         self.server = ServerThread(create_prediction_app(self.service)).start()
         self.url = self.server.url
 
     def batch_counts(self) -> tuple[int, int]:
         b = self.service.batcher
         return (self.service.n_requests_, self.service.n_requests_) if b is None else (b.n_batches_, b.n_inputs_)
+
+    def drain(self) -> float:
+        """Seconds until the checks of every answered request have run (deferred checks)."""
+        t0 = time.perf_counter()
+        self.service.wait_for_checks()
+        return time.perf_counter() - t0
 
     def stop(self) -> None:
         self.server.stop()
@@ -164,6 +176,9 @@ class LitServeServer:
     def batch_counts(self) -> None:
         return None
 
+    def drain(self) -> float:
+        return 0.0
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, 15)
         self.proc.wait(30)
@@ -171,8 +186,9 @@ class LitServeServer:
 
 
 def start_servers(net, det, folder: Path, threads: int) -> dict:
-    servers = {"scanflow, one by one": ScanflowServer(net, det, micro_batch=1),
-               "scanflow, micro-batched": ScanflowServer(net, det, micro_batch=32)}
+    servers = {"scanflow, one by one": ScanflowServer(net, det, micro_batch=1, check="inline"),
+               "scanflow, micro-batched": ScanflowServer(net, det, micro_batch=32, check="inline"),
+               "scanflow, batched+deferred": ScanflowServer(net, det, micro_batch=32, check="deferred")}
     try:
         import litserve  # noqa: F401
     except ImportError:
@@ -193,6 +209,8 @@ def measure(servers: dict, rounds: int, seconds: float, clients: int, bodies: Pa
         for name in order:
             before = servers[name].batch_counts()
             out = run_clients(servers[name].url, seconds, clients, bodies)
+            out["drain"] = servers[name].drain()  # a check still queued is work of this round
+            out["seconds"] += out["drain"]
             after = servers[name].batch_counts()
             out["mean_batch"] = None if before is None else (after[1] - before[1]) / max(1, after[0] - before[0])
             results[name].append(out)
@@ -204,14 +222,16 @@ def print_table(results: dict, clients: int, threads: int, rounds: int) -> None:
     print(f"\n/predict throughput, {clients} concurrent clients, single images, inline checks on; "
           f"torch threads={threads}; median of {rounds} round(s); cpu count {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}\n")
-    print(f"{'server':<25} {'req/s':>8} {'ratio':>7} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} {'errors':>7}")
+    print(f"{'server':<27} {'req/s':>8} {'ratio':>7} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6} {'errors':>7} "
+          f"{'drain ms':>9}")
     for name, outs in results.items():
         rps = statistics.median(o["n"] / o["seconds"] for o in outs)
         lat = np.concatenate([o["latencies"] for o in outs]) * 1000
         batches = [o["mean_batch"] for o in outs if o["mean_batch"] is not None]
         batch = f"{statistics.mean(batches):.1f}" if batches else "-"
-        print(f"{name:<25} {rps:>8.1f} {rps / base:>6.2f}x {np.percentile(lat, 50):>8.1f} "
-              f"{np.percentile(lat, 99):>8.1f} {batch:>6} {sum(o['errors'] for o in outs):>7}")
+        drain = max(o["drain"] for o in outs) * 1000
+        print(f"{name:<27} {rps:>8.1f} {rps / base:>6.2f}x {np.percentile(lat, 50):>8.1f} "
+              f"{np.percentile(lat, 99):>8.1f} {batch:>6} {sum(o['errors'] for o in outs):>7} {drain:>9.1f}")
 
 
 def main() -> None:

@@ -133,3 +133,14 @@ def test_integrity_on_images_checks_shape_dtype_range(mnist_small):
     assert not det.predict(X[:50]).is_drift
     assert "schema" in det.predict(X[:5, :20, :20]).metadata["checks"]
     assert "dtype" in det.predict(X[:5].astype(np.float32)).metadata["checks"]
+
+
+@pytest.mark.parametrize("shift", [0.0, 3.0])
+def test_a_decision_from_earlier_scores_is_the_decision_on_the_data(shift):
+    rng = np.random.default_rng(0)
+    det = PCADetector(n_components=1).fit(rng.normal(size=(300, 3)))
+    X = rng.normal(size=(80, 3)) + [shift, 0.0, 0.0]
+    direct, from_scores = det.predict(X), det.predict_scores(det.score(X))
+    assert from_scores.is_drift == direct.is_drift == (shift > 0)
+    assert from_scores.p_value == pytest.approx(direct.p_value) and from_scores.score == pytest.approx(direct.score)
+    assert from_scores.is_outlier == list(direct.is_outlier)

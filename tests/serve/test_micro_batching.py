@@ -151,7 +151,8 @@ def test_concurrent_requests_share_one_forward_pass_and_get_their_own_answers():
     service = serve_model(clf, name="wine", detector=detector, micro_batch=16, micro_batch_wait=30.0)
     service.batcher.expected_ = 16.0  # the first request waits (up to 30 s) for the other 15
     rows = X.iloc[:16]
-    bodies = [{"record": row._asdict(), "id": f"r{i}"} for i, row in enumerate(rows.itertuples(index=False))]
+    bodies = [{"record": row._asdict(), "id": f"r{i}", "check": "inline"}
+              for i, row in enumerate(rows.itertuples(index=False))]
     with ServerThread(create_prediction_app(service)) as server:
         answers = [r.json() for r in _concurrent_posts(server.url, bodies)]
         health = httpx.get(server.url + "/health").json()

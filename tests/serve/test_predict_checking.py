@@ -36,7 +36,7 @@ def test_each_prediction_carries_the_detectors_flag(detector, clean_and_fog):
     X, _ = clean_and_fog
     service = _service(detector)
     with TestClient(create_prediction_app(service)) as client:
-        body = client.post("/predict", json={"image": X[0].tolist()}).json()
+        body = client.post("/predict", json={"image": X[0].tolist(), "check": "inline"}).json()
     expected = detector.predict(X[:1])
     assert body["outlier"]["is_outlier"] == expected.is_outlier[0]
     assert body["outlier"]["score"] == pytest.approx(expected.instance_scores[0], rel=1e-5)
@@ -58,7 +58,8 @@ def test_drift_is_checked_per_window_in_the_background(detector, clean_and_fog):
     service = _service(detector, window=100)
     with TestClient(create_prediction_app(service)) as client:
         for chunk in (X[:50], X[50:100], X_fog[:50], X_fog[50:100]):
-            client.post("/predict/batch", json={"images": chunk.tolist()})
+            client.post("/predict/batch", json={"images": chunk.tolist(), "check": "deferred"})
+        assert service.wait_for_checks(60)
         service.drift.flush()  # the thread may not have run yet: check what is complete now
         windows = client.get("/drift").json()["windows"]
     assert [(w["start"], w["end"]) for w in windows] == [(0, 100), (100, 200)]

@@ -56,7 +56,8 @@ def _records(X: pd.DataFrame) -> list[dict]:
 def test_one_record_is_answered_in_the_model_label_space(stack, pipeline, data):
     X_test = data[2]
     with http(stack.api) as client:
-        r = client.post("/predict", json={"record": _records(X_test.iloc[:1])[0], "id": "w1"})
+        r = client.post("/predict", json={"record": _records(X_test.iloc[:1])[0], "id": "w1",
+                                          "check": "inline"})
     assert r.status_code == 200, r.text
     body = r.json()
     proba = pipeline.predict_proba(X_test.iloc[:1])[0]

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from .result import CheckResult
+
 BATCH_TESTS = ("ks", "cvm", "ranksum", "fisher", "binomial")
 TAILS = ("two-sided", "upper")
 
@@ -81,6 +83,24 @@ class CalibratedScoresMixin:
         if self.lower_threshold_ is not None:
             flags |= scores < self.lower_threshold_
         return flags
+
+    def predict_scores(self, scores) -> CheckResult:
+        """What ``predict(X)`` decides, from ``scores = score(X)`` computed earlier: the batch test
+        and the per-sample flags, without running the detector on ``X`` again (a service that
+        scored each input as it was served decides its drift windows this way). The
+        detector-specific metadata of ``predict`` (e.g. per-feature errors) is not included."""
+        self._check_fitted()
+        scores = np.asarray(scores, dtype=np.float64)
+        flags = self._flags(scores)
+        stat, p, details = self._batch_decision(scores)
+        return CheckResult(
+            detector=self.name, is_drift=p < self.alpha, score=stat, threshold=self.alpha,
+            p_value=p, n_samples=len(scores), is_outlier=flags.tolist(),
+            instance_scores=scores.tolist(), instance_threshold=self.threshold_,
+            metadata={"decision_rule": "p_value < threshold", "from_scores": True,
+                      "lower_instance_threshold": self.lower_threshold_,
+                      "share_flagged": float(flags.mean()) if len(flags) else 0.0, **details},
+        )
 
     def _batch_decision(self, scores: np.ndarray) -> tuple[float, float, dict]:
         """(statistic, p-value, details) of the configured batch test."""

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from scanflow.models import concat
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,21 @@ def _rows(X: Any, start: int, stop: int) -> Any:
     return X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
 
 
+@dataclass
+class _Part:
+    """Queued samples: the inputs, their outlier share, the model version, their scores."""
+
+    X: Any
+    share: float | None
+    version: str | None
+    scores: Any = None
+    scored_by: Any = None
+
+    def rows(self, start: int, stop: int) -> _Part:
+        scores = None if self.scores is None else self.scores[start:stop]
+        return _Part(_rows(self.X, start, stop), self.share, self.version, scores, self.scored_by)
+
+
 def _get(result: Any, key: str, default: Any = None) -> Any:
     if isinstance(result, dict):
         return result.get(key, default)
@@ -87,7 +104,7 @@ class DriftMonitor:
         self.window = window
         self.max_pending = max_pending
         self.on_result = list(on_result or [])
-        self._pending: deque[tuple[Any, float | None, str | None]] = deque()
+        self._pending: deque[_Part] = deque()
         self._n_pending = 0
         self._seen = 0  # samples already cut into windows (or dropped)
         self._results: list[WindowResult] = []
@@ -99,42 +116,46 @@ class DriftMonitor:
         self.dropped_ = 0
         self.errors_: list[str] = []
 
-    def add(self, X: Any, outlier_share: float | None = None, model_version: str | None = None) -> None:
-        """Queue a batch of inputs for the next windows (cheap: called on the request path)."""
+    def add(self, X: Any, outlier_share: float | None = None, model_version: str | None = None,
+            *, scores: Any = None, scored_by: Any = None) -> None:
+        """Queue a batch of inputs for the next windows (cheap: called on the request path).
+
+        ``scores``: the per-sample scores ``scored_by.score(X)`` gave (the inline check's). A
+        window whose samples were all scored by the monitor's detector is decided from them
+        (``detector.predict_scores``) instead of running the detector on the window again.
+        """
+        if scores is not None and (scored_by is None or len(scores) != len(X)):
+            scores = None
         with self._lock:
-            self._pending.append((X, outlier_share, model_version))
+            self._pending.append(_Part(X, outlier_share, model_version, scores, scored_by))
             self._n_pending += len(X)
             while self._n_pending > self.max_pending and len(self._pending) > 1:
-                old, _, _ = self._pending.popleft()
-                self._n_pending -= len(old)
-                self._seen += len(old)
-                self.dropped_ += len(old)
+                old = self._pending.popleft()
+                self._n_pending -= len(old.X)
+                self._seen += len(old.X)
+                self.dropped_ += len(old.X)
         if self._n_pending >= self.window:
             self._wake.set()
 
-    def _take_window(self) -> tuple[int, Any, float | None, str | None] | None:
+    def _take_window(self) -> tuple[int, list[_Part]] | None:
         with self._lock:
             if self._n_pending < self.window:
                 return None
-            parts, shares, need, version = [], [], self.window, None
+            parts, need = [], self.window
             while need:
-                X, share, ver = self._pending[0]
-                if len(X) <= need:
+                part = self._pending[0]
+                if len(part.X) <= need:
                     self._pending.popleft()
-                    parts.append(X)
-                    need -= len(X)
+                    parts.append(part)
+                    need -= len(part.X)
                 else:
-                    parts.append(_rows(X, 0, need))
-                    self._pending[0] = (_rows(X, need, len(X)), share, ver)
+                    parts.append(part.rows(0, need))
+                    self._pending[0] = part.rows(need, len(part.X))
                     need = 0
-                if share is not None:
-                    shares.append((share, len(parts[-1])))
-                version = ver
             self._n_pending -= self.window
             start = self._seen
             self._seen += self.window
-        share = (sum(s * n for s, n in shares) / sum(n for _, n in shares)) if shares else None
-        return start, concat(parts), share, version
+        return start, parts
 
     def flush(self) -> int:
         """Check every complete window now; returns how many this call ran (after waiting for any
@@ -142,14 +163,26 @@ class DriftMonitor:
         n = 0
         with self._flush_lock:  # waits for a check the background thread is running
             while (item := self._take_window()) is not None:
-                start, X, share, version = item
-                self._check(start, X, share, version)
+                self._check(*item)
                 n += 1
         return n
 
-    def _check(self, start: int, X: Any, share: float | None, version: str | None) -> None:
+    def _decide(self, parts: list[_Part]) -> Any:
+        """The detector's result on the window: from the samples' scores when its own inline
+        check gave them all (no second pass), else by running it on the window."""
+        detector = self.detector
+        from_scores = getattr(detector, "predict_scores", None)
+        if callable(from_scores) and all(p.scores is not None and p.scored_by is detector for p in parts):
+            return from_scores(np.concatenate([np.asarray(p.scores, dtype=float) for p in parts]))
+        return detector.predict(concat([p.X for p in parts]))
+
+    def _check(self, start: int, parts: list[_Part]) -> None:
+        weighted = [(p.share, len(p.X)) for p in parts if p.share is not None]
+        share = sum(s * n for s, n in weighted) / sum(n for _, n in weighted) if weighted else None
+        version = parts[-1].version
+        n = sum(len(p.X) for p in parts)
         try:
-            res = self.detector.predict(X)
+            res = self._decide(parts)
         except Exception as exc:  # a failing detector must not take the API down
             self.errors_.append(f"window at {start}: {exc}")
             log.warning("drift check of window at sample %d failed: %s", start, exc)
@@ -159,7 +192,7 @@ class DriftMonitor:
         result = WindowResult(
             window=start // self.window,
             start=start,
-            end=start + len(X),
+            end=start + n,
             is_drift=bool(_get(res, "is_drift", False)),
             score=float(_get(res, "score", float("nan"))),
             threshold=None if threshold is None else float(threshold),

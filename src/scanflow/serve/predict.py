@@ -11,6 +11,8 @@ whose OpenAPI docs are at ``/docs``.
 Endpoints::
 
     POST /predict          one input   -> label, class index, probabilities, outlier flag, model
+                           (the flag with "check": "inline"; by default the input is checked
+                           right after the answer: see scanflow.serve.checking)
     POST /predict/batch    many inputs -> the same per input
     GET  /model            the served model: flavor, input schema (what to send), swaps
     POST /model/reload     check for a new version now
@@ -50,7 +52,8 @@ from scanflow.models import InputSchema
 from scanflow.security import require_token
 from scanflow.webapi import add_openapi_hook, install, responses
 
-from .batching import MicroBatcher
+from .batching import MicroBatcher, join_inputs
+from .checking import CheckQueue, CheckQueueError
 from .drift_monitor import DriftMonitor
 from .input_openapi import describe_inputs
 from .inputs import how_to_send, request_inputs
@@ -71,11 +74,14 @@ from .schemas import (
     ReloadOut,
     input_error,
 )
-from .served_model import Answers, DetectorMismatch, answer, as_served, sample_input
+from .served_model import Answers, DetectorMismatch, answer, as_served, join_answers, sample_input
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PredictionService", "create_prediction_app", "serve_model"]
+__all__ = ["CHECK_MODES", "PredictionService", "create_prediction_app", "serve_model"]
+
+# How a request's inputs are checked: right after the answer (default) or before it, in it.
+CHECK_MODES = ("deferred", "inline")
 
 
 def _outlier_scores(detector: Any, X: Any) -> tuple[np.ndarray, np.ndarray, float]:
@@ -105,8 +111,9 @@ def _outlier_scores(detector: Any, X: Any) -> tuple[np.ndarray, np.ndarray, floa
     return np.asarray(result.is_outlier, dtype=bool), scores, float(threshold)
 
 
-def _predictions(answers: Answers, flags: Any, ids: Sequence[str | None] | None) -> list[Prediction]:
-    """One response item per input."""
+def _predictions(answers: Answers, flags: Any, ids: Sequence[str | None] | None,
+                 check: str | None = None) -> list[Prediction]:
+    """One response item per input (``check``: how its inputs are checked, None: they are not)."""
     proba, index = answers.proba, answers.index
     out = []
     for i, label in enumerate(answers.labels):
@@ -119,7 +126,7 @@ def _predictions(answers: Answers, flags: Any, ids: Sequence[str | None] | None)
             id=ids[i] if ids else None, label=label, class_index=k,
             confidence=None if proba is None else float(proba[i, k]),
             probabilities=None if proba is None else [round(float(p), 6) for p in proba[i]],
-            outlier=outlier,
+            outlier=outlier, check=check,
         ))
     return out
 
@@ -167,6 +174,18 @@ class PredictionService:
         Concurrent ``/predict`` requests are answered together, up to ``micro_batch`` inputs
         in one call of the model and the check (1: each alone), and a request waits at most
         ``micro_batch_wait`` seconds for others to join it (see :mod:`scanflow.serve.batching`).
+    check:
+        When the detector checks the input of a ``/predict`` request, unless the request says
+        (its ``check``; ``/predict/batch`` requests are checked inline unless they say):
+        ``"deferred"`` (default) right after the answer, in a worker thread that checks what
+        the requests answered meanwhile with one call, in order, so the check costs the request
+        nothing (its ``outlier`` is null; the scores reach the drift windows and the prediction
+        log, and the response carries no ``prediction_id``); ``"inline"`` before answering,
+        with the result in the response. Every input is checked once either way.
+    check_max_pending, check_wait:
+        How many answered inputs may wait for their deferred check (beyond it requests wait
+        for the check to catch up: none goes unchecked), and how long (seconds) the first of
+        them waits for others to be checked with it. See :mod:`scanflow.serve.checking`.
     """
 
     def __init__(
@@ -182,7 +201,13 @@ class PredictionService:
         detector_name: str | None = None,
         micro_batch: int = 32,
         micro_batch_wait: float = 0.002,
+        check: str = "deferred",
+        check_max_pending: int = 4096,
+        check_wait: float = 0.05,
     ):
+        if check not in CHECK_MODES:
+            raise CheckQueueError(f"check={check!r}: choose 'deferred' (check right after the answer) "
+                                  "or 'inline' (the check's result in each response)")
         self.slot = slot
         self.detector = detector
         self.drift_window = drift_window
@@ -191,6 +216,8 @@ class PredictionService:
         self.max_batch = max_batch
         self.service_name = service_name
         self.detector_name = detector_name
+        self.check = check
+        self.checks = CheckQueue(self._check_answered, max_pending=check_max_pending, max_wait=check_wait)
         self.drift: DriftMonitor | None = None
         if detector is not None and drift_window:
             self.drift = DriftMonitor(detector, window=drift_window)
@@ -234,6 +261,7 @@ class PredictionService:
         self.slot.stop()
         if self.batcher is not None:
             self.batcher.stop()
+        self.checks.stop()  # checks what was answered, then the drift windows take the last samples
         if self.drift is not None:
             self.drift.stop()
             self.drift.flush()
@@ -263,11 +291,20 @@ class PredictionService:
             self.n_requests_ += requests
         return first
 
-    def _flags(self, X: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
-        if self.detector is None:
+    def wait_for_checks(self, timeout: float | None = None) -> bool:
+        """Wait until every input answered so far was checked (False: ``timeout`` passed first)."""
+        return self.checks.join(timeout)
+
+    def _defers(self, check: str | None) -> bool:
+        if check is not None and check not in CHECK_MODES:
+            raise CheckQueueError(f"check={check!r}: choose one of {CHECK_MODES}")
+        return self.detector is not None and (check or self.check) == "deferred"
+
+    def _flags(self, detector: Any, X: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
+        if detector is None:
             return None
         try:
-            return _outlier_scores(self.detector, X)
+            return _outlier_scores(detector, X)
         except Exception as exc:  # a failing check must not fail the prediction
             self.check_errors_.append(str(exc))
             log.warning("inline check of %d inputs failed: %s", len(X), exc)
@@ -280,23 +317,51 @@ class PredictionService:
         ids: Sequence[str | None] | None = None,
         served: LoadedModel | None = None,
         requests: int = 1,
+        check: str | None = None,
     ) -> tuple[LoadedModel, int, list[Prediction]]:
         """Predict ``X`` (what the model's schema takes: a DataFrame, an image array...) with
         ``served`` (default: the slot's model now); returns (model used, first index, answers).
-        ``requests``: how many requests ``X`` joins (for ``/health``)."""
+        ``requests``: how many requests ``X`` joins (for ``/health``); ``check``: ``"inline"``
+        or ``"deferred"`` (default: the service's ``check``)."""
         served = served or self.slot.get()  # read once: a swap during this request does not affect it
         answers = answer(served.model, X)
-        flags = self._flags(X)
         first = self._next_indices(len(X), requests)
-        preds = _predictions(answers, flags, ids)
-        if self.drift is not None:
-            share = None if flags is None else float(np.mean(flags[0]))
-            self.drift.add(X, outlier_share=share, model_version=served.version)
-        ids_logged = self._record(X, served, answers, flags)
+        if self._defers(check):
+            self.checks.put(served, len(X), (X, answers))
+            return served, first, _predictions(answers, None, ids, check="deferred")
+        detector = self.detector  # read once, like the model
+        flags = self._flags(detector, X)
+        preds = _predictions(answers, flags, ids, check=None if detector is None else "inline")
+        ids_logged = self._checked(X, served, answers, detector, flags)
         if ids_logged is not None:
             for pred, pid in zip(preds, ids_logged, strict=True):
                 pred.prediction_id = int(pid)
         return served, first, preds
+
+    def _check_answered(self, served: LoadedModel, parts: list[tuple[Any, Answers]]) -> None:
+        """The check queue's call: the inputs of requests answered meanwhile, checked at once."""
+        X = join_inputs([x for x, _ in parts])
+        answers = join_answers([a for _, a in parts])
+        detector = self.detector
+        flags = self._flags(detector, X)
+        start = 0
+        for x, _ in parts:  # request by request: a drift window's outlier share is its own samples'
+            part = None if flags is None else (flags[0][start:start + len(x)], flags[1][start:start + len(x)], flags[2])
+            self._to_drift(x, served, detector, part)
+            start += len(x)
+        self._record(X, served, answers, flags)
+
+    def _checked(self, X: Any, served: LoadedModel, answers: Answers, detector: Any,
+                 flags: Any) -> list[int] | None:
+        """Checked inputs to the drift windows (with their scores) and the prediction log."""
+        self._to_drift(X, served, detector, flags)
+        return self._record(X, served, answers, flags)
+
+    def _to_drift(self, X: Any, served: LoadedModel, detector: Any, flags: Any) -> None:
+        if self.drift is not None:
+            share = None if flags is None else float(np.mean(flags[0]))
+            self.drift.add(X, outlier_share=share, model_version=served.version,
+                           scores=None if flags is None else flags[1], scored_by=detector)
 
     def _record(self, X: Any, served: LoadedModel, answers: Answers, flags: Any) -> list[int] | None:
         if self.prediction_log is None:
@@ -328,27 +393,31 @@ class PredictionService:
             raise HTTPException(status_code=503, detail=f"no model to serve: {why}" if why else str(exc)) from exc
 
     def answer_request(self, X: Any, field: str, served: LoadedModel,
-                       ids: Sequence[str | None] | None) -> tuple[LoadedModel, int, list[Prediction]]:
+                       ids: Sequence[str | None] | None,
+                       check: str | None = None) -> tuple[LoadedModel, int, list[Prediction]]:
         """:meth:`predict`, with a value the model refuses answered as a 422 naming the field."""
         try:
-            return self.predict(X, ids=ids, served=served)
+            return self.predict(X, ids=ids, served=served, check=check)
         except ValueError as exc:  # e.g. a null (NaN) the model cannot take
             raise _refused(field, exc) from exc
 
     async def answer_one(self, X: Any, field: str, served: LoadedModel,
-                         ids: Sequence[str | None] | None) -> tuple[LoadedModel, int, list[Prediction]]:
+                         ids: Sequence[str | None] | None,
+                         check: str | None = None) -> tuple[LoadedModel, int, list[Prediction]]:
         """:meth:`answer_request` for one input through the micro-batcher: concurrent requests
         share one forward pass; awaited on the event loop (no thread per waiting request)."""
+        mode = "deferred" if self._defers(check) else "inline"  # requests of one mode share a batch
         try:
-            (first, pred), = await asyncio.wrap_future(self.batcher.submit(X, served))
+            (first, pred), = await asyncio.wrap_future(self.batcher.submit(X, (served, mode)))
         except ValueError as exc:
             raise _refused(field, exc) from exc
         pred.id = ids[0] if ids else None
         return served, first, [pred]
 
-    def _predict_joined(self, X: Any, served: LoadedModel) -> list[tuple[int, Prediction]]:
+    def _predict_joined(self, X: Any, key: tuple[LoadedModel, str]) -> list[tuple[int, Prediction]]:
         """The batcher's call: single inputs of concurrent requests, joined; (index, answer) each."""
-        _, first, preds = self.predict(X, served=served, requests=len(X))
+        served, mode = key
+        _, first, preds = self.predict(X, served=served, requests=len(X), check=mode)
         return [(first + i, pred) for i, pred in enumerate(preds)]
 
     def model_info(self, served: LoadedModel) -> ModelInfo:
@@ -390,7 +459,7 @@ def _refused(field: str, exc: ValueError) -> Exception:
 def _predict_one(svc: PredictionService, req: PredictRequest) -> PredictResponse:
     served = svc.served()
     X, field = request_inputs(req, served.model.schema, batch=False)
-    served, first, preds = svc.answer_request(X, field, served, [req.id] if req.id else None)
+    served, first, preds = svc.answer_request(X, field, served, [req.id] if req.id else None, req.check)
     return PredictResponse(**preds[0].model_dump(), model=svc.model_info(served), request_id=first)
 
 
@@ -399,25 +468,29 @@ def _prediction_routes(router: APIRouter, svc: PredictionService) -> None:
                  responses=responses(503))
     async def predict_one(req: PredictRequest) -> PredictResponse:
         """One table row (``record``) or one image (``image`` / ``image_b64``), as ``GET /model``
-        describes; ``outlier`` flags it against the detector's threshold."""
+        describes; ``outlier`` flags it against the detector's threshold when it is checked
+        inline (``"check": "inline"``; by default it is checked right after the answer)."""
         if svc.batcher is None:  # the model's call blocks: off the event loop
             return await run_in_threadpool(_predict_one, svc, req)
         served = svc.served()
         X, field = request_inputs(req, served.model.schema, batch=False)
-        served, first, preds = await svc.answer_one(X, field, served, [req.id] if req.id else None)
+        served, first, preds = await svc.answer_one(X, field, served, [req.id] if req.id else None,
+                                                    req.check)
         return PredictResponse(**preds[0].model_dump(), model=svc.model_info(served), request_id=first)
 
     @router.post("/predict/batch", response_model=BatchPredictResponse, summary="Predict a batch",
                  responses=responses(503))
     def predict_batch(req: BatchPredictRequest) -> BatchPredictResponse:
-        """Table rows (``records``) or images (``images`` / ``images_b64``), one answer each."""
+        """Table rows (``records``) or images (``images`` / ``images_b64``), one answer each,
+        checked inline (``n_outliers``) unless the request says ``"check": "deferred"``."""
         served = svc.served()
         X, field = request_inputs(req, served.model.schema, batch=True, max_batch=svc.max_batch)
         if req.ids is not None and len(req.ids) != len(X):
             raise input_error(
                 ("body", "ids"), f"{len(req.ids)} ids for {len(X)} inputs; send one per input"
             )
-        served, first, preds = svc.answer_request(X, field, served, req.ids)
+        # A batch is checked inline unless it asks otherwise: its response reports n_outliers.
+        served, first, preds = svc.answer_request(X, field, served, req.ids, req.check or "inline")
         n_out = None
         if preds and preds[0].outlier is not None:
             n_out = sum(p.outlier.is_outlier for p in preds if p.outlier is not None)
@@ -453,7 +526,7 @@ def _status_routes(router: APIRouter, svc: PredictionService) -> None:
         if svc.drift is None:
             return DriftOut(window=None, windows=[])
         return DriftOut(window=svc.drift.window, windows=svc.drift.results(),
-                        dropped=svc.drift.dropped_)
+                        dropped=svc.drift.dropped_, unchecked=svc.checks.pending)
 
     @router.get("/health", response_model=HealthOut, summary="Liveness and readiness")
     def health() -> HealthOut:

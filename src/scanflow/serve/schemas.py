@@ -15,7 +15,7 @@ request is answered with a 422 in FastAPI's own format, built by :func:`input_er
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +62,13 @@ _IMAGE = ("pixel values 0..255 as nested lists, in the model's layout: HW (rows 
 _IMAGE_B64 = "base64 of the raw uint8 pixels, row-major in the model's layout"
 
 
+CheckMode = Literal["inline", "deferred"]
+_CHECK = ("when the detector checks the input: 'inline' (before the answer; the result is in "
+          "the response's outlier) or 'deferred' (right after the answer; the result goes to the "
+          "drift windows and the prediction log only). Null: the service's setting, by default "
+          "'deferred'")
+
+
 def _exactly_one(*fields: str) -> list[dict[str, Any]]:
     """JSON Schema ``oneOf`` branches: one of ``fields`` is given (not null), the others are
     absent or null. What the server checks, so that a client generating requests from the
@@ -78,6 +85,7 @@ class PredictRequest(_Model):
     image: list[Any] | None = Field(default=None, description=_IMAGE)
     image_b64: str | None = Field(default=None, description=_IMAGE_B64)
     id: str | None = Field(default=None, description="your identifier, echoed in the response")
+    check: CheckMode | None = Field(default=None, description=_CHECK)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -93,6 +101,7 @@ class BatchPredictRequest(_Model):
     images: list[list[Any]] | None = Field(default=None, min_length=1, description="a list of images")
     images_b64: list[str] | None = Field(default=None, min_length=1, description="a list of base64 images")
     ids: list[str] | None = Field(default=None, description="one identifier per input")
+    check: CheckMode | None = Field(default=None, description=_CHECK)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "oneOf": _exactly_one("records", "images", "images_b64")})
@@ -158,7 +167,12 @@ class Prediction(_Model):
         default=None, description="one per class, in the order of the model's classes"
     )
     outlier: OutlierFlag | None = Field(
-        default=None, description="absent when the service runs without a detector"
+        default=None, description="the inline check's result (null: checked after the answer, "
+        "or the service runs without a detector)"
+    )
+    check: CheckMode | None = Field(
+        default=None, description="how this input is checked: 'inline' (outlier holds the "
+        "result), 'deferred' (checked right after this answer), null (no detector)"
     )
 
 
@@ -215,6 +229,7 @@ class DriftOut(_Model):
     window: int | None = Field(description="samples per window (null: no drift check here)")
     windows: list[WindowResult]
     dropped: int = Field(0, description="samples left unchecked because the check fell behind")
+    unchecked: int = Field(0, description="samples answered whose deferred check has not run yet")
 
 
 class HealthOut(_Model):

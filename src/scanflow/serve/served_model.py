@@ -42,7 +42,7 @@ from scanflow.models import (
 from .inputs import model_takes
 
 __all__ = ["Answers", "DetectorMismatch", "answer", "as_served", "check_detector",
-           "detector_schema", "sample_input"]
+           "detector_schema", "join_answers", "sample_input"]
 
 _ZERO = {"double": 0.0, "float": 0.0, "long": 0, "integer": 0, "boolean": False, "string": "",
          "binary": b""}
@@ -174,3 +174,15 @@ def answer(model: ModelAdapter, X: Any) -> Answers:
         except UnsupportedOperation:
             index = None
     return Answers([_plain(v) for v in np.asarray(labels).tolist()], index, proba)
+
+
+def join_answers(parts: list[Answers]) -> Answers:
+    """The answers about several batches as the answers about them joined, in order."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def joined(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+    return Answers([v for p in parts for v in p.labels], joined([p.index for p in parts]),
+                   joined([p.proba for p in parts]))

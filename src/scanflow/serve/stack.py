@@ -177,6 +177,7 @@ class ServeStack:
             self.slot, detector=self.detector, drift_window=window, prediction_log=self.predictions,
             service_name=self.service_name, detector_name=detector_name,
             input_schema=_input_schema(input_schema or conf.get("input_schema")),
+            check=conf.get("check", "deferred"),
         )
         self.dashboard = self._dashboard(accuracy, mlflow_url)
         if self.detector_file is not None:
