@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -133,7 +134,8 @@ def main() -> None:
             model="digits", tracking_uri=register(net, folder), trust={"trusted_architectures": (ARCH,)},
             detector_path=str(folder / "detector.npz"), window=200, poll_interval=5.0, replica_cpus=1.0)
         bodies = write_bodies(folder)
-        cluster = start_cluster(args.workers, args.cpus, Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp")))
+        ray_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: Ray's socket paths
+        cluster = start_cluster(args.workers, args.cpus, ray_dir)
         port = free_port()
         try:
             results = {n: measure(settings, n, args, bodies, port) for n in args.replicas}
@@ -141,6 +143,7 @@ def main() -> None:
             serve.shutdown()
             ray.shutdown()
             cluster.shutdown()
+            shutil.rmtree(ray_dir, ignore_errors=True)
     print_table(results, args, 1 + args.workers)
 
 
