@@ -61,9 +61,10 @@ def register(net, folder: Path) -> str:
 
 
 def start_cluster(workers: int, cpus: int, temp_dir: Path):
-    """A head and ``workers`` worker nodes on 127.0.0.1, ``cpus`` logical CPUs each. Ray's
-    files (and its "current cluster" address) go to ``temp_dir``, not the machine's /tmp/ray,
-    so that a ``ray.init()`` elsewhere on the machine never joins this cluster."""
+    """A head and ``workers`` worker nodes on 127.0.0.1, ``cpus`` logical CPUs each; Ray's
+    session files go to ``temp_dir``. (Ray still records the head's address in
+    /tmp/ray/ray_current_cluster: a bare ``ray.init()`` elsewhere on the machine meanwhile
+    would join this cluster; Scanflow's own code always passes ``address="local"``.)"""
     import ray
     from ray.cluster_utils import Cluster
 
