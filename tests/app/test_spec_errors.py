@@ -284,3 +284,13 @@ def test_specs_built_in_python_are_validated_the_same_way():
 def test_a_missing_application_folder_says_how_to_create_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="scanflow init"):
         load_app(tmp_path)
+
+
+def test_a_service_of_zero_replicas_is_refused_naming_the_field(write_app):
+    folder = write_app("""
+        name: x
+        services:
+          - {name: predict, command: [scanflow, serve, .], port: 8000, replicas: 0}
+    """)
+    [line] = _problems(folder)
+    assert "replicas" in line and "greater than or equal to 1" in line

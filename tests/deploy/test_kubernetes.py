@@ -79,3 +79,26 @@ def test_secret_looking_variables_go_to_the_secret(app, tmp_path, k8s_model):
     env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "api.API_TOKEN"
     assert env["LOG_LEVEL"] == {"name": "LOG_LEVEL", "value": "info"}
+
+
+def test_a_replicated_service_rolls_out_without_dropping_below_its_replicas(app, tmp_path, k8s_model):
+    objs = load(KubernetesExporter().export(app, tmp_path))
+    api = k8s_model(next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "api"))
+    service = k8s_model(next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "api"))
+    assert api.spec.replicas == 2
+    assert api.spec.strategy.type == "RollingUpdate"
+    assert api.spec.strategy.rolling_update.max_unavailable == 0
+    assert api.spec.template.spec.containers[0].readiness_probe.tcp_socket.port == 8000
+    # one Service in front of every replica: its selector matches the pods' labels
+    labels = api.spec.template.metadata.labels
+    assert all(labels[k] == v for k, v in service.spec.selector.items())
+
+
+def test_a_service_of_one_replica_keeps_the_default_rollout(app_dir, tmp_path, k8s_model):
+    from scanflow.app import load_app
+
+    text = (app_dir / "scanflow.yaml").read_text().replace("replicas: 2", "replicas: 1")
+    (app_dir / "scanflow.yaml").write_text(text)
+    objs = load(KubernetesExporter().export(load_app(app_dir), tmp_path / "out"))
+    api = k8s_model(next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "api"))
+    assert api.spec.replicas == 1 and api.spec.strategy is None

@@ -286,7 +286,9 @@ class Service(_Runnable):
 
     name: str
     port: int | None = Field(default=None, ge=1, le=65535)
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=1, description=(
+        "copies serving behind one endpoint: Ray Serve replicas (`scanflow serve --backend ray`), "
+        "Deployment replicas in the Kubernetes export, swarm replicas"))
     command: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
 

@@ -4,7 +4,7 @@
                        [--port 8000] [--token TOKEN] [--window 200] [--poll-every 2]
                        [--state-dir DIR] [--state-url URL] [--labels-url URL]
                        [--trust-type TYPE ...] [--trust-architecture pkg.mod:Class ...]
-                       [--allow-pickle]
+                       [--allow-pickle] [--backend local|ray] [--replicas N] [--address ADDR]
 
 Serves the champion of the registered model, of any flavor (Scanflow's torch models,
 scikit-learn, any MLflow pyfunc): it follows the alias and hot-swaps a newly promoted version,
@@ -14,7 +14,9 @@ and records every prediction for the agents. Loading runs nothing of the model f
 unless trusted: ``--trust-type`` (a scikit-learn/skops type), ``--trust-architecture`` (a torch
 class), ``--allow-pickle``, added to the service parameters ``trusted_types``,
 ``trusted_architectures``, ``allow_pickle``. Binding anything but 127.0.0.1 requires a token
-(``--token`` or ``$SCANFLOW_TOKEN``). Register with :func:`register`.
+(``--token`` or ``$SCANFLOW_TOKEN``). ``--backend ray`` serves the prediction API alone as
+``--replicas`` Ray Serve replicas behind one endpoint (:mod:`scanflow.serve.ray_serving`).
+Register with :func:`register`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ PollOpt = Annotated[float, typer.Option(
     help="seconds between looks for a newly promoted model or detector")]
 StateUrlOpt = Annotated[str | None, typer.Option(
     "--state-url", metavar="URL", help="state database [default: <state>/scanflow.db]")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend",
+    help="local: one server with the dashboard and labeling UI; ray: the prediction API as "
+         "Ray Serve replicas behind one endpoint")]
+ReplicasOpt = Annotated[int | None, typer.Option(
+    "--replicas", metavar="N", min=1,
+    help="replicas of the prediction API with --backend ray [default: the service's `replicas`]")]
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address",
+    help="Ray cluster to join with --backend ray (ray://HEAD:10001, auto) [default: a local Ray "
+         "on 127.0.0.1]")]
 LabelsUrlOpt = Annotated[str | None, typer.Option(
     "--labels-url", metavar="URL", help="label store [default: <state>/labels.db]")]
 
@@ -59,6 +72,9 @@ def serve(
     trust_type: Annotated[list[str] | None, typer.Option("--trust-type", help="trust this type when loading a scikit-learn (skops) model, e.g. sklearn.tree._tree.Tree; repeatable")] = None,
     trust_architecture: Annotated[list[str] | None, typer.Option("--trust-architecture", help="trust this torch class (pkg.module:Class) when loading a model; repeatable")] = None,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="load models stored as pickles (runs code of the file's choosing: trusted sources only)")] = False,
+    backend: BackendOpt = "local",
+    replicas: ReplicasOpt = None,
+    address: AddressOpt = None,
     drift_window: Annotated[int | None, typer.Option("--drift-window", hidden=True, help="deprecated: --window")] = None,
     poll: Annotated[float | None, typer.Option("--poll", hidden=True, help="deprecated: --poll-every")] = None,
 ) -> None:
@@ -71,6 +87,20 @@ def serve(
         logging.getLogger(name).setLevel(logging.WARNING)
     application = load_application(app_path, state_dir)
     token = _checked_token(host, token)
+    if backend not in ("local", "ray"):
+        fail(f"--backend {backend!r}: use local or ray")
+    if backend == "ray":
+        from .serve_replicas import serve_on_ray  # lazy: loads Ray Serve
+
+        return serve_on_ray(application, model=model, alias=alias, detector=_detector_file(detector),
+                            window=window if window is not None else drift_window,
+                            poll_every=poll if poll is not None else poll_every, host=host,
+                            port=port, token=token, state_url=state_url, replicas=replicas,
+                            address=address, trusted_types=tuple(trust_type or ()),
+                            trusted_architectures=tuple(trust_architecture or ()),
+                            allow_pickle=allow_pickle)
+    if replicas not in (None, 1) or address:
+        fail("--replicas and --address serve on Ray: add --backend ray (pip install scanflow[ray])")
     try:
         stack = ServeStack(application, model_name=model, alias=alias,
                            detector_path=_detector_file(detector),

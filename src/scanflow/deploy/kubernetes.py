@@ -41,6 +41,16 @@ def is_secret(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 
 
+def _serving_rollout(pod: dict[str, Any], spec: dict[str, Any], c: Container) -> None:
+    """A service takes traffic once it listens (Uvicorn binds after the model is loaded), and a
+    rollout of replicas never drops below the replicas asked for."""
+    if c.port:
+        pod["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": c.port}, "periodSeconds": 5}
+    if c.replicas > 1:
+        spec["strategy"] = {"type": "RollingUpdate",
+                            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+
 @register_exporter
 class KubernetesExporter(Exporter):
     """Write Kubernetes manifests and Argo Workflows for an application.
@@ -166,6 +176,8 @@ class KubernetesExporter(Exporter):
         }
         if c.kind == "tracker":
             spec["strategy"] = {"type": "Recreate"}  # one writer on a ReadWriteOnce volume
+        if c.kind == "service":
+            _serving_rollout(pod, spec, c)
         return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": self._meta(dep, c.name, c), "spec": spec}
 
     def _service(self, dep: Deployment, c: Container) -> dict[str, Any]:
