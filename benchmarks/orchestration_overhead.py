@@ -5,10 +5,15 @@ Workloads (every node is the same trivial Python script):
   dag-50    50 nodes in 10 layers of 5; each node waits for 2 nodes of the layer before
             (run with 2 parallel slots, and with 1 for a like-for-like comparison)
 
-Each workload runs through ``scanflow.run.run_workflow`` (cache off) with MLflow tracking on
-(the default: a parent run, a nested run per node, logs and params) and off (``track=False``),
-and as a ``for`` loop in bash. Reported: wall seconds (median of the repeats), ratio to the
-shell loop, and overhead per node in ms = (Scanflow − shell) / nodes.
+Each workload runs through ``scanflow.run.run_workflow`` (cache off) with MLflow tracking off
+(``track=False``), on as the run goes (``sync``: a parent run, a nested run per node, logs and
+params, written by the scheduler), and deferred (``deferred``, what ``scanflow run`` does: the
+scheduler journals the same records and a background writer puts them in MLflow), and as a
+``for`` loop in bash. For deferred tracking two times are reported: when the scheduler returns,
+and when every record is in MLflow (``deferred+written``: the return, then
+``scanflow.track.sync_tracking``, which writes what the writer has not yet). Reported: wall
+seconds (median of the repeats), ratio to the shell loop, and overhead per node in ms =
+(Scanflow − shell) / nodes.
 
     .venv/bin/python benchmarks/orchestration_overhead.py [--quick] [--repeats N] [--stat min]
 """
@@ -31,6 +36,7 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 from scanflow.app import Application, Executor, Workflow  # noqa: E402
 from scanflow.run import run_workflow  # noqa: E402
+from scanflow.track import sync_tracking  # noqa: E402
 
 TRIVIAL = "import os\n"  # a node that does nothing but start Python
 
@@ -68,23 +74,33 @@ def shell_loop(app: Application) -> float:
     return time.perf_counter() - started
 
 
-def scanflow_run(app: Application, track: bool, slots: int) -> float:
+def scanflow_run(app: Application, mode: str, slots: int) -> tuple[float, float]:
+    """(seconds until the scheduler returns, seconds until every record is in MLflow)."""
     started = time.perf_counter()
-    result = run_workflow(app, use_cache=False, track=track, max_parallel=slots, handle_signals=False)
+    result = run_workflow(app, use_cache=False, track=mode != "off", deferred_tracking=mode == "deferred",
+                          max_parallel=slots, handle_signals=False)
     elapsed = time.perf_counter() - started
     if not result.ok:
         raise SystemExit(f"benchmark run failed: {result}")
-    return elapsed
+    if mode == "deferred":
+        sync_tracking(app)
+    return elapsed, time.perf_counter() - started
 
 
-def measure(app: Application, slots: int, variants: list[bool], repeats: int) -> dict[str, list[float]]:
+MODES = ("off", "sync", "deferred")
+
+
+def measure(app: Application, slots: int, repeats: int) -> dict[str, list[float]]:
     """Wall seconds of the shell loop and of each Scanflow variant, interleaved repeat by repeat
     (a change of machine load hits all of them alike)."""
-    times: dict[str, list[float]] = {"shell": [], **{str(t): [] for t in variants}}
+    times: dict[str, list[float]] = {"shell": [], "off": [], "sync": [], "deferred": [], "deferred+written": []}
     for _ in range(repeats):
         times["shell"].append(shell_loop(app))
-        for track in variants:
-            times[str(track)].append(scanflow_run(app, track, slots))
+        for mode in MODES:
+            returned, written = scanflow_run(app, mode, slots)
+            times[mode].append(returned)
+            if mode == "deferred":
+                times["deferred+written"].append(written)
     return times
 
 
@@ -106,28 +122,31 @@ def main() -> None:
         ]
         # Warm up: the first tracked run of an app creates its SQLite store (migrations, ~2 s).
         for _, app, slots in workloads:
-            scanflow_run(app, track=True, slots=slots)
+            scanflow_run(app, "sync", slots)
         rows = []
         for label, app, slots in workloads:
             n = len(app.workflows[0].nodes)
-            times = measure(app, slots, [False, True], repeats * (10 if n <= 2 else 1))
-            shell, off, on = (stat(times[k]) for k in ("shell", "False", "True"))
-            for track, t in (("off", off), ("on", on)):
-                rows.append((label, n, slots, track, shell, t, t / shell, (t - shell) / n * 1000,
-                             (on - off) / n * 1000 if track == "on" else None))
+            times = measure(app, slots, repeats * (10 if n <= 2 else 1))
+            stats = {k: stat(v) for k, v in times.items()}
+            shell, off = stats["shell"], stats["off"]
+            for mode in ("off", "sync", "deferred", "deferred+written"):
+                t = stats[mode]
+                rows.append((label, n, slots, mode, shell, t, t / shell, (t - shell) / n * 1000,
+                             (t - off) / n * 1000 if mode != "off" else None))
         print(f"\nOrchestration overhead ({args.stat} of {repeats} repeats, chain-2 {repeats * 10}; "
               f"cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f})\n")
-        header = f"{'workload':<9} {'nodes':>5} {'slots':>5} {'tracking':>8} {'shell s':>8} {'scanflow s':>10} " \
+        header = f"{'workload':<9} {'nodes':>5} {'slots':>5} {'tracking':>16} {'shell s':>8} {'scanflow s':>10} " \
                  f"{'ratio':>6} {'overhead/node ms':>16} {'tracking/node ms':>16}"
         print(header)
         print("-" * len(header))
         for label, n, slots, track, shell, t, ratio, per_node, tracking in rows:
             tracking_text = "" if tracking is None else f"{tracking:.1f}"
-            print(f"{label:<9} {n:>5} {slots:>5} {track:>8} {shell:>8.3f} {t:>10.3f} {ratio:>6.2f} "
+            print(f"{label:<9} {n:>5} {slots:>5} {track:>16} {shell:>8.3f} {t:>10.3f} {ratio:>6.2f} "
                   f"{per_node:>16.1f} {tracking_text:>16}")
         print("\nshell = the same scripts run back to back by a bash `for` loop (no parallelism);"
               "\noverhead/node = (scanflow - shell) / nodes; negative when parallel slots beat the loop;"
-              "\ntracking/node = (tracked - untracked) / nodes.")
+              "\ntracking/node = (tracked - untracked) / nodes; deferred+written = deferred, until every"
+              "\nrecord is in MLflow (sync_tracking after the return).")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -95,7 +95,9 @@ def test_both_replicas_answer_predictions_behind_one_endpoint(service, versions,
     assert [r.status_code for r in responses] == [200] * 40
     body = responses[0].json()
     assert body["label"] in (0, 1, 2) and body["model"]["version"] == versions[0]
-    assert body["outlier"] is not None  # inline checks run in every replica
+    assert body["outlier"] is None and body["check"] == "deferred"  # checked after the answer
+    inline = httpx.post(service.url + "/predict", json={"record": records[0], "check": "inline"}, timeout=60)
+    assert inline.status_code == 200 and inline.json()["outlier"] is not None  # or in the answer, on request
     assert len({r.headers[REPLICA_HEADER] for r in responses}) == 2
 
 

@@ -54,7 +54,7 @@ def test_two_replicas_feed_one_drift_window(settings, data):
         for name, part in (("a", records[:5]), ("b", records[5:])):
             with TestClient(build_replica_app(settings, _call(aggregate), name)) as client:
                 for record in part:
-                    r = client.post("/predict", json={"record": record})
+                    r = client.post("/predict", json={"record": record, "check": "inline"})
                     assert r.status_code == 200 and r.headers[REPLICA_HEADER] == name
                     assert r.json()["outlier"] is not None
             # leaving the client stops the replica, which ships what it still holds

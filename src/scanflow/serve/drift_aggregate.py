@@ -163,7 +163,11 @@ class AggregateDriftFeed:
     def dropped_(self) -> int:
         return self.local_dropped_ + self._remote_dropped
 
-    def add(self, X: Any, outlier_share: float | None = None, model_version: str | None = None) -> None:
+    def add(self, X: Any, outlier_share: float | None = None, model_version: str | None = None,
+            *, scores: Any = None, scored_by: Any = None) -> None:
+        """Buffer inputs for the aggregate (``DriftMonitor.add``'s signature). The scores of
+        the replica's check stay here: the aggregate's detector decides the joined windows on
+        the data, since replicas may score with different detector versions."""
         with self._lock:
             self._buffer.append((X, outlier_share, model_version))
             self._n += len(X)
