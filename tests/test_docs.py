@@ -75,7 +75,9 @@ def test_every_shell_block_runs_as_written(doc, tmp_path):
 def test_skipped_blocks_are_few_and_say_why():
     skipped = [(doc.name, line, why) for doc in DOCS for line, _, why in shell_blocks(doc) if why]
     assert all(len(why.split()) >= 4 for _, _, why in skipped), skipped
-    assert len(skipped) <= 8, skipped
+    # The deploy page shows cluster and server commands (KubeRay, a Ray cluster, PostgreSQL,
+    # Ray Serve) that CI cannot run; each names the test that runs what it shows.
+    assert len(skipped) <= 12, skipped
 
 
 def test_a_skip_marker_must_sit_right_above_a_shell_block():

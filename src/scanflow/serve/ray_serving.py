@@ -27,8 +27,11 @@ From the command line: ``scanflow serve APP --backend ray --replicas 2 [--addres
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .replica_app import ReplicaSettings, build_replica_app
@@ -99,11 +102,11 @@ class ReplicatedService:
 
     def status(self) -> dict[str, Any]:
         """The aggregate drift window and each replica's last report (as ``GET /replicas``)."""
-        return self._aggregate().status.remote().result(timeout_s=60)
+        return _blocking(lambda: self._aggregate().status.remote().result(timeout_s=60))
 
     def flush(self) -> int:
         """Run the drift check of every complete window of the aggregate now."""
-        return self._aggregate().flush.remote().result(timeout_s=120)
+        return _blocking(lambda: self._aggregate().flush.remote().result(timeout_s=120))
 
     def wait_for(self, predicate, timeout: float = 60.0, every: float = 0.2) -> dict[str, Any]:
         """Poll :meth:`status` until ``predicate(status)`` holds; the last status (TimeoutError
@@ -173,3 +176,14 @@ def serve_replicas(settings: ReplicaSettings, *, replicas: int | None = None, ho
             ray.shutdown()
         raise
     return ReplicatedService(name, f"http://{host}:{port}", settings, owns_ray)
+
+
+def _blocking(call: Callable[[], Any]) -> Any:
+    """``call()``, which blocks on a Ray Serve response: in a worker thread when this thread
+    runs an asyncio loop (Jupyter, a sync Playwright session), where Ray refuses to block."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
