@@ -77,6 +77,29 @@ def test_a_working_dir_on_a_ray_started_elsewhere_is_refused_with_the_fix(ray_cl
         RayBackend(working_dir=tmp_path).open()
 
 
+def test_a_ray_client_session_that_fails_to_start_is_tried_once_more_then_named(monkeypatch):
+    """Ray Client starts a server process per connection on the head; that start-up fails now
+    and then ("Initialization failure from server"): a second try, then the error with the fix."""
+    from scanflow.run import ray_backend
+    from scanflow.run.ray_join import Join, RayConnectionError
+
+    calls = []
+
+    def init(address, **kwargs):
+        calls.append(address)
+        if len(calls) == 1 or address.endswith(":2"):
+            raise ConnectionAbortedError("Initialization failure from server:")
+
+    monkeypatch.setattr(ray_backend, "plan_join", lambda address: Join(address))
+    monkeypatch.setattr(ray_backend.ray, "init", init)
+    monkeypatch.setattr(ray_backend.ray, "shutdown", lambda: None)
+    ray_backend.RayBackend(address="ray://head:1")._init_ray()
+    assert calls == ["ray://head:1", "ray://head:1"]
+    with pytest.raises(RayConnectionError, match=r"could not join the Ray cluster at ray://head:2 \(ConnectionAbortedError"):
+        ray_backend.RayBackend(address="ray://head:2")._init_ray()
+    assert calls[2:] == ["ray://head:2", "ray://head:2"]
+
+
 def test_a_node_started_through_setpriv_dies_with_its_worker_and_keeps_its_pid(backend, tmp_path):
     from scanflow.run.ray_backend import _death_signal_wrapper
 
@@ -142,6 +165,46 @@ def _wait_for(path, timeout=60):
     deadline = time.time() + timeout
     while not path.exists() and time.time() < deadline:
         time.sleep(0.05)
+
+
+KILLS_ITS_WORKER = """
+    import os, pathlib, signal
+    marker = pathlib.Path({marker!r})
+    if {always!r} or not marker.exists():
+        marker.touch()
+        os.kill(os.getppid(), signal.SIGKILL)  # the Ray worker running this node dies under it
+    print("ran to the end")
+"""
+
+
+def test_an_attempt_whose_ray_worker_dies_runs_again_without_using_the_node_s_retries(backend, tmp_path):
+    task = make_task(tmp_path, KILLS_ITS_WORKER.format(marker=str(tmp_path / "killed"), always=False))
+    result = backend.run_node(task)
+    assert result.ok, result.error
+    assert "----- scanflow: the Ray node running attempt 1 was lost (WorkerCrashedError" in task.stderr_path.read_text()
+    assert "ran to the end" in task.stdout_path.read_text()
+
+
+def test_an_attempt_lost_more_than_node_loss_retries_times_fails_saying_so(ray_cluster, tmp_path):
+    from scanflow.run.ray_backend import RayBackend
+
+    backend = RayBackend(node_loss_retries=1, poll_interval=0.05)
+    try:
+        result = backend.run_node(make_task(tmp_path, KILLS_ITS_WORKER.format(marker=str(tmp_path / "k"), always=True)))
+    finally:
+        backend.close()
+    assert result.status == "failed"
+    assert result.error.startswith("the Ray node running it was lost 2 times (last: WorkerCrashedError")
+
+
+def test_an_attempt_lost_with_no_node_left_that_can_hold_it_fails_instead_of_waiting(backend, tmp_path, monkeypatch):
+    answers = iter([None, "no Ray node can run it: it asks for GPU=1, the largest node has GPU=0"])
+    monkeypatch.setattr(backend, "infeasible", lambda options: next(answers))  # feasible until the loss
+    task = make_task(tmp_path, KILLS_ITS_WORKER.format(marker=str(tmp_path / "k"), always=True))
+    result = backend.run_node(task)
+    assert result.status == "failed"
+    assert result.error.startswith("the Ray node running it was lost (WorkerCrashedError")
+    assert result.error.endswith("and no Ray node can run it: it asks for GPU=1, the largest node has GPU=0")
 
 
 def test_two_one_cpu_nodes_run_at_the_same_time(backend, tmp_path):

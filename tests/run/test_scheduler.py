@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scanflow.app import Application, Executor, Workflow
-from scanflow.run import InMemoryBackend, RunError, Scheduler, run_workflow
+from scanflow.run import InMemoryBackend, RunError, Scheduler, list_runs, run_workflow
 
 
 def _app(tmp_path, nodes, **wf):
@@ -209,3 +209,26 @@ def test_a_running_run_cannot_be_resumed(tmp_path):
     RunState.create(app.state_path, "live-run", workflow=None)  # owned by this (alive) process
     with pytest.raises(RunError, match="still running"):
         _run(app, {"a": lambda: None}, resume="live-run")
+
+
+def test_the_resume_command_of_a_ray_run_resumes_it_on_the_same_cluster(tmp_path):
+    class OnACluster(InMemoryBackend):  # what the command needs of a ray backend: its name and address
+        name = "ray"
+        address = "ray://head:10001"
+
+    def boom():
+        raise ValueError("bad input")
+
+    result = run_workflow(_app(tmp_path, [_node("a")]), backend=OnACluster({"a": boom}), track=False, app_arg="app")
+    assert result.resume_command == f"scanflow run app --backend ray --address ray://head:10001 --resume {result.run_id}"
+
+
+def test_the_backend_connects_before_the_run_is_recorded(tmp_path):
+    class Unreachable(InMemoryBackend):
+        def open(self):
+            raise ConnectionError("no cluster there")
+
+    app = _app(tmp_path, [_node("a")])
+    with pytest.raises(ConnectionError, match="no cluster there"):
+        run_workflow(app, backend=Unreachable({"a": lambda: 1}), track=False)
+    assert list_runs(app.state_path) == []

@@ -158,7 +158,7 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="run every node, even when its inputs are unchanged")] = False,
     max_parallel: Annotated[int | None, typer.Option("--max-parallel", "-j", min=1, help="nodes running at once")] = None,
     backend: Annotated[str, typer.Option("--backend", help="local or ray")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (ray://HOST:10001, or 'auto'); default: start a local Ray")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster to join: HOST:PORT of its head from one of its machines, ray://HOST:10001 (Ray Client) from anywhere, or 'auto'; default: $RAY_ADDRESS, else a Ray started here")] = None,
     no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
     state_dir: StateDirOpt = None,
 ) -> None:

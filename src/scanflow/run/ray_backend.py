@@ -14,11 +14,21 @@ looks at while the process runs. The task then kills the process tree and answer
 own ``ray.cancel`` raises ``KeyboardInterrupt`` wherever the task happens to be, for example
 inside ``subprocess.Popen`` before the process handle exists, which left the node running.)
 
+A Ray node (or worker) that dies under a running attempt does not fail it: the attempt runs
+again wherever Ray places it, up to ``node_loss_retries`` times, after a line in both logs; the
+node's own ``retries`` are kept for its own failures. The node's process gets
+``SCANFLOW_RAY_NODE_ID``, the id of the Ray node it runs on.
+
 Where it runs::
 
-    RayBackend()                          # a Ray instance on this machine (started if needed)
+    RayBackend()                          # $RAY_ADDRESS, else a Ray started on this machine
     RayBackend(address="auto")            # the cluster this machine belongs to (`ray start`)
+    RayBackend(address="10.0.0.5:6379")   # that cluster, from one of its machines
     RayBackend(address="ray://head:10001", working_dir="path/to/app")   # a remote cluster
+
+Joining checks the address first (:mod:`scanflow.run.ray_join`): an address where nothing
+answers, or a ``HOST:PORT`` cluster this machine is not part of, fails within seconds with a
+:class:`RayConnectionError` that names the address and the fix.
 
 On a remote cluster the driver's files are not there: ``working_dir`` uploads the application
 folder with the job, once per job (Ray's job-level runtime environment, set when the backend
@@ -34,7 +44,9 @@ the driver when the worker cannot write them, the interpreter is the worker's ow
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import logging
 import os
 import select
 import shutil
@@ -67,6 +79,9 @@ from .backend import (
     NodeTask,
     attempt_banner,
 )
+from .ray_join import RayConnectionError, cluster_address, failed_join, joining, plan_join
+
+log = logging.getLogger(__name__)
 
 # Environment variables Ray sets on a worker for the resources it granted: the worker's value
 # wins over the driver's copy in the task's environment.
@@ -75,6 +90,8 @@ WORKER_OWNED_ENV = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "NEURON_RT_V
 # Seconds a cancelled task has (beyond kill_grace) to kill its tree and answer before the
 # driver kills its Ray worker instead (the node's main process dies with it: PR_SET_PDEATHSIG).
 CANCEL_ANSWER_TIMEOUT = 60.0
+
+__all__ = ["CancelRequests", "RayBackend", "RayConnectionError", "RayJobError", "execute_command"]
 
 
 class RayJobError(ScanflowError, RuntimeError):
@@ -87,8 +104,10 @@ class RayBackend(Backend):
     Parameters
     ----------
     address : str, optional
-        ``None``: connect to ``$RAY_ADDRESS`` or start Ray on this machine; ``"auto"``: the
-        local cluster; ``"ray://HOST:10001"``: a remote cluster through Ray Client.
+        ``None``: join ``$RAY_ADDRESS``, else start Ray on this machine; ``"auto"``: the
+        cluster this machine joined with ``ray start``; ``"HOST:PORT"``: the cluster whose head
+        (GCS) is there, from one of its machines; ``"ray://HOST:10001"``: a cluster through
+        Ray Client, from anywhere.
     num_cpus : int, optional
         CPUs of a Ray instance started by this backend (default: all).
     working_dir : str or Path, optional
@@ -103,6 +122,9 @@ class RayBackend(Backend):
         by default such a node fails at once with the resources it asked for.
     kill_grace : float
         Seconds between SIGTERM and SIGKILL when a node times out or is cancelled.
+    node_loss_retries : int
+        Times an attempt runs again when the Ray node or worker running it dies (these do not
+        count against the node's ``retries``).
     poll_interval : float
         How often the driver checks for a cancel request while a node runs.
     """
@@ -113,7 +135,8 @@ class RayBackend(Backend):
     def __init__(self, address: str | None = None, num_cpus: int | None = None,
                  working_dir: str | os.PathLike[str] | None = None,
                  runtime_env: dict[str, Any] | None = None, init_kwargs: dict[str, Any] | None = None,
-                 allow_infeasible: bool = False, kill_grace: float = 5.0, poll_interval: float = 0.2):
+                 allow_infeasible: bool = False, kill_grace: float = 5.0, node_loss_retries: int = 2,
+                 poll_interval: float = 0.2):
         self.address = address
         self.num_cpus = num_cpus
         self.working_dir = working_dir
@@ -121,6 +144,7 @@ class RayBackend(Backend):
         self.init_kwargs = init_kwargs
         self.allow_infeasible = allow_infeasible
         self.kill_grace = kill_grace
+        self.node_loss_retries = node_loss_retries
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
         self._started_ray = False
@@ -146,10 +170,10 @@ class RayBackend(Backend):
                     "runtime_env={'working_dir': ...} to your own ray.init")
             else:
                 self._task_env = dict(self.runtime_env or {})  # Ray was started without them
-            if self.working_dir is not None or self.address not in (None, "auto"):
+            if self._remote():
                 # Workers of a remote cluster may not have Scanflow: ship the task function by value.
                 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-            self._cancels = ray.remote(num_cpus=0, max_restarts=0)(CancelRequests).remote()
+            self._cancels = ray.remote(num_cpus=0, max_restarts=0, **_on_this_node())(CancelRequests).remote()
             self._remote_fn = ray.remote(max_retries=0)(execute_command)  # the scheduler retries
 
     def job_runtime_env(self) -> dict[str, Any]:
@@ -162,21 +186,43 @@ class RayBackend(Backend):
             env["working_dir"] = str(Path(self.working_dir).resolve())
         return env
 
+    def _remote(self) -> bool:
+        """Whether the workers may be other machines (a cluster joined, or a folder to upload)."""
+        return self.working_dir is not None or cluster_address(self.address) not in (None, "auto")
+
     def _init_ray(self) -> None:
+        """Start Ray here, or join the cluster at the address (checked first: see ray_join)."""
+        target = cluster_address(self.address)
         kwargs: dict[str, Any] = {"log_to_driver": False}
-        local = self.address is None and not os.environ.get("RAY_ADDRESS")
-        if local:
+        if target is None:
             kwargs.update(include_dashboard=False, num_cpus=self.num_cpus)
+            join = None
+        else:
+            join = plan_join(target)
+            kwargs.update(join.init_kwargs())
         if self.job_runtime_env():
             kwargs["runtime_env"] = self.job_runtime_env()
         kwargs.update(self.init_kwargs or {})
-        try:
-            ray.init(address=self.address, **kwargs)
-        except ConnectionError as exc:
-            raise ConnectionError(
-                f"cannot reach the Ray cluster at {self.address or os.environ.get('RAY_ADDRESS')!r} ({exc}): "
-                "start it with `ray start --head`, or check the address (ray://HOST:10001 for Ray Client)"
-            ) from exc
+        for attempt in (1, 2):
+            try:
+                with joining(join) if join else contextlib.nullcontext():
+                    ray.init(address=join.address if join else None, **kwargs)
+                break
+            except ConnectionAbortedError as exc:
+                # Ray Client starts a server process per connection on the head, and that start
+                # fails now and then (it forks from a process full of gRPC threads): once more.
+                if join is not None and attempt == 1 and join.address.startswith("ray://"):
+                    log.warning("the Ray Client server at %s failed to start a session (%s); trying again",
+                                join.address, exc)
+                    ray.shutdown()
+                    continue
+                if join is None:
+                    raise
+                raise failed_join(target, exc) from exc
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+                if join is None:
+                    raise
+                raise failed_join(target, exc) from exc
         self._started_ray = True
 
     def close(self) -> None:
@@ -211,8 +257,7 @@ class RayBackend(Backend):
     def _needs_pip(self, task: NodeTask) -> bool:
         # On this machine the scheduler already built the isolated venv that the command uses;
         # a remote worker has to build its own.
-        remote = self.working_dir is not None or self.address not in (None, "auto")
-        return remote and bool(getattr(task.node, "isolated", False))
+        return self._remote() and bool(getattr(task.node, "isolated", False))
 
     def infeasible(self, options: dict[str, Any]) -> str | None:
         """Why no Ray node can ever hold a task with these options (``None``: one can)."""
@@ -226,8 +271,8 @@ class RayBackend(Backend):
         if any(all(node.get(k, 0) >= v for k, v in ask.items() if v) for node in nodes):
             return None
         biggest = {k: max((node.get(k, 0) for node in nodes), default=0) for k in ask}
-        wanted = ", ".join(f"{k}={v:g}" for k, v in ask.items() if v)
-        have = ", ".join(f"{k}={v:g}" for k, v in biggest.items())
+        wanted = ", ".join(_amount(k, v) for k, v in ask.items() if v)
+        have = ", ".join(_amount(k, v) for k, v in biggest.items())
         return (f"no Ray node can run it: it asks for {wanted}, the largest node has {have}. "
                 "Lower the node's resources, add a bigger node, or use "
                 "RayBackend(allow_infeasible=True) on an autoscaling cluster")
@@ -243,20 +288,39 @@ class RayBackend(Backend):
             if why:
                 _append(task.stderr_path, f"scanflow: node {task.node_id}: {why}\n")
                 return NodeResult("failed", None, started, time.time(), why)
-        key = f"{task.run_id}/{task.node_id}/{task.attempt}/{uuid.uuid4().hex}"
-        ref = self._remote_fn.options(**options).remote(self._payload(task, options, key))
-        try:
-            out = self._wait(task, ref, key, started)
-        except ray.exceptions.RayError as exc:
-            error = f"the Ray task failed: {type(exc).__name__}: {exc}".strip()
-            _append(task.stderr_path, f"scanflow: node {task.node_id}: {error}\n")
-            return NodeResult("failed", None, started, time.time(), error.splitlines()[0])
+        out = self._submit(task, options, started)
         if isinstance(out, NodeResult):
             return out
         for name, path in (("stdout_text", task.stdout_path), ("stderr_text", task.stderr_path)):
             if out.get(name):  # the worker could not write the driver's log files (remote cluster)
                 _append(path, out[name])
         return NodeResult(out["status"], out["returncode"], out["started_at"], out["finished_at"], out["error"])
+
+    def _submit(self, task: NodeTask, options: dict[str, Any], started: float) -> dict[str, Any] | NodeResult:
+        """Run the attempt as a Ray task; again, elsewhere, when the Ray node under it dies."""
+        for run in range(1, self.node_loss_retries + 2):
+            key = f"{task.run_id}/{task.node_id}/{task.attempt}/{uuid.uuid4().hex}"
+            ref = self._remote_fn.options(**options).remote(self._payload(task, options, key))
+            try:
+                return self._wait(task, ref, key, started)
+            except NODE_LOST as exc:
+                lost = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+                if run > self.node_loss_retries or task.cancel.is_set():
+                    error = f"the Ray node running it was lost {run} times (last: {lost})"
+                    break
+                self._capacity = None  # without the lost node, the task may fit nowhere: never wait for that
+                why = None if self.allow_infeasible else self.infeasible(options)
+                if why:
+                    error = f"the Ray node running it was lost ({lost}), and {why}"
+                    break
+                for path in (task.stdout_path, task.stderr_path):
+                    _append(path, f"\n----- scanflow: the Ray node running attempt {task.attempt} was lost "
+                                  f"({lost}); running it again -----\n")
+            except ray.exceptions.RayError as exc:
+                error = f"the Ray task failed: {type(exc).__name__}: {exc}".strip()
+                break
+        _append(task.stderr_path, f"scanflow: node {task.node_id}: {error}\n")
+        return NodeResult("failed", None, started, time.time(), error.splitlines()[0])
 
     def _payload(self, task: NodeTask, options: dict[str, Any], key: str) -> dict[str, Any]:
         """What :func:`execute_command` gets: the resolved node and how to watch for a cancel."""
@@ -299,6 +363,28 @@ class RayBackend(Backend):
         return NodeResult("cancelled", None, started, time.time(),
                           "stopped by a cancel request: the Ray task did not answer, so its worker was "
                           "killed (the node's main process with it; its own children may survive)")
+
+
+# What a dead Ray node or worker raises for the tasks it ran (not the node's own failures,
+# which the task reports as a result, nor a cancel, which never waits on the task's result).
+NODE_LOST = (ray.exceptions.NodeDiedError, ray.exceptions.WorkerCrashedError)
+
+
+def _amount(resource: str, value: float) -> str:
+    """``GPU=4``, ``memory=2 GiB``: a Ray resource as the error messages show it."""
+    return f"memory={value / 2**30:.3g} GiB" if resource == "memory" else f"{resource}={value:g}"
+
+
+def _on_this_node() -> dict[str, Any]:
+    """Ray options that keep an actor on the driver's node when it can (soft affinity): the
+    driver's actor then outlives any worker node."""
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - Ray Client or an older Ray: Ray's own placement
+        return {}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)} if here else {}
 
 
 def _append(path: Path, text: str) -> None:
@@ -394,6 +480,9 @@ def _localize(p: dict[str, Any]) -> tuple[list[str], dict[str, str], str]:
             env[key] = os.environ[key]
         else:
             env.pop(key, None)
+    env.pop("SCANFLOW_RAY_NODE_ID", None)
+    if ray.is_initialized():  # in a Ray worker (outside one, asking would start Ray)
+        env["SCANFLOW_RAY_NODE_ID"] = ray.get_runtime_context().get_node_id()
     return command, env, workdir
 
 

@@ -211,6 +211,8 @@ class Scheduler:
             workflow = workflow or old.data.get("workflow")
         self.plan = build_plan(self.app, workflow)
         self.workflow = workflow
+        # Connected before the run is recorded: a cluster that cannot be reached leaves no run.
+        self.backend.open()
         self.cache = NodeCache(state_dir / "cache")
         self.recorder = None
         if self.track:
@@ -249,6 +251,10 @@ class Scheduler:
         cmd = f"scanflow run {shlex.quote(str(target))}"
         if self.workflow:
             cmd += f" --workflow {shlex.quote(self.workflow)}"
+        if self.backend.name == "ray":  # the other backend the command line knows: resume there
+            cmd += " --backend ray"
+            if getattr(self.backend, "address", None):
+                cmd += f" --address {shlex.quote(str(self.backend.address))}"
         return cmd + f" --resume {self.run_id}"
 
     # -- starting and resuming ----------------------------------------------------------------
