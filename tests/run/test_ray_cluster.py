@@ -36,6 +36,7 @@ import pytest
 
 import scanflow
 from scanflow.run import list_runs
+from scanflow.track import sync_tracking
 
 pytestmark = pytest.mark.ray
 
@@ -317,6 +318,7 @@ def test_outputs_pass_between_nodes_that_ran_on_different_ray_nodes_through_ray_
     state = _only_run(app)
     report = json.loads((state.output_dir / "report.json").read_text())
     assert report == {"total": 6, "from": sim.gpu_worker.node_id, "on": sim.head_id}
+    sync_tracking(state.data["mlflow"]["tracking_uri"])  # `scanflow run` records a moment after it ends
     client = MlflowClient(state.data["mlflow"]["tracking_uri"])
     logged = {name: client.list_artifacts(state.node(f"main/{name}")["mlflow_run_id"], path)
               for name, path in (("produce", "outputs/features"), ("consume", "outputs"))}
@@ -377,6 +379,7 @@ def test_resume_after_the_driver_is_killed_finishes_the_run_without_rerunning_fi
     assert state.run_id == run_id and state.data["status"] == "succeeded"
     assert {k: v["status"] for k, v in state.data["nodes"].items()} == {
         "main/first": "reused", "main/long": "succeeded", "main/last": "succeeded"}
+    sync_tracking(state.data["mlflow"]["tracking_uri"])  # `scanflow run` records a moment after it ends
     assert MlflowClient(state.data["mlflow"]["tracking_uri"]).get_run(run_id).info.status == "FINISHED"
 
 
@@ -426,6 +429,7 @@ def recorded(tracking_uri: str) -> list[tuple]:
     its status, kind, attempts, parameters (but the backend) and logged outputs."""
     from mlflow import MlflowClient
 
+    sync_tracking(tracking_uri)  # records of a `scanflow run` that has just ended
     client = MlflowClient(tracking_uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     by_id = {r.info.run_id: r for r in runs}
