@@ -77,7 +77,7 @@ def __getattr__(name: str) -> Any:
 def _install_renderer() -> None:
     """Let Jupyter draw applications and workflows: :mod:`scanflow.graph` (Graphviz) loads
     the first time one is displayed, and registers its renderer then."""
-    from .app import spec
+    from .app import spec  # lazy: the spec loads pydantic; `import scanflow` stays light
 
     if spec._renderer is None:
         spec.set_renderer(_render_lazily)

@@ -379,6 +379,7 @@ def _on_this_node() -> dict[str, Any]:
     """Ray options that keep an actor on the driver's node when it can (soft affinity): the
     driver's actor then outlives any worker node."""
     try:
+        # lazy: Ray is an extra, imported only by this backend
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = ray.get_runtime_context().get_node_id()

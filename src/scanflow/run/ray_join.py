@@ -216,6 +216,7 @@ def _token_auth_as_for_auto() -> None:
     as ``ray.init(address="auto")`` does. Ray does it for no explicit address, which may be
     anyone's; one whose cluster has a node on this machine is the one "auto" would find."""
     try:
+        # lazy: Ray is an extra, imported only when the driver joins
         from ray._private.authentication import authentication_token_setup as setup
     except ImportError:  # a Ray without token authentication
         return
