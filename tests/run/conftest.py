@@ -30,13 +30,15 @@ def make_app(tmp_path, mlflow_db_template):
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """A local Ray instance for the whole session: 2 CPUs, loopback, no dashboard."""
+    """A local Ray instance for a test module: 2 CPUs, loopback, no dashboard. Stopped after the
+    module, so that no later test (a simulated cluster, Ray Serve) finds this process attached
+    to a Ray it did not start."""
     ray = pytest.importorskip("ray")
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False, configure_logging=False)
     yield ray
     if started:

@@ -58,6 +58,8 @@ def service(registry, versions, data, tmp_path_factory):
     detector = PCADetector().fit(data[0]).save(root / "detector.npz")
     app = application(root, registry, model="wine-replicas", detector=str(detector), window=WINDOW)
     settings = replica_settings(app, poll_interval=0.5, replica_cpus=0.5)
+    if ray.is_initialized():  # another module's Ray: serve on one of our own
+        ray.shutdown()
     running = None
     try:
         running = serve_replicas(settings, replicas=2, port=free_port())
