@@ -4,7 +4,8 @@ A simulated Ray cluster (``ray.cluster_utils.Cluster``: a head and two worker no
 process on 127.0.0.1, dashboards off, a small object store each) serves the same registered
 torch network and fitted autoencoder detector as ``serve_throughput.py``, through
 :func:`scanflow.serve.ray_serving.serve_replicas`: every replica loads the champion from the
-MLflow registry and checks each input inline, and one aggregate drift window takes the inputs
+MLflow registry and checks every input (right after the answer: the service's default), and one
+aggregate drift window takes the inputs
 of all replicas. 16 concurrent clients (a closed loop of raw HTTP/1.1, in a process of their
 own) send single images to the one endpoint, Ray Serve's proxy on the head node. Reported per
 replica count: requests per second (median over rounds), latency p50 / p99 (ms), the ratio to
@@ -96,8 +97,8 @@ def measure(settings, n: int, args, bodies: Path, port: int) -> dict:
 
 def print_table(results: dict, args, nodes: int) -> None:
     base = statistics.median(o["n"] / o["seconds"] for o in results[min(results)]["outs"])
-    print(f"\n/predict on Ray Serve replicas, {args.clients} concurrent clients, single images, inline "
-          f"checks on; simulated cluster of {nodes} nodes on 127.0.0.1 ({args.cpus} logical CPUs "
+    print(f"\n/predict on Ray Serve replicas, {args.clients} concurrent clients, single images, every "
+          f"input checked (after the answer, the default); simulated cluster of {nodes} nodes on 127.0.0.1 ({args.cpus} logical CPUs "
           f"each); median of {args.rounds} round(s) of {args.seconds:.0f} s; cpu count "
           f"{os.cpu_count()}, load average {os.getloadavg()[0]:.1f}\n")
     print(f"{'replicas':>8} {'req/s':>8} {'ratio':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
