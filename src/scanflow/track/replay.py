@@ -98,12 +98,9 @@ class _Replayer:
             self._maybe_delete(journal, lines)
             return 0
         ends: list[tuple[RunEnd, list[list[str]]]] = []
-        for index, line in enumerate(lines):
-            event = json.loads(line)
-            if event["op"] == "experiment":  # every journal starts with it: needed on every pass
-                self.experiment_id = self._experiment(event)
-            elif index >= done:
-                self._apply(event, ends)
+        self.experiment_id = self._experiment(json.loads(lines[0]))  # every journal opens with it
+        for line in lines[max(done, 1):]:  # only what is new: the writer looks every 50 ms
+            self._apply(json.loads(line), ends)
         self._end(ends)
         _set_applied(journal, len(lines))
         self._maybe_delete(journal, lines)
