@@ -79,8 +79,6 @@ class JournalRecorder:
     """Records runs of one application to a journal (thread-safe; the
     :class:`~scanflow.track.recorder.RunRecorder` interface, without MLflow)."""
 
-    deferred = True
-
     def __init__(self, app: Application, start_writer: bool = True):
         self.app = app
         self.uri = tracking_uri(app)
@@ -161,8 +159,8 @@ class JournalRecorder:
             self._file.close()
 
     def wait_applied(self) -> None:
-        """Block until the writer has replayed this journal so far (for processes that talk
-        to the store directly)."""
+        """Write this journal so far to the store now, in this process (for a node process
+        that talks to the store without the plug-in)."""
         with self._lock:
             self._file.flush()
         from .replay import replay_pending  # lazy: cycle, the replay reads this module's files
