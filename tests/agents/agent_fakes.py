@@ -56,7 +56,13 @@ class Ledger:
 
     def _conn(self):
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        for _ in range(100):  # WAL is a setting of the file: the first process sets it
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal" or \
+                        conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                    break
+            except sqlite3.OperationalError:  # another process switches it now ("locked")
+                time.sleep(0.05)
         return conn
 
     def add(self, kind: str, key: str, data: Any = None) -> None:

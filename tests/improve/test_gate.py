@@ -33,6 +33,18 @@ def test_gate_keeps_the_champion_when_clean_accuracy_drops_too_much():
     assert not d.promote and "allowed drop 0.010" in d.reason
 
 
+def test_one_lost_sample_of_a_small_clean_slice_is_noise_two_are_a_loss():
+    # the tabular demo's gate: 71 of 75 clean held-out samples right for the champion
+    champion = {"drifted_accuracy": 0.538, "clean_accuracy": 71 / 75, "clean_n": 75.0}
+    one = EvaluationGate().decide(champion, {"drifted_accuracy": 0.897, "clean_accuracy": 70 / 75})
+    assert one.promote and "1 sample(s) of 75: noise" in one.reason
+    two = EvaluationGate().decide(champion, {"drifted_accuracy": 0.897, "clean_accuracy": 69 / 75})
+    assert not two.promote and "noise" not in two.reason
+    strict = EvaluationGate(min_clean_loss=0).decide(champion, {"drifted_accuracy": 0.897,
+                                                                "clean_accuracy": 70 / 75})
+    assert not strict.promote
+
+
 def _with_guard(metrics, accuracy, n=22):
     return {**metrics, "guard:episode-1_accuracy": accuracy, "guard:episode-1_n": float(n)}
 
