@@ -40,9 +40,10 @@ def test_one_lost_sample_of_a_small_clean_slice_is_noise_two_are_a_loss():
     assert one.promote and "1 sample(s) of 75: noise" in one.reason
     two = EvaluationGate().decide(champion, {"drifted_accuracy": 0.897, "clean_accuracy": 69 / 75})
     assert not two.promote and "noise" not in two.reason
-    strict = EvaluationGate(min_clean_loss=0).decide(champion, {"drifted_accuracy": 0.897,
-                                                                "clean_accuracy": 70 / 75})
-    assert not strict.promote
+    # within one standard error of the champion's clean accuracy: 2 of 150 at 95 % is noise, 4 is not
+    wide = {"drifted_accuracy": 0.538, "clean_accuracy": 142 / 150, "clean_n": 150.0}
+    assert EvaluationGate().decide(wide, {"drifted_accuracy": 0.897, "clean_accuracy": 140 / 150}).promote
+    assert not EvaluationGate().decide(wide, {"drifted_accuracy": 0.897, "clean_accuracy": 138 / 150}).promote
 
 
 def _with_guard(metrics, accuracy, n=22):

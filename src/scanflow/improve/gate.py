@@ -95,14 +95,18 @@ class GateDecision:
         return asdict(self)
 
 
-def _drop_verdict(drop: float, allowed: float, n: float | None, min_loss: int) -> tuple[bool, str]:
-    """Is an accuracy ``drop`` on a slice of ``n`` samples acceptable, and the words for it: within
-    ``allowed``, or beyond it by fewer than ``min_loss`` samples (noise, not a loss)."""
+def _drop_verdict(drop: float, allowed: float, n: float | None, min_loss: int,
+                  accuracy: float | None = None) -> tuple[bool, str]:
+    """Is an accuracy ``drop`` on a slice of ``n`` samples acceptable, and the words for it:
+    within ``allowed``, or beyond it by fewer samples than sampling noise on that slice (fewer
+    than ``min_loss``, or than one standard error of the champion's ``accuracy`` on ``n``)."""
     if drop <= allowed + 1e-12:
         return True, f"within allowed drop {allowed:.3f}"
     lost = round(drop * n) if n is not None and np.isfinite(n) else None
-    if lost is not None and lost < min_loss:
-        return True, f"> allowed drop {allowed:.3f}, but {lost} sample(s) of {n:.0f}: noise"
+    if lost is not None:
+        p = accuracy if accuracy is not None and np.isfinite(accuracy) else 0.0
+        if lost < max(min_loss, float(np.sqrt(n * p * (1 - p)))):
+            return True, f"> allowed drop {allowed:.3f}, but {lost} sample(s) of {n:.0f}: noise"
     return False, f"> allowed drop {allowed:.3f}"
 
 
@@ -121,7 +125,9 @@ class EvaluationGate(ParamsMixin):
             forgetting (an exact sign test cannot call a loss of 1 sample significant).
         min_clean_loss: the same for the clean slice: on 75 held-out clean samples one sample
             is 1.3 points, more than ``max_clean_drop``; a drop counts only when the candidate
-            gets at least this many more clean samples wrong than the champion.
+            gets at least this many more clean samples wrong than the champion, and more than
+            one standard error of the champion's clean accuracy (``sqrt(n p (1 - p))`` samples:
+            2.7 of 150 at 95 %).
         drifted_slice / clean_slice: slice names the gate compares.
     """
 
@@ -177,7 +183,7 @@ class EvaluationGate(ParamsMixin):
         ok_gain = gain >= self.min_gain - 1e-12
         dname, cname = self.drifted_slice, self.clean_slice
         ok_clean, verdict = _drop_verdict(drop, self.max_clean_drop, champion_metrics.get(f"{cname}_n"),
-                                          self.min_clean_loss)
+                                          self.min_clean_loss, champion_clean)
         parts = [
             f"{dname} accuracy {candidate_drifted:.3f} vs champion {champion_drifted:.3f} ({gain:+.3f} "
             f"{'>=' if ok_gain else '<'} required gain {self.min_gain:.3f})",
