@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .security import remember_token, require_token, resolve_token
 
-__all__ = ["ErrorBody", "ErrorDetail", "add_openapi_hook", "error_body", "install", "responses"]
+__all__ = ["ErrorBody", "ErrorDetail", "add_openapi_hook", "error_body", "install", "responses", "token_in_force"]
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ def install(app: FastAPI, *, docs_prefix: str = "", guard: Callable[..., None] =
     return app
 
 
-def _token_in_force(app: FastAPI) -> str | None:
+def token_in_force(app: FastAPI) -> str | None:
+    """The token ``app``'s requests must carry (explicit, the server's, ``$SCANFLOW_TOKEN``), or None."""
     return (getattr(app.state, "scanflow_explicit_token", None)
             or getattr(app.state, "scanflow_token", None) or resolve_token())
 
@@ -157,14 +158,14 @@ def add_openapi_hook(app: FastAPI, hook: Callable[[dict[str, Any]], Any]) -> Non
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with :class:`ErrorBody` for every error and the token scheme."""
     hooks = getattr(app.state, "openapi_hooks", [])
-    if hooks or app.openapi_schema is None or _token_in_force(app) != getattr(app.state, "_openapi_token", None):
+    if hooks or app.openapi_schema is None or token_in_force(app) != getattr(app.state, "_openapi_token", None):
         schema = get_openapi(title=app.title, version=app.version, description=app.description,
                              routes=app.routes)
-        _document_errors(schema, protected=bool(_token_in_force(app)))
+        _document_errors(schema, protected=bool(token_in_force(app)))
         for hook in hooks:
             hook(schema)
         app.openapi_schema = schema
-        app.state._openapi_token = _token_in_force(app)
+        app.state._openapi_token = token_in_force(app)
     return app.openapi_schema
 
 

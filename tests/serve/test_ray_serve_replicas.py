@@ -10,6 +10,7 @@ every replica while requests run, none failing.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 
 import httpx
@@ -115,8 +116,21 @@ def _settled(status: dict) -> bool:
     return status["drift_samples"] == sum(r["samples"] for r in status["replicas"].values())
 
 
+def _quiet_total(service) -> int:
+    """The aggregate's count once no answer is missing from it: a replica reports its counts
+    with each shipment (every 0.25 s), so a settled status may predate a replica's last
+    answers; the count is taken when two settled statuses a second apart agree."""
+    last = None
+    while True:
+        total = service.wait_for(_settled)["drift_samples"]
+        if total == last:
+            return total
+        last = total
+        time.sleep(1.0)
+
+
 def test_the_drift_window_counts_the_requests_of_all_replicas(service, data):
-    before = service.wait_for(_settled)["drift_samples"]
+    before = _quiet_total(service)  # what earlier tests sent
     records = data[2].iloc[:30].to_dict("records")
     assert {r.status_code for r in _send(service.url, records)} == {200}
     total = before + 30

@@ -187,3 +187,27 @@ def _writers(db: Path) -> list[psutil.Process]:
         if "scanflow.track.replay" in cmdline and str(db) in cmdline:
             found.append(proc)
     return found
+
+
+OPEN_FRESH_STORE = """
+import sys
+from mlflow import MlflowClient
+client = MlflowClient(tracking_uri=sys.argv[1], registry_uri=sys.argv[1])
+client.search_experiments()
+client.search_registered_models()
+"""
+
+
+def test_processes_opening_a_new_store_at_once_make_its_schema_once(tmp_path):
+    # under deferred tracking the background writer and the first nodes open a new mlflow.db at
+    # the same moment; two MLflow migrations at once on one SQLite file break it for good
+    db = tmp_path / ".scanflow" / "mlflow.db"
+    db.parent.mkdir()
+    uri = f"scanflow+sqlite:///{db}"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_FRESH_STORE, uri], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    client = MlflowClient(f"sqlite:///{db}")
+    assert [e.name for e in client.search_experiments()] == ["Default"]

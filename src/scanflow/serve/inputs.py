@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -61,24 +62,28 @@ def _holds_a_boolean(value: Any) -> bool:
     return isinstance(value, bool)
 
 
+def _expected(shape: tuple[int, ...], layout: str | None) -> str:
+    return f"expected shape {_shape_text(shape)}" + (
+        f" ({layout}: {_LAYOUT_WORDS[layout]})" if layout in _LAYOUT_WORDS else "")
+
+
 def decode_image(value: Any, *, shape: Sequence[int], loc: Loc, layout: str | None = None) -> np.ndarray:
     """One image from nested lists or base64 to a ``uint8`` array of ``shape``; 422 otherwise."""
     shape = tuple(int(s) for s in shape)
-    expected = f"expected shape {_shape_text(shape)}" + (
-        f" ({layout}: {_LAYOUT_WORDS[layout]})" if layout in _LAYOUT_WORDS else "")
-    if isinstance(value, str):
+    if isinstance(value, str):  # the hot path of /predict: no work beyond the checks
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise input_error(loc, f"not valid base64 ({exc}); send base64 of the raw uint8 bytes") from exc
-        if base64.b64encode(raw).decode("ascii") != value:  # what the OpenAPI pattern says, exactly
+        if base64.b64encode(raw) != value.encode("ascii"):  # what the OpenAPI pattern says, exactly
             raise input_error(loc, "not canonical base64 (extra padding, or non-zero bits before "
                                    "'='); send standard base64 (RFC 4648) of the raw uint8 bytes")
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         if len(raw) != size:
-            raise input_error(loc, f"decodes to {len(raw)} bytes; {expected} = {size} uint8 bytes "
-                                   "in row-major order", "value_error.shape")
+            raise input_error(loc, f"decodes to {len(raw)} bytes; {_expected(shape, layout)} = {size} "
+                                   "uint8 bytes in row-major order", "value_error.shape")
         return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
+    expected = _expected(shape, layout)
     try:
         arr = np.asarray(value)
     except ValueError as exc:  # ragged nested lists

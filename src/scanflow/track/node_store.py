@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .journal import sqlite_path
-from .replay import replay_pending
+from .replay import replay_pending, schema_lock
 
 
 def _db(store_uri: str) -> Path:
@@ -35,7 +35,8 @@ def tracking_store(store_uri: str, artifact_uri: str | None = None) -> Any:
     from mlflow.tracking._tracking_service.utils import _get_sqlalchemy_store
 
     db = _db(store_uri)
-    store = _get_sqlalchemy_store(f"sqlite:///{db}", artifact_uri)
+    with schema_lock(db):
+        store = _get_sqlalchemy_store(f"sqlite:///{db}", artifact_uri)
     replay_pending(db, store)
     return store
 
@@ -45,4 +46,6 @@ def registry_store(store_uri: str, tracking_uri: str | None = None) -> Any:
     # lazy: MLflow calls this plug-in only once it is loaded itself
     from mlflow.tracking._model_registry.utils import _get_sqlalchemy_store
 
-    return _get_sqlalchemy_store(f"sqlite:///{_db(store_uri)}")
+    db = _db(store_uri)
+    with schema_lock(db):
+        return _get_sqlalchemy_store(f"sqlite:///{db}")

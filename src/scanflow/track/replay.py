@@ -162,7 +162,19 @@ def open_store(db_path: Path) -> Any:
     # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.tracking._tracking_service.utils import _get_sqlalchemy_store
 
-    return _get_sqlalchemy_store(f"sqlite:///{db_path}", None)
+    with schema_lock(db_path):
+        return _get_sqlalchemy_store(f"sqlite:///{db_path}", None)
+
+
+@contextlib.contextmanager
+def schema_lock(db_path: Path) -> Iterator[None]:
+    """Held while a process opens MLflow's SQL store on ``db_path``: opening one creates or
+    migrates the schema, and under deferred tracking the background writer and the first
+    nodes open a new file at the same moment. Two of MLflow's migrations run at once on one
+    SQLite file fail, and leave a half-made table (``_alembic_tmp_experiments``) that fails
+    every later attempt."""
+    with _file_lock(db_path, "schema.lock"):
+        yield
 
 
 def _ensure_experiment(store: Any, name: str, artifact_location: str | None, tags: dict[str, str]) -> str:
@@ -286,13 +298,18 @@ def _quiet(journal: Path) -> bool:
         return True
 
 
+def _replay_lock(db_path: Path) -> contextlib.AbstractContextManager[None]:
+    return _file_lock(db_path, "replay.lock")
+
+
 @contextlib.contextmanager
-def _replay_lock(db_path: Path) -> Iterator[None]:
+def _file_lock(db_path: Path, name: str) -> Iterator[None]:
+    """An exclusive lock, across processes, on ``<tracking folder>/name``."""
     import fcntl  # lazy: POSIX only (deferred tracking is; Windows records as the run goes)
 
     folder = tracking_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "replay.lock", "a") as handle:
+    with open(folder / name, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
