@@ -110,3 +110,24 @@ def test_approvals_are_listed_and_answered(app_dir):
 def test_unknown_agent_is_an_error_naming_the_known_ones(app_dir):
     result = runner.invoke(agents_cli, ["pause", str(app_dir), "nobody"])
     assert result.exit_code == 2 and "agents: watcher, worker" in result.output
+
+
+ASK = """\
+import numpy as np
+
+def ask(params, key, ctx):
+    return {"ids": ctx.services.labels.enqueue(np.zeros((2, 3)), batch=key)}
+"""
+
+
+def test_run_asks_people_through_the_label_store_of_labels_url(app_dir, tmp_path):
+    from scanflow.improve.labels import LabelStore
+
+    (app_dir / "effects.py").write_text(ASK)
+    (app_dir / "scanflow.yaml").write_text(APP.replace("effects:write", "effects:ask"))
+    StateStore(default_state_url(load_app(app_dir))).record_predictions("api", None, [1, 2, 3, 4, 5])
+    shared = tmp_path / "shared-labels.db"  # e.g. a PostgreSQL URL in production
+    invoke("run", app_dir, "--until-idle", "--labels-url", f"sqlite:///{shared}")
+    with LabelStore(f"sqlite:///{shared}") as store:
+        assert [item.status for item in store.items_of()] == ["pending", "pending"]
+    assert not (app_dir / ".scanflow" / "labels.db").exists()

@@ -7,6 +7,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from scanflow.cli import app as cli
@@ -114,3 +116,18 @@ def test_errors_name_what_is_wrong(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "file").write_text("x")
     assert _invoke("init", tmp_path / "other").exit_code == 2
+
+
+def test_resume_without_backend_options_uses_the_backend_and_cluster_the_run_used(tmp_path):
+    from scanflow.cli.run import backend_of
+    from scanflow.run import RunState
+
+    ray_run = RunState.create(tmp_path, "a" * 32, backend="ray", backend_address="127.0.0.1:6379")
+    local_run = RunState.create(tmp_path, "b" * 32, backend="local", backend_address=None)
+    assert backend_of(tmp_path, None, None, ray_run.run_id) == ("ray", "127.0.0.1:6379")
+    assert backend_of(tmp_path, None, "ray://10.0.0.1:10001", "aaaa") == ("ray", "ray://10.0.0.1:10001")
+    assert backend_of(tmp_path, "local", None, ray_run.run_id) == ("local", None)  # as asked
+    assert backend_of(tmp_path, None, None, local_run.run_id) == ("local", None)
+    assert backend_of(tmp_path, None, None, None) == ("local", None)  # a new run: local by default
+    with pytest.raises(typer.Exit):
+        backend_of(tmp_path, None, "127.0.0.1:6379", local_run.run_id)  # --address for a local run

@@ -339,10 +339,12 @@ STEPS = """
 """
 STEP = """
     import os, pathlib, sys, time
+    import psutil
     tag = sys.argv[sys.argv.index("--tag") + 1]
     app = pathlib.Path(os.environ["SCANFLOW_APP_DIR"])
+    where = "ray" if "ray::" in " ".join(psutil.Process(os.getppid()).cmdline()) else "local"
     with open(app / "ran.log", "a") as f:
-        f.write(tag + "\\n")
+        f.write(tag + ":" + where + "\\n")
     if tag == "long":
         (app / "long.pid.tmp").write_text(str(os.getpid()))
         os.replace(app / "long.pid.tmp", app / "long.pid")
@@ -372,9 +374,9 @@ def test_resume_after_the_driver_is_killed_finishes_the_run_without_rerunning_fi
     run_id = _only_run(app).run_id
     (app.root / "release").touch()
 
-    done = scanflow_cli("run", str(app.root), *ray_args, "--resume", run_id)
+    done = scanflow_cli("run", str(app.root), "--resume", run_id)  # on the cluster the run used
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (app.root / "ran.log").read_text().split() == ["first", "long", "long", "last"]
+    assert (app.root / "ran.log").read_text().split() == ["first:ray", "long:ray", "long:ray", "last:ray"]
     state = _only_run(app)
     assert state.run_id == run_id and state.data["status"] == "succeeded"
     assert {k: v["status"] for k, v in state.data["nodes"].items()} == {

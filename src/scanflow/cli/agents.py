@@ -1,7 +1,7 @@
 """``scanflow agents ...``: run and supervise the agents of an application.
 
     scanflow agents list APP                          agents, sensors and schedules, state
-    scanflow agents run APP [--agent A] [--timeout S] [--until-idle]
+    scanflow agents run APP [--agent A] [--timeout S] [--until-idle] [--labels-url URL]
     scanflow agents trigger APP AGENT [SENSOR]        fire a sensor now
     scanflow agents pause APP AGENT / resume APP AGENT
     scanflow agents history APP [--agent A] [--limit N] [--json]
@@ -35,15 +35,19 @@ app = typer.Typer(name="agents", help="Run and supervise the agents of an applic
 
 AgentArg = Annotated[str, typer.Argument(metavar="AGENT", help="agent name")]
 StateOpt = Annotated[str | None, typer.Option("--state-url", metavar="URL", help="state database [default: <state>/scanflow.db]")]
+LabelsOpt = Annotated[str | None, typer.Option(
+    "--labels-url", metavar="URL", help="label store the improver asks people through [default: <state>/labels.db]; "
+    "the same URL as `scanflow serve --labels-url` and `scanflow label --labels-url`")]
 
 
 def _runtime(app_path: str, state_url: str | None, agents: list[str] | None = None,
-             poll_every: float = 1.0, state_dir=None):
+             poll_every: float = 1.0, state_dir=None, labels_url: str | None = None):
     application = load_application(app_path, state_dir)
     if not application.agents:
         fail(f"application {application.name!r} has no agents: add an `agents:` list to its file")
+    services = {"label_store": labels_url} if labels_url else None
     try:
-        return AgentRuntime(application, state_url, agents=agents, poll_interval=poll_every)
+        return AgentRuntime(application, state_url, agents=agents, poll_interval=poll_every, services=services)
     except (KeyError, ValueError, TypeError, ImportError) as exc:
         fail(str(exc).strip("'\""))
 
@@ -76,14 +80,14 @@ def list_agents(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDi
 
 
 @app.command()
-def run(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = None,
+def run(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = None, labels_url: LabelsOpt = None,
         agent: Annotated[list[str] | None, typer.Option("--agent", "-a", help="run only this agent (repeat)")] = None,
         timeout: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
         until_idle: Annotated[bool, typer.Option("--until-idle", help="poll once, stop when every inbox is empty")] = False,
         poll_every: Annotated[float, typer.Option("--poll-every", metavar="SECONDS", help="seconds between looks at inbox and triggers")] = 1.0,
         poll_interval: Annotated[float | None, typer.Option("--poll-interval", hidden=True, help="deprecated: --poll-every")] = None) -> None:
     """Run the agents in this process (Ctrl-C stops them between steps; nothing is lost)."""
-    rt = _runtime(app_path, state_url, agent, poll_interval or poll_every, state_dir)
+    rt = _runtime(app_path, state_url, agent, poll_interval or poll_every, state_dir, labels_url)
     names = ", ".join(rt.definitions)
     if until_idle:
         n = rt.run_once()
@@ -99,10 +103,10 @@ def run(app_path: AppArg, state_url: StateOpt = None, state_dir: StateDirOpt = N
 @app.command()
 def trigger(app_path: AppArg, agent: AgentArg,
             sensor: Annotated[str | None, typer.Argument(help="sensor name [default: the agent's first]")] = None,
-            state_url: StateOpt = None, state_dir: StateDirOpt = None,
+            state_url: StateOpt = None, state_dir: StateDirOpt = None, labels_url: LabelsOpt = None,
             wait: Annotated[float, typer.Option(help="seconds to wait for the agents to act")] = 60.0) -> None:
     """Fire a sensor now, whatever its schedule or threshold; show the decisions it led to."""
-    rt = _runtime(app_path, state_url, state_dir=state_dir)
+    rt = _runtime(app_path, state_url, state_dir=state_dir, labels_url=labels_url)
     try:
         before = max([d.id for d in rt.store.decisions(limit=1)] or [0])
         tid = rt.trigger(agent, sensor)

@@ -151,22 +151,42 @@ class LiveProgress:
             self.live = None
 
 
+def backend_of(state_dir: Path, backend: str | None, address: str | None,
+               resume: str | None) -> tuple[str, str | None]:
+    """``--backend`` and ``--address`` as given; when resuming without ``--backend``, the
+    backend the run used and the Ray cluster it joined (so a Ray run resumes on its cluster)."""
+    if backend is not None or not resume:
+        return backend or "local", address
+    try:
+        old = find_run(state_dir, resume)
+    except RunNotFound as exc:
+        fail(str(exc))
+    recorded = old.data.get("backend") or "local"
+    if recorded != "ray":
+        if address:
+            fail(f"--address is for the ray backend, and run {old.run_id} ran on {recorded}: "
+                 "add --backend ray to resume it on a Ray cluster")
+        return recorded, None
+    return recorded, address or old.data.get("backend_address")
+
+
 def run(
     app_path: AppArg = ".",
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="run only this workflow")] = None,
     resume: Annotated[str | None, typer.Option("--resume", metavar="RUN_ID", help="re-run the failed and unfinished nodes of a run")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="run every node, even when its inputs are unchanged")] = False,
     max_parallel: Annotated[int | None, typer.Option("--max-parallel", "-j", min=1, help="nodes running at once")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="local or ray")] = "local",
+    backend: Annotated[str | None, typer.Option("--backend", help="local or ray; default: local, or with --resume the backend (and Ray address) the run used")] = None,
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster to join: HOST:PORT of its head from one of its machines, ray://HOST:10001 (Ray Client) from anywhere, or 'auto'; default: $RAY_ADDRESS, else a Ray started here")] = None,
     no_track: Annotated[bool, typer.Option("--no-track", help="do not record the run in MLflow")] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Run the workflows of an application (live progress; prints how to resume on failure)."""
     _quiet_mlflow()
-    if address and backend != "ray":
+    if address and backend not in (None, "ray"):
         fail(f"--address is for the ray backend: add --backend ray (got --backend {backend})")
     application = load_application(app_path, state_dir)
+    backend, address = backend_of(application.state_path, backend, address, resume)
     try:
         scheduler = Scheduler(application, get_backend(backend, **({'address': address} if address else {})), use_cache=not no_cache,
                               max_parallel=max_parallel, track=not no_track, app_arg=app_path,

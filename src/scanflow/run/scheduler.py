@@ -268,6 +268,7 @@ class Scheduler:
             "app": self.app.name, "app_source": str(self.app.source or self.app.root),
             "app_arg": self.app_arg, "workflow": workflow, "workflows": self.plan.workflows,
             "backend": self.backend.name, "use_cache": self.use_cache, "max_parallel": self._slots(),
+            "backend_address": getattr(self.backend, "address", None),  # a resume joins it again
         }
         if self.recorder is not None:
             run_id = self.recorder.start(
