@@ -89,3 +89,29 @@ def test_serving_replicas_off_loopback_without_a_token_is_refused_before_ray_sta
     monkeypatch.delenv("SCANFLOW_TOKEN", raising=False)
     with pytest.raises(InsecureBindError, match="token"):
         serve_replicas(settings, host="0.0.0.0")
+
+
+def test_a_reload_asked_of_one_replica_reaches_every_replica(registry, data, settings):
+    import time
+    from dataclasses import replace
+
+    from scanflow.models import InputSchema, as_model
+
+    X, y = data[0], data[1]
+    schema = InputSchema.from_data(X)
+    first = registry.log(as_model(wine_pipeline(X, y), schema=schema), "wine-reload")
+    registry.promote("wine-reload", first)
+    reloading = replace(settings, model="wine-reload")  # poll_interval=0: the replicas never poll
+    aggregate = DriftAggregate(window=WINDOW)
+    with TestClient(build_replica_app(reloading, _call(aggregate), "a")) as a, \
+            TestClient(build_replica_app(reloading, _call(aggregate), "b")) as b:
+        assert [c.get("/model").json()["model"]["version"] for c in (a, b)] == [str(first)] * 2
+        second = registry.log(as_model(wine_pipeline(X, y).set_params(logisticregression__C=0.01).fit(X, y),
+                                       schema=schema), "wine-reload")
+        registry.promote("wine-reload", second)
+        assert a.post("/model/reload").json() == {"swapped": True, "version": str(second), "error": None}
+        deadline = time.monotonic() + 30
+        while b.get("/model").json()["model"]["version"] != str(second):  # b was not asked
+            assert time.monotonic() < deadline, "replica b never followed the reload asked of a"
+            time.sleep(0.1)
+    assert aggregate.reloads() == 1

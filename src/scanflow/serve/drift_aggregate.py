@@ -69,6 +69,7 @@ class DriftAggregate:
         self.monitor = DriftMonitor(detector, window=window) if detector is not None else None
         self.replicas: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._reloads = 0  # POST /model/reload calls on any replica: every replica follows
         self.watch = None
         if detector_path is not None and self.monitor is not None:
             self.watch = DetectorWatch(detector_path, self._swap_detector,
@@ -100,6 +101,17 @@ class DriftAggregate:
                 entry.update(status)
             entry["reported_at"] = time.time()
         return n
+
+    def request_reload(self) -> int:
+        """A replica was asked to look for a new model version now: so are all the others
+        (each follows :meth:`reloads` with its shipments); returns the new count."""
+        with self._lock:
+            self._reloads += 1
+            return self._reloads
+
+    def reloads(self) -> int:
+        """How many reloads were requested (a replica reloads when this changes)."""
+        return self._reloads
 
     def results(self) -> tuple[list[WindowResult], int]:
         """The windows checked so far, and the samples dropped (detector slower than traffic)."""
@@ -141,8 +153,10 @@ class AggregateDriftFeed:
 
     def __init__(self, call: Call, *, replica: str, window: int,
                  status: Callable[[], dict[str, Any]] | None = None, ship_every: float = 0.25,
-                 max_pending: int = 20_000):
+                 max_pending: int = 20_000, on_reload: Callable[[], Any] | None = None):
         self.call = call
+        self.on_reload = on_reload  # called when any replica was asked to reload
+        self._reloads_seen: int | None = None
         self.replica = replica
         self.window = window
         self.status = status
@@ -213,3 +227,19 @@ class AggregateDriftFeed:
     def _loop(self) -> None:
         while not self._stop.wait(self.ship_every):
             self.flush()
+            self.follow_reloads()
+
+    def follow_reloads(self) -> bool:
+        """Call ``on_reload`` if a replica was asked to reload since the last look (True then)."""
+        if self.on_reload is None:
+            return False
+        try:
+            count = self.call("reloads")
+        except Exception as exc:  # the aggregate is away: the replica still polls the registry
+            self.errors_.append(str(exc))
+            return False
+        seen, self._reloads_seen = self._reloads_seen, count
+        if seen == count:
+            return False
+        self.on_reload()  # also at the first look: a reload asked while this replica loaded its model
+        return True

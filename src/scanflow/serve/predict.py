@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -218,6 +218,7 @@ class PredictionService:
         self.service_name = service_name
         self.detector_name = detector_name
         self.check = check
+        self.after_reload: Callable[[], Any] | None = None  # run after POST /model/reload
         self.checks = CheckQueue(self._check_answered, max_pending=check_max_pending, max_wait=check_wait)
         self.drift: DriftMonitor | None = None
         if detector is not None and drift_window:
@@ -520,6 +521,8 @@ def _model_routes(router: APIRouter, svc: PredictionService) -> None:
     @router.post("/model/reload", response_model=ReloadOut, summary="Check for a new model version now")
     def reload() -> ReloadOut:
         swapped = svc.slot.refresh()
+        if svc.after_reload is not None:  # e.g. the other replicas of a replicated service
+            svc.after_reload()
         current = svc.slot._current
         return ReloadOut(swapped=swapped, version=None if current is None else current.version,
                          error=svc.slot.last_error_)

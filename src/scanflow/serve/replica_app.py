@@ -13,6 +13,8 @@ and headers:
 
     GET /replicas             the aggregate drift window and what each replica reported
     X-Scanflow-Replica        response header: the replica that answered
+    POST /model/reload        as a single server's, and every other replica reloads too (within
+                              its next shipment to the aggregate, 0.25 s)
 
 Files named here (the detector, a SQLite registry or state database) must be readable at the
 same path on every node: shared storage, or the tracking and state servers of a cluster.
@@ -176,7 +178,9 @@ def build_replica_app(settings: ReplicaSettings, call: Any, replica: str) -> Fas
     service = _service(settings)
     service.drift = AggregateDriftFeed(  # type: ignore[assignment]  (the same interface)
         call, replica=replica, status=lambda: _status(service),
-        window=settings.window if settings.detector_path and settings.window else None)
+        window=settings.window if settings.detector_path and settings.window else None,
+        on_reload=service.slot.refresh)
+    service.after_reload = lambda: call("request_reload")  # POST /model/reload reaches every replica
     app = create_prediction_app(service, title="Scanflow prediction API (replicated)")
     app.state.scanflow_token = settings.token
     app.include_router(_replicas_router(call))
