@@ -84,6 +84,22 @@ def _stream_until_promoted(loop, batches, baseline: str, timeout: float = 240) -
         time.sleep(0.2)
 
 
+def _stream_until_settled(loop, batches, timeout: float = 240) -> None:
+    """Go on streaming (and labeling) until the drift episode is over: the model the loop ends
+    with, not the first candidate that passed the gate on a few held-out labels."""
+    from scanflow.agents.episodes import EpisodeStore
+
+    episodes = EpisodeStore(loop.runtime.store)
+    deadline = time.time() + timeout
+    for body, y in batches():
+        if episodes.list() and episodes.active() is None:
+            return
+        loop.send(body, y)
+        loop.label_as_a_person()
+        assert time.time() < deadline, f"the episode did not end within {timeout}s: {loop.runtime.errors}"
+        time.sleep(0.2)
+
+
 def _records(X):
     return {"records": X.astype(object).where(X.notna(), None).to_dict(orient="records")}
 
@@ -176,6 +192,7 @@ def test_a_users_own_torch_cnn_on_colour_images_closes_the_loop(tmp_path, tracki
         bad = loop.http.post("/predict/batch", json={"images": [[[0] * 28] * 28]})
         assert bad.status_code == 422 and "(32, 32, 3)" in bad.text
         _stream_until_promoted(loop, batches, baseline)
+        _stream_until_settled(loop, batches)
         Xt, yt = color_shapes(300, seed=7, shifted=True)
         before = np.mean(as_model(train_color_net(X, y)).predict(Xt) == yt)
         body, _ = {"images_b64": [base64.b64encode(x.tobytes()).decode() for x in Xt]}, yt
