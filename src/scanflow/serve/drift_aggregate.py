@@ -85,9 +85,10 @@ class DriftAggregate:
         return self.replicas.setdefault(replica, {"drift_samples": 0, "drift_batches": 0})
 
     def add(self, replica: str, parts: list[tuple[Any, float | None, str | None]],
-            status: dict[str, Any] | None = None) -> int:
+            status: dict[str, Any] | None = None) -> dict[str, int]:
         """Queue ``parts`` — ``(inputs, outlier share, model version)`` — from ``replica``, and
-        record its ``status``; returns the samples taken."""
+        record its ``status``; returns the samples taken and the :meth:`reloads` count (so that
+        a replica learns of a reload with its shipment)."""
         n = 0
         for X, share, version in parts:
             if self.monitor is not None:
@@ -100,11 +101,11 @@ class DriftAggregate:
             if status:
                 entry.update(status)
             entry["reported_at"] = time.time()
-        return n
+            return {"taken": n, "reloads": self._reloads}
 
     def request_reload(self) -> int:
         """A replica was asked to look for a new model version now: so are all the others
-        (each follows :meth:`reloads` with its shipments); returns the new count."""
+        (each learns the count with its next shipment); returns the new count."""
         with self._lock:
             self._reloads += 1
             return self._reloads
@@ -197,7 +198,7 @@ class AggregateDriftFeed:
                 parts, self._buffer, self._n = self._buffer, [], 0
             status = self.status() if self.status is not None else None
             try:
-                self.call("add", self.replica, parts, status)
+                reply = self.call("add", self.replica, parts, status)
             except Exception as exc:  # the aggregate is away: keep the inputs for the next try
                 self.errors_.append(str(exc))
                 log.warning("could not ship %d drift inputs to the aggregate: %s", len(parts), exc)
@@ -205,7 +206,8 @@ class AggregateDriftFeed:
                     self._buffer[:0] = parts
                     self._n += sum(len(p[0]) for p in parts)
                 return 0
-            return sum(len(p[0]) for p in parts)
+        self._follow_reloads(reply["reloads"])
+        return sum(len(p[0]) for p in parts)
 
     def results(self) -> list[WindowResult]:
         windows, self._remote_dropped = self.call("results")
@@ -227,19 +229,10 @@ class AggregateDriftFeed:
     def _loop(self) -> None:
         while not self._stop.wait(self.ship_every):
             self.flush()
-            self.follow_reloads()
 
-    def follow_reloads(self) -> bool:
-        """Call ``on_reload`` if a replica was asked to reload since the last look (True then)."""
-        if self.on_reload is None:
-            return False
-        try:
-            count = self.call("reloads")
-        except Exception as exc:  # the aggregate is away: the replica still polls the registry
-            self.errors_.append(str(exc))
-            return False
+    def _follow_reloads(self, count: int) -> None:
+        """Call ``on_reload`` if a replica was asked to reload since the last shipment."""
         seen, self._reloads_seen = self._reloads_seen, count
-        if seen == count:
-            return False
-        self.on_reload()  # also at the first look: a reload asked while this replica loaded its model
-        return True
+        if self.on_reload is None or seen == count:
+            return
+        self.on_reload()  # also at the first shipment: a reload asked while this replica loaded its model
