@@ -51,6 +51,18 @@ def test_default_run_holds_only_the_top_level_workflows():
         "evaluation/score", "evaluation/plot", "evaluation/report"]
 
 
+def test_a_default_run_leaves_out_the_workflow_an_improver_runs_with_labeled_data():
+    from scanflow.app import Agent
+
+    step = [Executor(name="n", callable="m:f")]
+    app = Application(name="x", workflows=[Workflow(name="training", nodes=step),
+                                           Workflow(name="retrain", nodes=step)],
+                      agents=[Agent(name="improver", kind="improver", config={"retrain_workflow": "retrain"})])
+    assert build_plan(app).workflows == ["training"]
+    assert build_plan(app, "retrain").workflows == ["retrain"]  # the improver names it
+    assert top_level_workflows(app) == ["training", "retrain"]  # exported, e.g. to Argo
+
+
 def test_top_level_workflows_follow_their_depends_on():
     app = Application(name="x", workflows=[
         Workflow(name="b", depends_on=["a"], nodes=[Executor(name="n", callable="m:f")]),

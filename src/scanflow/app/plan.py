@@ -83,8 +83,15 @@ def top_level_workflows(app: Application) -> list[str]:
     return [wf.name for wf in app.workflows if wf.name not in nested]
 
 
+def on_demand_workflows(app: Application) -> set[str]:
+    """Workflows an agent runs when it needs them (an improver's ``retrain_workflow``, given the
+    labeled data at run time): a plain ``scanflow run`` leaves them out."""
+    return {a.config["retrain_workflow"] for a in app.agents if a.config.get("retrain_workflow")}
+
+
 def build_plan(app: Application, workflow: str | None = None) -> Plan:
-    """Flatten ``workflow`` (default: every top-level workflow, in ``depends_on`` order)."""
+    """Flatten ``workflow`` (default: every top-level workflow, in ``depends_on`` order, but the
+    :func:`on_demand_workflows` no other one depends on)."""
     if not app.workflows:
         raise ValueError(f"application {app.name!r} has no workflows: add one under `workflows:`")
     if workflow is not None:
@@ -92,6 +99,8 @@ def build_plan(app: Application, workflow: str | None = None) -> Plan:
         roots = [workflow]
     else:
         roots = top_level_workflows(app)
+        needed = {up for wf in roots for up in app.workflow(wf).depends_on}
+        roots = [wf for wf in roots if wf not in on_demand_workflows(app) or wf in needed] or roots
         if not roots:
             raise ValueError("every workflow is nested in another one: nothing to run at the top level")
         roots = topological_order(roots, [(up, wf) for wf in roots for up in app.workflow(wf).depends_on])
