@@ -61,9 +61,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer requests, smaller detector training")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--singles", type=int, default=None,
+                   help="single requests per server (default 2000, --quick 100): p99 is the 1%% slowest")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    n_single, n_batch = (100, 20) if args.quick else (500, 100)
+    n_single, n_batch = (100, 20) if args.quick else (2000, 100)
+    n_single = args.singles or n_single
     X, y = load_mnist("train", limit=500 if args.quick else 2000)
     torch.manual_seed(0)
     net = MnistCNN().eval()  # the demo's architecture; its weights do not change the latency

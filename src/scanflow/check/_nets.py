@@ -6,12 +6,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scanflow.models.torch_layers import UpConv2x
+
 
 class ConvAutoencoder(nn.Module):
     """Small conv AE for (C, H, W) images in [0, 1]; the decoder returns logits.
 
     Two stride-2 convolutions (16 and 32 channels) down to a dense latent of ``latent_dim``
-    features, mirrored by transposed convolutions. Inputs whose sides are not multiples of
+    features, mirrored by transposed convolutions (:class:`~scanflow.models.torch_layers.UpConv2x`:
+    sub-pixel convolutions at inference). Inputs whose sides are not multiples of
     4 are zero-padded and the output cropped back.
     """
 
@@ -35,9 +38,9 @@ class ConvAutoencoder(nn.Module):
             nn.Linear(latent_dim, c2 * h4 * w4),
             nn.ReLU(),
             nn.Unflatten(1, self.shape4),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            UpConv2x(c2, c1),
             nn.ReLU(),
-            nn.ConvTranspose2d(c1, channels, 4, stride=2, padding=1),
+            UpConv2x(c1, channels),
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -303,16 +303,24 @@ class AutoencoderDetector(CalibratedScoresMixin, Detector):
         # lazy: torch (importing scanflow.check must not load it)
         import torch
 
-        outs = []
         with self._threads(), torch.inference_mode():
-            for start in range(0, len(values), chunk):
-                xb = torch.from_numpy(np.ascontiguousarray(values[start : start + chunk]))
-                outs.append(fn(xb).numpy())
-        return np.concatenate(outs) if outs else np.empty((0,))
+            if len(values) <= chunk:  # one pass (a served request): no list, no concatenation
+                return fn(torch.from_numpy(np.ascontiguousarray(values))).numpy()
+            outs = [fn(torch.from_numpy(np.ascontiguousarray(values[start : start + chunk]))).numpy()
+                    for start in range(0, len(values), chunk)]
+        return np.concatenate(outs)
 
     def _errors(self, values: np.ndarray) -> np.ndarray:
+        if len(values) == 0:
+            return np.empty((0,))
+        net, name = self._net, self.error
+
         def err(xb):
-            return self._per_sample_loss(self._net(xb), xb, self.error)
+            out = net(xb)
+            if name == "bce":
+                return self._per_sample_loss(out, xb, name)
+            # the per-sample MSE of _per_sample_loss, in place (no autograd under inference_mode)
+            return net.to_output(out).sub_(xb).square_().flatten(1).mean(1)
 
         return self._forward_chunks(values, err).astype(np.float64)
 

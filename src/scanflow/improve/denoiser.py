@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scanflow.models.torch_layers import UpConv2x
 from scanflow.models.trust import architecture_name, register_architecture, resolve_architecture
 
 __all__ = ["DenoisedClassifier", "DenoisingAutoencoder"]
@@ -49,8 +50,8 @@ class DenoisingAutoencoder(nn.Module):
         self.enc1 = nn.Sequential(nn.Conv2d(k, c1, 3, padding=1), nn.ReLU())
         self.enc2 = nn.Sequential(nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU())
         self.enc3 = nn.Sequential(nn.Conv2d(c2, c2, 4, stride=2, padding=1), nn.ReLU())
-        self.dec3 = nn.Sequential(nn.ConvTranspose2d(c2, c2, 4, stride=2, padding=1), nn.ReLU())
-        self.dec2 = nn.Sequential(nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU())
+        self.dec3 = nn.Sequential(UpConv2x(c2, c2), nn.ReLU())
+        self.dec2 = nn.Sequential(UpConv2x(c2, c1), nn.ReLU())
         self.out = nn.Conv2d(c1, k, 3, padding=1)
         nn.init.zeros_(self.out.weight)  # start as the identity
         nn.init.zeros_(self.out.bias)

@@ -10,6 +10,11 @@ fraction of a forward pass per input, beside the request rather than on its path
 waits for it (the requests slow down rather than go unchecked), and :meth:`CheckQueue.join`
 waits until every queued input was checked.
 
+The worker yields the CPU to requests (``idle_priority``, :mod:`scanflow.serve.cpu_priority`):
+it takes a core only when no request needs it, unless somebody waits for it (``join``, a
+``put`` held by ``max_pending``) or its oldest input has waited ``max_delay`` seconds; then it
+runs at normal priority until it has caught up.
+
 Example, with a "check" that records the batches it was given::
 
     >>> seen = []
@@ -33,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanflow.errors import ScanflowError
+
+from .cpu_priority import set_idle
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +77,27 @@ class CheckQueue:
     max_wait:
         The longest (seconds) the first queued value waits for others before it is checked
         (:meth:`join` and :meth:`stop` check at once).
+    idle_priority:
+        Check only on a core no request needs (Linux; elsewhere a no-op).
+    max_delay:
+        With ``idle_priority``: once the oldest queued value has waited this long (seconds),
+        check at normal priority until caught up (busy machines still check within about it).
     """
 
     def __init__(self, fn: CheckFunction, *, max_pending: int = 4096, max_batch: int = 256,
-                 max_wait: float = 0.05):
-        if max_pending < 1 or max_batch < 1 or max_wait < 0:
-            raise CheckQueueError(f"max_pending={max_pending}, max_batch={max_batch}, max_wait={max_wait}: "
-                                  "use max_pending >= 1, max_batch >= 1 and max_wait >= 0 seconds")
+                 max_wait: float = 0.05, idle_priority: bool = True, max_delay: float = 1.0):
+        if max_pending < 1 or max_batch < 1 or max_wait < 0 or max_delay < 0:
+            raise CheckQueueError(f"max_pending={max_pending}, max_batch={max_batch}, max_wait={max_wait}, "
+                                  f"max_delay={max_delay}: use max_pending >= 1, max_batch >= 1, "
+                                  "max_wait >= 0 and max_delay >= 0 seconds")
         self.fn = fn
         self.max_pending = max_pending
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self.idle_priority = idle_priority
+        self.max_delay = max_delay
+        self._idle = False  # the worker runs at idle priority now
+        self._held = 0  # put() calls waiting for room
         self._queued = 0  # samples queued, not yet taken
         self._joining = 0  # callers of join() waiting: check at once
         self._items: deque[_Item] = deque()
@@ -101,7 +118,15 @@ class CheckQueue:
         """Queue ``value`` (``size`` samples) for checking; waits while ``max_pending`` are."""
         with self._cond:
             self._ensure_worker()
-            self._cond.wait_for(lambda: self._pending < self.max_pending)
+            if self._pending >= self.max_pending:
+                self._held += 1
+                self._hurry()
+                try:
+                    self._cond.wait_for(lambda: self._pending < self.max_pending)
+                finally:
+                    self._held -= 1
+            if self._idle and self._items and time.monotonic() - self._items[0].arrived > self.max_delay:
+                self._hurry()  # a busy machine has kept the idle worker off the CPU too long
             self._items.append(_Item(key, size, value))
             self._pending += size
             self._queued += size
@@ -112,6 +137,7 @@ class CheckQueue:
         """Wait until everything queued so far was checked (False: ``timeout`` passed first)."""
         with self._cond:
             self._joining += 1
+            self._hurry()
             self._cond.notify_all()
             try:
                 return self._cond.wait_for(lambda: self._pending == 0, timeout)
@@ -121,6 +147,7 @@ class CheckQueue:
     def stop(self, timeout: float = 30.0) -> None:
         """Check what is queued, then end the worker (a later :meth:`put` starts a new one)."""
         with self._cond:
+            self._hurry()
             thread, self._thread = self._thread, None
             self._stopping = True
             self._cond.notify_all()
@@ -133,6 +160,16 @@ class CheckQueue:
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="scanflow-check", daemon=True)
             self._thread.start()
+
+    def _hurry(self) -> None:  # called under the lock: somebody waits for the worker
+        if self._idle and set_idle(self._thread, False):
+            self._idle = False
+
+    def _set_priority(self, oldest: _Item) -> None:  # under the lock, by the worker, before a check
+        idle = (self.idle_priority and not (self._joining or self._held or self._stopping)
+                and time.monotonic() - oldest.arrived < self.max_delay)
+        if idle != self._idle and set_idle(None, idle):
+            self._idle = idle
 
     def _take(self) -> list[_Item] | None:
         """The next run of items with one key (None: stopped and nothing left)."""
@@ -149,6 +186,7 @@ class CheckQueue:
                 batch.append(item)
                 size += item.size
             self._queued -= size
+            self._set_priority(batch[0])
             return batch
 
     def _wait_for_more(self) -> None:  # called under the lock, with an item queued
