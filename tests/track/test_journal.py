@@ -127,6 +127,26 @@ def test_a_journal_replayed_twice_records_each_run_once(tmp_path, mlflow_db_temp
     assert runs["main/a"]["params"] == {"lr": "0.1"} and runs["main"]["metrics"] == ["duration_s"]
 
 
+@pytest.mark.parametrize("delay", [60.0, 0.05])
+def test_the_writer_starts_once_a_second_into_the_run_or_when_it_ends(tmp_path, mlflow_db_template, monkeypatch,
+                                                                       delay):
+    from scanflow.track import journal as journal_module
+
+    started = []
+    monkeypatch.setattr(journal_module, "WRITER_DELAY", delay)
+    monkeypatch.setattr(journal_module, "start_writer_process", started.append)
+    app = _make_app(tmp_path / "app", mlflow_db_template)
+    recorder = JournalRecorder(app)
+    assert started == []  # not with the run: its start would compete with the first nodes
+    if delay < 1:
+        deadline = time.monotonic() + 30
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(started) == 1  # a long run: its records appear as it goes
+    recorder.close()
+    assert started == [recorder.db_path]  # once, whichever came first
+
+
 def test_the_journal_of_a_process_that_died_is_written_as_far_as_it_goes(tmp_path, mlflow_db_template):
     app = _make_app(tmp_path / "app", mlflow_db_template)
     recorder = JournalRecorder(app, start_writer=False)

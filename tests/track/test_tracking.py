@@ -86,3 +86,24 @@ def test_runs_dataframe_lists_the_workflow_run_and_its_nested_node_runs(tmp_path
     assert set(nodes["parent_run_id"]) == {result.run_id}
     assert set(nodes["tags.scanflow.status"]) == {"succeeded"}
     assert "metrics.duration_s" in parent.columns
+
+
+def test_a_run_after_its_experiment_was_deleted_brings_the_experiment_back(tmp_path, mlflow_db_template):
+    """The recorder looks the experiment up once per process; a deleted one is looked up again."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    (tmp_path / "state").mkdir()
+    shutil.copy(mlflow_db_template, tmp_path / "state" / "mlflow.db")
+    app = Application(name="again", state_dir=str(tmp_path / "state"), workflows=[
+        Workflow(name="main", nodes=[Executor(name="a", callable="m:f")])])
+    first = run_workflow(app, backend=InMemoryBackend({"a": lambda: 1}))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    experiment = client.get_run(first.run_id).info.experiment_id
+    client.delete_experiment(experiment)
+    second = run_workflow(app, backend=InMemoryBackend({"a": lambda: 1}))
+    assert second.ok
+    assert client.get_experiment(experiment).lifecycle_stage == "active"
+    assert client.get_run(second.run_id).info.experiment_id == experiment
+    assert runs_dataframe(app=app, kind="node", run_id=second.run_id)["node"].tolist() == ["main/a"]

@@ -66,6 +66,13 @@ def sqlite_path(uri: str) -> Path | None:
     return None
 
 
+#: Seconds into a run before its background writer starts. The writer's start (a Python process
+#: importing MLflow: ~1.5 s of CPU) would compete with the nodes of a short run on a small
+#: machine; a run shorter than this starts it when it ends. (A node that logs to its run writes
+#: the pending journal itself: it never waits for the writer.)
+WRITER_DELAY = 1.0
+
+
 def make_recorder(app: Application, deferred: bool) -> JournalRecorder | RunRecorder:
     """The recorder for a run of ``app``: the journal when ``deferred`` and the store is the
     embedded SQLite one (on POSIX: the replay locks files with ``fcntl``), else the synchronous
@@ -91,7 +98,17 @@ class JournalRecorder:
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._write({"op": "experiment", "name": experiment_name(app), "artifact_location": artifact_root(app),
                      "tags": {"scanflow.app": app.name}, "pid": os.getpid()})
-        if start_writer:
+        self._writer: threading.Timer | None = None
+        if start_writer:  # not at once: see WRITER_DELAY
+            self._writer = threading.Timer(WRITER_DELAY, self._start_writer)
+            self._writer.daemon = True
+            self._writer.start()
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.cancel()
             start_writer_process(self.db_path)
 
     @property
@@ -157,6 +174,7 @@ class JournalRecorder:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+        self._start_writer()  # a run shorter than WRITER_DELAY: its writer starts now
 
     def wait_applied(self) -> None:
         """Write this journal so far to the store now, in this process (for a node process

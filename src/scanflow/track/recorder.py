@@ -5,8 +5,9 @@ Tags set by Scanflow (searchable in the MLflow UI): ``scanflow.kind`` (``workflo
 ``node``), ``scanflow.app``, ``scanflow.workflow``, ``scanflow.node``, ``scanflow.run_id``,
 ``scanflow.status``, ``scanflow.attempts``, ``scanflow.cached``.
 
-Only creating a run is synchronous (a node needs its run id before it starts). Its params, and
-ending it (logs, outputs, final tags, status: :meth:`RunRecorder.finish_later`) go to one
+Only creating a run is synchronous (a node needs its run id before it starts); on an SQL store
+it is one transaction with its tags and params (:func:`scanflow.track.batched.start_run`), and
+the parent run's experiment is looked up once per process. Ending a run (logs, outputs, final tags, status: :meth:`RunRecorder.finish_later`) go to one
 background thread, in order, so that a slot is free for the next node at once; runs that end
 while that thread is busy end together in one transaction (:mod:`scanflow.track.batched`).
 :meth:`RunRecorder.flush` waits for it; the scheduler flushes before it ends the parent run. On the embedded SQLite
@@ -27,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batched import RunEnd, end_runs, end_through_client, sql_store
-from .store import ensure_experiment, get_client, registry_uri, tracking_uri
+from .batched import RunEnd, StartedRun, end_runs, sql_store, start_run
+from .store import ensure_experiment, experiment_name, get_client, registry_uri, tracking_uri
 
 if TYPE_CHECKING:
     from ..app import Application
@@ -41,6 +42,11 @@ MLFLOW_STATUS = {
 }
 MAX_PARAM_LENGTH = 6000
 log = logging.getLogger(__name__)
+
+# (tracking URI, experiment name) -> id, as found by the last recorder of this process: a run
+# of an application does not look its experiment up again (a parent run that cannot be created
+# in it, e.g. the experiment was deleted meanwhile, looks again).
+_EXPERIMENTS: dict[tuple[str, str], str] = {}
 
 
 class RunRecorder:
@@ -56,7 +62,8 @@ class RunRecorder:
 
             replay_pending(Path(self.uri[len("sqlite:///"):]))  # deferred runs first, in order
         self.client = get_client(self.uri, registry_uri(app))
-        self.experiment_id = ensure_experiment(app, self.client)
+        self._experiment_key = (self.uri, experiment_name(app))
+        self.experiment_id = _EXPERIMENTS.get(self._experiment_key) or self._ensure_experiment()
         self._lock = threading.Lock()
         self._artifact_uris: dict[str, str] = {}
         self._background: cf.ThreadPoolExecutor | None = None
@@ -73,15 +80,26 @@ class RunRecorder:
         from mlflow.entities import Param
 
         tags = run_tags(self.app, name, tags, parent)
+        texts = {str(k): param_text(v) for k, v in (params or {}).items()}
         with self._lock:
-            run = self.client.create_run(self.experiment_id, start_time=int(time.time() * 1000),
-                                         tags=tags, run_name=name)
-            run_id = run.info.run_id
-            self._artifact_uris[run_id] = run.info.artifact_uri
-        items = [Param(str(k), param_text(v)) for k, v in (params or {}).items()]
-        if items:  # in the background: only the run id is needed now
-            self.submit(self._log_params, run_id, items)
-        return run_id
+            try:
+                run = self._create_run(name, tags, texts)
+            except Exception:  # the experiment known from an earlier run may be gone: look again
+                if parent is not None:
+                    raise
+                self.experiment_id = self._ensure_experiment()
+                run = self._create_run(name, tags, texts)
+            self._artifact_uris[run.run_id] = run.artifact_uri
+        if not run.params_written:  # in the background: only the run id is needed now
+            self.submit(self._log_params, run.run_id, [Param(k, v) for k, v in texts.items()])
+        return run.run_id
+
+    def _ensure_experiment(self) -> str:
+        _EXPERIMENTS[self._experiment_key] = experiment_id = ensure_experiment(self.app, self.client)
+        return experiment_id
+
+    def _create_run(self, name: str, tags: dict[str, str], params: dict[str, str]) -> StartedRun:
+        return start_run(self.client, self.experiment_id, name, tags, int(time.time() * 1000), params)
 
     def node_env(self, run_id: str, isolated: bool = False) -> dict[str, str]:
         """``MLFLOW_*`` variables for a node logging to ``run_id``."""
@@ -129,7 +147,7 @@ class RunRecorder:
                tags: dict[str, Any] | None = None, end_time: float | None = None) -> None:
         """Log final metrics and tags, then end the run with the MLflow status for ``status``."""
         with self._lock:
-            end_through_client(self.client, self._run_end(run_id, status, metrics, tags, end_time))
+            end_runs(self.client, [self._run_end(run_id, status, metrics, tags, end_time)])
 
     def finish_later(self, run_id: str, status: str, tags: dict[str, Any] | None = None,
                      end_time: float | None = None, files: list[tuple[Path, str]] | None = None) -> None:

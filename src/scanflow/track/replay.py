@@ -14,7 +14,6 @@ left (a journal whose process died unsealed is finished as far as it goes) and e
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -136,18 +135,13 @@ class _Replayer:
         return self.experiments[name]
 
     def _end(self, ends: list[tuple[RunEnd, list[list[str]]]]) -> None:
-        # lazy: mlflow (importing scanflow.track must not load it)
-        from mlflow.entities import Metric
-
         if not ends:
             return
         for end, files in ends:
             if files:
                 upload_files(None, end.run_id, [(Path(p), folder) for p, folder in files],
                              self.store.get_run(end.run_id).info.artifact_uri)
-            if end.metrics:
-                self.store.log_batch(end.run_id, [Metric(k, v, end.end_ms, 0) for k, v in end.metrics.items()], [], [])
-        end_runs(self.store, [dataclasses.replace(end, metrics={}) for end, _ in ends])  # metrics: above
+        end_runs(self.store, [end for end, _ in ends])
         ends.clear()
 
     @staticmethod
