@@ -6,14 +6,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scanflow.models.torch_layers import UpConv2x
+from scanflow.check.torch_layers import UpConv2x
 
 
 class ConvAutoencoder(nn.Module):
     """Small conv AE for (C, H, W) images in [0, 1]; the decoder returns logits.
 
     Two stride-2 convolutions (16 and 32 channels) down to a dense latent of ``latent_dim``
-    features, mirrored by transposed convolutions (:class:`~scanflow.models.torch_layers.UpConv2x`:
+    features, mirrored by transposed convolutions (:class:`~scanflow.check.torch_layers.UpConv2x`:
     sub-pixel convolutions at inference). Inputs whose sides are not multiples of
     4 are zero-padded and the output cropped back.
     """

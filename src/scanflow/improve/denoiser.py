@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scanflow.models.torch_layers import UpConv2x
+from scanflow.check.torch_layers import UpConv2x
 from scanflow.models.trust import architecture_name, register_architecture, resolve_architecture
 
 __all__ = ["DenoisedClassifier", "DenoisingAutoencoder"]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scanflow.models.torch_layers import UpConv2x
+from scanflow.check.torch_layers import UpConv2x
 
 
 def _exact(up: UpConv2x, x: torch.Tensor) -> torch.Tensor:
