@@ -1,12 +1,13 @@
-"""Starting an MLflow run, and ending many at once: final tags, status and end time of every run in a batch.
+"""Starting an MLflow run, and ending many at once, in one transaction each.
 
 Through the client, ending one run is a ``log_batch`` (four sessions on an SQL store: the run,
 its params, its metrics, its tags) and a ``set_terminated`` (a fifth): ~10 ms of CPU per node
-on SQLite, more than the node itself when it is short. On an SQL store (the embedded SQLite
-default, or a PostgreSQL/MySQL backend store) :func:`end_runs` writes the whole batch (final
-metrics included) in one transaction through MLflow's own table models instead, so the rows are exactly the ones the
-client would write; anything else (an MLflow server, a store whose models changed) goes
-through the client, run by run.
+on SQLite, more than the node itself when it is short; creating one with its params is seven.
+On an SQL store (the embedded SQLite default, or a PostgreSQL/MySQL backend store)
+:func:`start_run` and :func:`end_runs` (a whole batch, final metrics included) write in one
+transaction through MLflow's own table models instead, so the rows are exactly the ones the
+client would write; anything else (an MLflow server, a store whose models changed, a value
+the client would refuse) goes through the client, which says why.
 
 The scheduler ends its node runs here from its background thread (:class:`RunRecorder`).
 """

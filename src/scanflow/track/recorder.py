@@ -7,10 +7,11 @@ Tags set by Scanflow (searchable in the MLflow UI): ``scanflow.kind`` (``workflo
 
 Only creating a run is synchronous (a node needs its run id before it starts); on an SQL store
 it is one transaction with its tags and params (:func:`scanflow.track.batched.start_run`), and
-the parent run's experiment is looked up once per process. Ending a run (logs, outputs, final tags, status: :meth:`RunRecorder.finish_later`) go to one
-background thread, in order, so that a slot is free for the next node at once; runs that end
-while that thread is busy end together in one transaction (:mod:`scanflow.track.batched`).
-:meth:`RunRecorder.flush` waits for it; the scheduler flushes before it ends the parent run. On the embedded SQLite
+the application's experiment is looked up once per process. Ending a run (logs, outputs, final
+tags, status: :meth:`RunRecorder.finish_later`) goes to one background thread, in order, so
+that a slot is free for the next node at once; runs that end while that thread is busy end
+together in one transaction (:mod:`scanflow.track.batched`). :meth:`RunRecorder.flush` waits
+for it; the scheduler flushes before it ends the parent run. On the embedded SQLite
 store the recorder's connections commit with ``synchronous=NORMAL`` (safe in WAL mode: a crash
 loses no committed run, a power cut may lose the last few), which halves the cost of a commit.
 """
@@ -78,13 +79,14 @@ class RunRecorder:
         the background (:meth:`flush` waits for them)."""
         # lazy: mlflow (importing scanflow.track must not load it)
         from mlflow.entities import Param
+        from mlflow.exceptions import MlflowException
 
         tags = run_tags(self.app, name, tags, parent)
         texts = {str(k): param_text(v) for k, v in (params or {}).items()}
         with self._lock:
             try:
                 run = self._create_run(name, tags, texts)
-            except Exception:  # the experiment known from an earlier run may be gone: look again
+            except MlflowException:  # the experiment known from an earlier run may be gone: look again
                 if parent is not None:
                     raise
                 self.experiment_id = self._ensure_experiment()
