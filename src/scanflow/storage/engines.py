@@ -18,6 +18,8 @@ A store gets two engines on one database: a *writer* and a *reader*.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +27,7 @@ from sqlalchemy import Engine, event
 
 from .urls import is_memory, is_sqlite
 
-__all__ = ["BUSY_TIMEOUT_S", "create_engines"]
+__all__ = ["BUSY_TIMEOUT_S", "create_engines", "enable_wal"]
 
 #: How long a SQLite connection waits for another process's lock before "database is locked".
 BUSY_TIMEOUT_S = 60
@@ -48,6 +50,28 @@ def create_engines(url: str) -> tuple[Engine, Engine]:
     return writer, reader
 
 
+def enable_wal(cur: sqlite3.Cursor, timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    """Switch the database to WAL, waiting out connections that switch it at the same moment.
+
+    The switch needs an exclusive lock, and SQLite answers a contended switch with an immediate
+    "database is locked" whatever the busy timeout (several first opens of a new file race for
+    it), so this retries with a growing pause until ``timeout_s``. A database already in WAL
+    (every open but the first) costs one read of the mode.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.001
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _sqlite_setup(engine: Engine, *, immediate: bool, wal: bool) -> None:
     """Pragmas on every new connection; ``BEGIN IMMEDIATE`` (writers) or ``BEGIN`` ourselves."""
 
@@ -55,10 +79,10 @@ def _sqlite_setup(engine: Engine, *, immediate: bool, wal: bool) -> None:
     def _connect(dbapi_conn, _record):  # pragma: no cover - driver plumbing
         dbapi_conn.isolation_level = None  # the driver issues no BEGIN: we do, below
         cur = dbapi_conn.cursor()
-        if wal:
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        if wal:
+            enable_wal(cur)
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
