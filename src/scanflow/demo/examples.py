@@ -2,8 +2,8 @@
 
 An example names its application (shipped inside the package), the registered model, how a
 batch is sent to the prediction API, and its **phases**: clean data, then shifts, then clean
-again. A shift phase lasts until the agents have adapted to it — its drift episode settled (or
-spent its label budget) — plus ``after_batches`` more batches served by the adapted model, so
+again. A shift phase lasts until the agents have adapted to it — the checker settled its drift
+episode (after a promotion, or once its label budget is spent) — plus ``after_batches`` more batches served by the adapted model, so
 the report can show that no alarm and no label request follow; clean phases last a fixed
 number of batches.
 

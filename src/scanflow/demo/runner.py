@@ -266,15 +266,16 @@ class _Demo:
         return batch
 
     def adapted(self, since: float) -> bool:
-        """Whether the episode opened since ``since`` is settled, resolved or out of labels."""
+        """Whether the checker settled the episode opened since ``since`` (promoted, judged
+        already handled, or out of labels: the checker accepts its shift in each case), or it
+        was resolved or closed. An episode merely out of labels is not yet adapted: the phase
+        goes on until the checker has accepted the shift, so the batches after it show that it
+        no longer alarms."""
         # lazy: scanflow.agents loads SQLAlchemy, which importing scanflow.demo skips (its nodes import it)
         from scanflow.agents import EpisodeStore
 
-        for ep in EpisodeStore(self.runtime.store).list():
-            if ep.opened_at >= since and (ep.status in ("settling", "resolved", "closed")
-                                          or any(e.get("event") == "exhausted" for e in ep.info.get("events", []))):
-                return True
-        return False
+        return any(ep.opened_at >= since and ep.status in ("settling", "resolved", "closed")
+                   for ep in EpisodeStore(self.runtime.store).list())
 
     def run_phase(self, http, phase: Phase, rng: np.random.Generator) -> None:
         start, sent, after = time.time(), 0, 0

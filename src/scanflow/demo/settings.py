@@ -14,7 +14,7 @@ class DemoSettings:
     """What ``scanflow demo`` does; :meth:`preset` gives the defaults of a mode.
 
     Stream (:mod:`scanflow.demo.examples`): ``clean_batches`` clean requests, then each shift
-    until the agents adapted to it (its episode settled or spent its budget) and
+    until the agents adapted to it (the checker settled its episode) and
     ``after_batches`` more requests were answered by the adapted model (at most
     ``max_shift_batches`` per shift), then ``clean_batches`` clean requests again. ``shifts``
     names the MNIST corruptions (default: fog, then impulse noise).
