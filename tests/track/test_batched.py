@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from scanflow.track import batched
-from scanflow.track.batched import MAX_TAG_LENGTH, RunEnd, end_runs, start_run
+from scanflow.track.batched import (
+    MAX_TAG_LENGTH,
+    RunEnd,
+    end_runs,
+    insert_run,
+    sql_store,
+    start_run,
+)
 
 
 def test_runs_end_together_with_their_tags_status_and_end_time(store, monkeypatch):
@@ -56,6 +63,19 @@ def test_a_run_started_in_one_transaction_has_what_create_run_and_log_batch_give
     assert ours.info.artifact_uri == theirs.info.artifact_uri.replace(theirs.info.run_id, started.run_id)
     for field in ("status", "start_time", "user_id", "run_name", "experiment_id", "lifecycle_stage"):
         assert getattr(ours.info, field) == getattr(theirs.info, field), field
+
+
+def test_a_run_inserted_with_a_chosen_id_has_it_and_the_id_cannot_be_taken_twice(store):
+    from mlflow.exceptions import MlflowException
+
+    client, run_id = store
+    experiment = client.get_run(run_id).info.experiment_id
+    chosen = "0123456789abcdef0123456789abcdef"  # a journal's run, replayed by the writer
+    started = insert_run(sql_store(client), experiment, "train", {"k": "v"}, 1234, run_id=chosen)
+    assert started.run_id == chosen and client.get_run(chosen).data.tags["k"] == "v"
+    with pytest.raises(MlflowException):
+        insert_run(sql_store(client), experiment, "again", {}, 1234, run_id=chosen)
+    assert client.get_run(chosen).info.run_name == "train"
 
 
 def test_a_run_in_a_deleted_experiment_is_refused_by_the_client_as_before(store):

@@ -75,15 +75,19 @@ def start_run(client: Any, experiment_id: str, name: str, tags: dict[str, str], 
     store = sql_store(client)
     if store is not None:
         try:
-            return _start_in_one_transaction(store, experiment_id, name, tags, start_ms, params or {})
+            return insert_run(store, experiment_id, name, tags, start_ms, params)
         except Exception:  # noqa: BLE001 - e.g. an experiment deleted meanwhile: the client says so
             log.debug("scanflow: creating the run in one transaction failed; asking the client", exc_info=True)
     run = client.create_run(experiment_id, start_time=start_ms, tags=tags, run_name=name)
     return StartedRun(run.info.run_id, run.info.artifact_uri, not params)
 
 
-def _start_in_one_transaction(store: Any, experiment_id: str, name: str, tags: dict[str, str],
-                              start_ms: int, params: dict[str, str]) -> StartedRun:
+def insert_run(store: Any, experiment_id: str, name: str, tags: dict[str, str], start_ms: int,
+               params: dict[str, str] | None = None, run_id: str | None = None) -> StartedRun:
+    """Write the rows ``store.create_run`` writes (and ``params``) in one transaction of the
+    SQL ``store``; ``run_id``: the id to give the run (default: a new one). Raises
+    ``ValueError`` where the client would refuse, and ``MlflowException`` (the store's) for an
+    id already taken."""
     # lazy: mlflow (importing scanflow.track must not load it)
     from mlflow.store.tracking.dbmodels.models import SqlExperiment, SqlParam, SqlRun, SqlTag
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_USER
@@ -92,9 +96,10 @@ def _start_in_one_transaction(store: Any, experiment_id: str, name: str, tags: d
 
     if tags.get(MLFLOW_RUN_NAME, name) != name:
         raise ValueError("the run name and its mlflow.runName tag differ")  # the client refuses it
+    params = params or {}
     for key, value in params.items():
         _validate_param(key, value)  # what log_batch refuses, the client's path reports
-    run_id = uuid.uuid4().hex
+    run_id = run_id or uuid.uuid4().hex
     with store.ManagedSessionMaker(read_only=False) as session:
         stage, location = session.query(SqlExperiment.lifecycle_stage, SqlExperiment.artifact_location) \
             .filter(SqlExperiment.experiment_id == int(experiment_id)).one()

@@ -3,9 +3,10 @@
 Every process that replays takes one lock per store (``tracking/replay.lock``), reads the
 journals in the order they were opened, applies the complete lines it has not applied yet and
 records how far it got (``<journal>.applied``); a sealed journal that is fully applied is
-deleted. A run is created with the id the scheduler chose through MLflow's own
-``SqlAlchemyStore.create_run`` (its row, its artifact location, its tags), so a replay that
-was cut short and done again finds the run there and goes on.
+deleted. A run is created with the id the scheduler chose, with the rows MLflow's own
+``SqlAlchemyStore.create_run`` writes (:func:`scanflow.track.batched.insert_run`: its row, its
+artifact location, its tags), so a replay that was cut short and done again finds the run there
+and goes on.
 
 ``python -m scanflow.track.replay DB`` is the background writer: it replays until no journal is
 left (a journal whose process died unsealed is finished as far as it goes) and exits.
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..app import Application
-from .batched import RunEnd, end_runs
+from .batched import RunEnd, end_runs, insert_run
 from .journal import journals_dir, sqlite_path, tracking_dir
 from .recorder import enable_wal, fast_commits, upload_files
 from .store import tracking_uri
@@ -188,42 +189,16 @@ def _ensure_experiment(store: Any, name: str, artifact_location: str | None, tag
 
 
 def create_run_with_id(store: Any, experiment_id: str | None, event: dict[str, Any]) -> None:
-    """Create the run ``event["run_id"]`` through MLflow's own ``create_run`` (same row, tags
-    and artifact location as any run); a run already there (a replay done twice) is kept."""
+    """Create the run ``event["run_id"]`` with the rows MLflow's ``create_run`` writes (same
+    tags and artifact location as any run); a run already there (a replay done twice) is kept."""
     # lazy: mlflow (importing scanflow.track must not load it)
-    from mlflow.entities import RunTag
     from mlflow.exceptions import MlflowException
-    from mlflow.store.tracking import sqlalchemy_store
 
-    run_id = event["run_id"]
-    tags = [RunTag(k, v) for k, v in event["tags"].items()]
-    chosen = _ChosenUuid(run_id)
-    saved, sqlalchemy_store.uuid = sqlalchemy_store.uuid, chosen  # create_run draws the id from it
     try:
-        store.create_run(experiment_id, event["tags"].get("mlflow.user"), event["start_ms"], tags, event["name"])
-    except MlflowException:
-        store.get_run(run_id)  # there already (a replay done twice): keep it; else raise
-        return
-    finally:
-        sqlalchemy_store.uuid = saved
-    if not chosen.used:
-        raise RuntimeError("this MLflow's create_run does not draw the run id from uuid.uuid4")
-
-
-class _ChosenUuid:
-    """Stands in for the ``uuid`` module inside MLflow's store while one run is created."""
-
-    def __init__(self, run_id: str):
-        import uuid  # lazy: only to build the UUID object MLflow reads ``.hex`` from
-
-        self._value, self._uuid, self.used = uuid.UUID(hex=run_id), uuid, False
-
-    def uuid4(self) -> Any:
-        self.used = True
-        return self._value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._uuid, name)
+        insert_run(store, str(experiment_id), event["name"], event["tags"], event["start_ms"],
+                   run_id=event["run_id"])
+    except MlflowException:  # the store's word for an id already taken
+        store.get_run(event["run_id"])  # there already (a replay done twice): keep it; else raise
 
 
 def _kill_running_children(store: Any, experiment_id: str | None, parent_run_id: str) -> None:
