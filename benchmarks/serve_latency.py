@@ -80,7 +80,8 @@ def main() -> None:
         servers[name] = ServerThread(create_prediction_app(service)).start()
         services[name] = service
     # The servers alternate in many short rounds, so that a burst of load on the machine (this is a
-    # shared VM) hits each of them about as often; a server's checks are done before the next one's turn.
+    # shared VM) hits each of them about as often; a server's checks and drift windows are done before
+    # the next one's turn.
     rounds = 5 if args.quick else 20
     parts: dict[str, list] = {name: [] for name in servers}
     try:
@@ -89,6 +90,8 @@ def main() -> None:
                 parts[name].append(measure(servers[name].url, X, n_single // rounds, n_batch // rounds, 64,
                                            modes[name]))
                 services[name].wait_for_checks(60)
+                if services[name].drift is not None:
+                    services[name].drift.flush()
     finally:
         for server in servers.values():
             server.stop()

@@ -52,6 +52,7 @@ from scanflow.models import InputSchema
 from scanflow.security import require_token
 from scanflow.webapi import add_openapi_hook, install, responses
 
+from . import allocator
 from .batching import MicroBatcher, join_inputs
 from .checking import CheckQueue, CheckQueueError
 from .drift_monitor import DriftMonitor
@@ -187,6 +188,11 @@ class PredictionService:
         How many answered inputs may wait for their deferred check (beyond it requests wait
         for the check to catch up: none goes unchecked), and how long (seconds) the first of
         them waits for others to be checked with it. See :mod:`scanflow.serve.checking`.
+    keep_freed_memory:
+        On :meth:`start`, set glibc's allocator so that the memory a request frees is reused by
+        the next instead of being unmapped and faulted in again (a batch of 64 digits: ~29 ms
+        → ~20 ms here); see :mod:`scanflow.serve.allocator`. Process-wide; ``False`` leaves
+        the allocator alone.
     """
 
     def __init__(
@@ -205,6 +211,7 @@ class PredictionService:
         check: str = "deferred",
         check_max_pending: int = 4096,
         check_wait: float = 0.05,
+        keep_freed_memory: bool = True,
     ):
         if check not in CHECK_MODES:
             raise CheckQueueError(f"check={check!r}: choose 'deferred' (check right after the answer) "
@@ -218,6 +225,7 @@ class PredictionService:
         self.service_name = service_name
         self.detector_name = detector_name
         self.check = check
+        self.keep_freed_memory = keep_freed_memory
         self.after_reload: Callable[[], Any] | None = None  # run after POST /model/reload
         self.checks = CheckQueue(self._check_answered, max_pending=check_max_pending, max_wait=check_wait)
         self.drift: DriftMonitor | None = None
@@ -253,6 +261,8 @@ class PredictionService:
 
     def start(self) -> PredictionService:
         """Load the current model, watch for new versions and start the drift thread."""
+        if self.keep_freed_memory:
+            allocator.keep_freed_memory()
         self.load()
         self.slot.start()
         if self.drift is not None:
