@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from scanflow.storage.engines import create_engines, enable_wal
+from scanflow.storage.engines import create_engines, switch_to_wal
 
 
 def _race_to_wal(path, n: int) -> list[BaseException]:
@@ -18,7 +18,7 @@ def _race_to_wal(path, n: int) -> list[BaseException]:
         conn.isolation_level = None
         try:
             barrier.wait()
-            enable_wal(conn.cursor())
+            switch_to_wal(conn.cursor())
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
             errors.append(exc)
@@ -44,7 +44,7 @@ def test_an_error_other_than_a_lock_is_not_retried(tmp_path):
     cur = conn.cursor()
     conn.close()
     with pytest.raises(sqlite3.ProgrammingError):
-        enable_wal(cur)
+        switch_to_wal(cur)
 
 
 def test_writer_and_reader_of_a_file_database_are_in_wal(tmp_path):

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, event
 
 from .urls import is_memory, is_sqlite
 
-__all__ = ["BUSY_TIMEOUT_S", "create_engines", "enable_wal"]
+__all__ = ["BUSY_TIMEOUT_S", "create_engines", "switch_to_wal"]
 
 #: How long a SQLite connection waits for another process's lock before "database is locked".
 BUSY_TIMEOUT_S = 60
@@ -50,7 +50,7 @@ def create_engines(url: str) -> tuple[Engine, Engine]:
     return writer, reader
 
 
-def enable_wal(cur: sqlite3.Cursor, timeout_s: float = BUSY_TIMEOUT_S) -> None:
+def switch_to_wal(cur: sqlite3.Cursor, timeout_s: float = BUSY_TIMEOUT_S) -> None:
     """Switch the database to WAL, waiting out connections that switch it at the same moment.
 
     The switch needs an exclusive lock, and SQLite answers a contended switch with an immediate
@@ -81,7 +81,7 @@ def _sqlite_setup(engine: Engine, *, immediate: bool, wal: bool) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         if wal:
-            enable_wal(cur)
+            switch_to_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

@@ -270,9 +270,12 @@ def enable_wal(uri: str) -> None:
         from mlflow import MlflowClient
 
         MlflowClient(uri).search_experiments(max_results=1)  # create the schema first
+    # lazy: scanflow.storage loads SQLAlchemy (importing scanflow.track must not)
+    from scanflow.storage.engines import switch_to_wal
+
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL").fetchall()
+            switch_to_wal(db.cursor(), timeout_s=30)
     except sqlite3.Error:
         pass  # another process holds a lock: the mode is only an optimisation
 
